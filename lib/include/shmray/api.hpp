@@ -1,0 +1,143 @@
+#pragma once
+/// @file api.hpp
+/// init/shutdown/Session and put, get, wait, cancel, cancelled, get_view.
+#include <chrono>
+#include <cstddef>
+#include <stdexcept>
+#include <vector>
+
+#include "shmray/detail/invoke.hpp"
+#include "shmray/detail/runtime_api.hpp"
+#include "shmray/object_ref.hpp"
+#include "shmray/options.hpp"
+#include "shmray/view.hpp"
+
+namespace shmray {
+
+/// Maps the shared segment and starts the worker pool. Call it early, before the program
+/// starts threads of its own: workers are forked from the calling process.
+/// Throws AlreadyInitializedError when running, std::invalid_argument for options out of range.
+void init(const Options& options = {});
+/// Stops the pool and frees the segment; idempotent; also runs at normal exit.
+void shutdown() noexcept;
+bool is_initialized() noexcept;
+
+/// init() in the constructor, shutdown() in the destructor.
+/// @code
+/// int main() { shmray::Session s({.num_workers = 2}); ... }
+/// @endcode
+class Session {
+ public:
+  explicit Session(const Options& options = {}) { init(options); }
+  ~Session() { shutdown(); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+};
+
+/// Stores `value` once; pass the ref to many tasks.
+template <class T>
+ObjectRef<T> put(const T& value) {
+  static_assert(detail::is_serializable_v<T>, "shmray::put: the type cannot be serialized by cereal (see SHMRAY_REMOTE's note)");
+  std::vector<detail::ObjectId> contained;
+  return ObjectRef<T>::adopt(detail::runtime().put(detail::value_source(value, contained)));
+}
+
+namespace detail {
+template <class T>
+T read_object(const ObjectRef<T>& ref, Deadline until) {
+  if (!ref) throw std::invalid_argument("shmray::get: the ObjectRef is empty (default-constructed or moved from)");
+  auto bytes = runtime().fetch(ref.id(), until);
+  if constexpr (std::is_void_v<T>) {
+    if (!bytes.empty()) throw_serialization_error("a void result holds bytes");
+  } else {
+    return decode_value<T>(bytes);
+  }
+}
+}  // namespace detail
+
+/// Blocks until the value is ready. Throws TaskError (or the error its task met).
+template <class T>
+T get(const ObjectRef<T>& ref) {
+  return detail::read_object(ref, detail::Deadline::never());
+}
+/// As get(ref), but throws GetTimeoutError after `timeout`.
+template <class T, class Rep, class Period>
+T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
+  return detail::read_object(ref, detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+}
+/// All values, in the given order.
+template <class T>
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
+  std::vector<T> out;
+  out.reserve(refs.size());
+  for (const auto& r : refs) out.push_back(detail::read_object(r, detail::Deadline::never()));
+  return out;
+}
+template <class T, class Rep, class Period>
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<Rep, Period> timeout) {
+  const auto until = detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  std::vector<T> out;
+  out.reserve(refs.size());
+  for (const auto& r : refs) out.push_back(detail::read_object(r, until));
+  return out;
+}
+
+template <class T>
+T ObjectRef<T>::get() const {
+  return shmray::get(*this);
+}
+
+template <class T>
+struct WaitResult {
+  std::vector<ObjectRef<T>> ready, rest;
+};
+
+/// Returns when `num_returns` refs are ready (or at the timeout): `ready` holds at most
+/// num_returns of them, `rest` the others, each in the input's order. A failed object counts
+/// as ready. Never throws for a timeout; std::invalid_argument for num_returns of 0 or larger
+/// than the list, a duplicate or empty ref, or a negative timeout.
+/// @code
+/// auto [ready, rest] = shmray::wait(refs, {.num_returns = 5, .timeout = 10s});
+/// @endcode
+template <class T>
+WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, const WaitOptions& options = {}) {
+  WaitResult<T> out;
+  if (refs.empty()) return out;
+  std::vector<detail::ObjectId> ids;
+  ids.reserve(refs.size());
+  for (const auto& r : refs) ids.push_back(r.id());
+  std::vector<char> ready;
+  const auto until = options.timeout ? detail::Deadline::after(*options.timeout) : detail::Deadline::never();
+  detail::runtime().wait(ids, options.num_returns, until, ready);
+  for (std::size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.rest).push_back(refs[i]);
+  return out;
+}
+
+/// A queued task never runs; a running one is flagged (or, with force, its worker is killed).
+/// Either way get() on the ref throws TaskCancelledError. Cancelling a finished task does nothing.
+template <class T>
+void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
+  if (!ref) throw std::invalid_argument("shmray::cancel: the ObjectRef is empty");
+  detail::runtime().cancel(ref.id(), options);
+}
+
+/// Inside a task: has this task been cancelled? Outside a task: false.
+bool cancelled();
+
+/// How much of the object store is in use (driver only).
+struct StoreStats {
+  std::size_t capacity_bytes = 0;  ///< the store's size
+  std::size_t used_bytes = 0;      ///< arena bytes held by some process (64 KiB granules)
+  std::size_t objects = 0;         ///< objects alive (results, puts, pending results)
+};
+StoreStats store_stats();
+
+/// Zero-copy read of a contiguous object (see View).
+template <class T>
+View<T> get_view(const ObjectRef<T>& ref) {
+  if (!ref) throw std::invalid_argument("shmray::get_view: the ObjectRef is empty");
+  auto bytes = detail::runtime().fetch(ref.id(), detail::Deadline::never());
+  return View<T>(ref, bytes);
+}
+
+}  // namespace shmray

@@ -1,0 +1,196 @@
+#pragma once
+/// @file invoke.hpp
+/// How arguments travel. remote() encodes each argument as a tag byte and then either the
+/// value (kValue) or the id of an ObjectRef the worker resolves in place (kResolve). The
+/// worker-side invoker, instantiated by SHMRAY_REMOTE for the function's signature, decodes
+/// them in order, calls the function and stores its result.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "shmray/detail/codec.hpp"
+#include "shmray/detail/registry.hpp"
+#include "shmray/detail/runtime_api.hpp"
+#include "shmray/object_ref.hpp"
+
+namespace shmray::detail {
+
+enum class ArgTag : std::uint8_t { kValue = 0, kResolve = 1 };
+
+template <class T>
+inline constexpr bool is_serializable_v =
+    cereal::traits::is_output_serializable<T, OutArchive>::value &&
+    cereal::traits::is_input_serializable<T, InArchive>::value;
+
+template <class T>
+struct is_vector : std::false_type {};
+template <class T, class A>
+struct is_vector<std::vector<T, A>> : std::true_type {
+  using element = T;
+};
+
+template <class>
+inline constexpr bool dependent_false_v = false;
+
+/// What the worker gives an invoker.
+class TaskCall {
+ public:
+  virtual InArchive& args() = 0;
+  /// Bytes of an argument object, readable in place while the task runs.
+  virtual std::span<const std::byte> resolve(ObjectId id) = 0;
+  virtual void set_result(const ValueSource& value) = 0;
+
+ protected:
+  ~TaskCall() = default;
+};
+
+/// Serializes `v` in two passes (size, then write) so it lands in the store without a copy.
+template <class T>
+ValueSource value_source(const T& v, std::vector<ObjectId>& contained) {
+  OutArchive sizing;
+  sizing.collect_refs(&contained);
+  sizing(v);
+  return ValueSource{sizing.size(),
+                     [](const void* ctx, std::span<std::byte> into) {
+                       OutArchive ar(into);
+                       ar(*static_cast<const T*>(ctx));
+                     },
+                     &v, contained};
+}
+
+/// Reads a T stored by value_source; the whole record must be consumed.
+template <class T>
+T decode_value(std::span<const std::byte> bytes) {
+  static_assert(std::is_default_constructible_v<T>, "shmray: values read from the store must be default-constructible");
+  InArchive ar(bytes);
+  T v{};
+  ar(v);
+  if (ar.remaining() != 0) throw_serialization_error("the stored value is longer than its type (an ObjectRef<T> of the wrong T?)");
+  return v;
+}
+
+// ---------------------------------------------------------------- driver side: encode
+
+template <class P, class A>
+constexpr bool check_argument() {
+  using D = std::remove_cvref_t<P>;
+  using AD = std::remove_cvref_t<A>;
+  static_assert(!std::is_lvalue_reference_v<P> || std::is_const_v<std::remove_reference_t<P>>,
+                "shmray: a remote function takes its parameters by value or by const&: a non-const "
+                "reference cannot reach the caller's object from another process");
+  if constexpr (is_object_ref_v<AD> && !is_object_ref_v<D>) {
+    static_assert(std::is_same_v<typename is_object_ref<AD>::inner, D>,
+                  "shmray: an ObjectRef<U> argument is resolved to its value, so the parameter must have "
+                  "type U (or be ObjectRef<U> to receive the ref itself)");
+  } else if constexpr (is_vector<AD>::value && is_vector<D>::value) {
+    if constexpr (is_object_ref_v<typename is_vector<AD>::element> &&
+                  !is_object_ref_v<typename is_vector<D>::element>) {
+      static_assert(dependent_false_v<A>,
+                    "shmray: std::vector<ObjectRef<T>> cannot be passed for a std::vector<T> parameter "
+                    "(refs inside containers are not resolved). Either declare the parameter as "
+                    "std::vector<ObjectRef<T>> and call shmray::get(refs) inside the task, or pass "
+                    "shmray::get(refs) (the values) from the caller.");
+    }
+  } else {
+    static_assert(std::is_constructible_v<D, A>, "shmray: an argument does not convert to its parameter's type");
+  }
+  if constexpr (!is_object_ref_v<AD> || is_object_ref_v<D>) {
+    static_assert(is_serializable_v<D>,
+                  "shmray: a parameter type cannot be serialized by cereal. Give it a "
+                  "`template <class Archive> void serialize(Archive&)` member (or save/load), and "
+                  "include the cereal header of each std type it uses (<cereal/types/map.hpp>, ...)");
+  }
+  return true;
+}
+
+template <class P, class A>
+void encode_argument(OutArchive& ar, std::vector<ObjectId>& resolve, A&& a) {
+  using D = std::remove_cvref_t<P>;
+  using AD = std::remove_cvref_t<A>;
+  if constexpr (is_object_ref_v<AD> && !is_object_ref_v<D>) {
+    const ObjectId id = a.id();
+    if (!id.valid()) throw std::invalid_argument("shmray: a default-constructed ObjectRef was passed as an argument");
+    ar(static_cast<std::uint8_t>(ArgTag::kResolve), id.value);
+    resolve.push_back(id);
+  } else {
+    ar(static_cast<std::uint8_t>(ArgTag::kValue));
+    if constexpr (std::is_same_v<AD, D>) {
+      ar(a);
+    } else {
+      const D converted(std::forward<A>(a));
+      ar(converted);
+    }
+  }
+}
+
+/// Per-thread scratch space for encoding a submission (kept between calls: no allocation
+/// per task once warm).
+struct EncodeScratch {
+  std::string bytes;
+  std::vector<ObjectId> resolve, contained;
+};
+EncodeScratch& encode_scratch();
+
+// ---------------------------------------------------------------- worker side: decode
+
+template <class D>
+D decode_argument(InArchive& ar, TaskCall& call) {
+  std::uint8_t tag = 0;
+  ar(tag);
+  if (tag == static_cast<std::uint8_t>(ArgTag::kValue)) {
+    D v{};
+    ar(v);
+    return v;
+  }
+  if constexpr (!is_object_ref_v<D>) {
+    if (tag == static_cast<std::uint8_t>(ArgTag::kResolve)) {
+      std::uint64_t raw = 0;
+      ar(raw);
+      return decode_value<D>(call.resolve(ObjectId{raw}));
+    }
+  }
+  throw_serialization_error("unknown argument tag");
+}
+
+template <class R, class... P>
+void invoke_function(AnyFn fn, TaskCall& call) {
+  auto f = reinterpret_cast<R (*)(P...)>(fn);
+  InArchive& ar = call.args();
+  // Braced initialisation evaluates the decoders left to right, in parameter order.
+  std::tuple<std::remove_cvref_t<P>...> args{decode_argument<std::remove_cvref_t<P>>(ar, call)...};
+  if (ar.remaining() != 0) throw_serialization_error("task arguments have trailing bytes");
+  std::vector<ObjectId> contained;
+  if constexpr (std::is_void_v<R>) {
+    std::apply([&](auto&... a) { f(std::move(a)...); }, args);
+    call.set_result(ValueSource{});
+  } else {
+    const R result = std::apply([&](auto&... a) -> R { return f(std::move(a)...); }, args);
+    call.set_result(value_source(result, contained));
+  }
+}
+
+template <class R, class... P>
+constexpr bool check_signature() {
+  static_assert(((!std::is_lvalue_reference_v<P> || std::is_const_v<std::remove_reference_t<P>>) && ...),
+                "SHMRAY_REMOTE: a remote function takes its parameters by value or by const&");
+  static_assert((std::is_default_constructible_v<std::remove_cvref_t<P>> && ...),
+                "SHMRAY_REMOTE: parameter types must be default-constructible (they are deserialized)");
+  static_assert((is_serializable_v<std::remove_cvref_t<P>> && ...),
+                "SHMRAY_REMOTE: a parameter type cannot be serialized by cereal. Give it a "
+                "`template <class Archive> void serialize(Archive&)` member (or save/load), and include "
+                "the cereal header of each std type it uses (<cereal/types/map.hpp>, ...)");
+  if constexpr (!std::is_void_v<R>) {
+    static_assert(!std::is_reference_v<R>, "SHMRAY_REMOTE: a remote function returns by value");
+    static_assert(is_serializable_v<R>,
+                  "SHMRAY_REMOTE: the result type cannot be serialized by cereal. Give it a "
+                  "`template <class Archive> void serialize(Archive&)` member (or save/load), and include "
+                  "the cereal header of each std type it uses (<cereal/types/map.hpp>, ...)");
+  }
+  return true;
+}
+
+}  // namespace shmray::detail

@@ -1,0 +1,32 @@
+#pragma once
+/// @file ref_handle.hpp
+/// Process-local reference handle shared by all copies of one ObjectRef: copies only touch
+/// this counter; the runtime hears of a reference when the handle is made and when the last
+/// copy is gone.
+#include <atomic>
+#include <cstdint>
+
+#include "shmray/detail/object_id.hpp"
+
+namespace shmray::detail {
+
+struct RefHandle {
+  std::atomic<std::uint32_t> count{1};
+  ObjectId id;
+};
+
+/// Wraps an id whose reference the caller already owns (from submit/put).
+RefHandle* adopt_ref(ObjectId id);
+/// Takes a new reference to `id` (deserialized refs); throws if no runtime is running.
+RefHandle* acquire_ref(ObjectId id);
+/// Gives the reference back; no-op for ids of a runtime that was shut down.
+void release_ref(RefHandle* h) noexcept;
+
+inline void retain(RefHandle* h) noexcept {
+  if (h) h->count.fetch_add(1, std::memory_order_relaxed);
+}
+inline void drop(RefHandle* h) noexcept {
+  if (h && h->count.fetch_sub(1, std::memory_order_acq_rel) == 1) release_ref(h);
+}
+
+}  // namespace shmray::detail

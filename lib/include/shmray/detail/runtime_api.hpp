@@ -1,0 +1,69 @@
+#pragma once
+/// @file runtime_api.hpp
+/// The one seam between public templates and the runtime: templates type-check a call,
+/// serialize its values and hand bytes through RuntimeApi. The driver process and worker
+/// processes each have their own implementation (lib/src/driver, workerproc/).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "shmray/detail/object_id.hpp"
+#include "shmray/options.hpp"
+
+namespace shmray::detail {
+
+using Clock = std::chrono::steady_clock;
+
+/// A point in time to give up waiting; `never()` waits without limit.
+struct Deadline {
+  Clock::time_point at = Clock::time_point::max();
+  static Deadline never() { return {}; }
+  /// Throws std::invalid_argument for a negative duration.
+  static Deadline after(std::chrono::nanoseconds d);
+  bool is_never() const { return at == Clock::time_point::max(); }
+};
+
+/// A value to be stored: `size` bytes that `write` produces into the span it is given.
+struct ValueSource {
+  std::size_t size = 0;
+  void (*write)(const void* ctx, std::span<std::byte> into) = nullptr;
+  const void* ctx = nullptr;
+  std::span<const ObjectId> contained;  ///< ObjectRefs inside the value: the object holds them
+};
+
+/// One task submission.
+struct SubmitRequest {
+  std::uint32_t function = 0;              ///< registry index
+  std::span<const std::byte> args;         ///< encoded arguments (see invoke.hpp)
+  std::span<const ObjectId> resolve;       ///< refs resolved to values: the task waits for them
+  std::span<const ObjectId> contained;     ///< refs passed as refs: held while the task lives
+  const TaskOptions* options = nullptr;
+};
+
+/// Implemented by the driver runtime and by the worker runtime.
+class RuntimeApi {
+ public:
+  virtual ~RuntimeApi() = default;
+  /// Returns the result's id, carrying one reference owned by the caller.
+  virtual ObjectId submit(const SubmitRequest& req) = 0;
+  /// Stores a value; the id carries one reference owned by the caller.
+  virtual ObjectId put(const ValueSource& value) = 0;
+  /// Waits until `id` is final and returns its bytes, valid while the caller holds a
+  /// reference; throws the error the object failed with, or GetTimeoutError at `until`.
+  virtual std::span<const std::byte> fetch(ObjectId id, Deadline until) = 0;
+  /// Sets ready[i] = 1 for the first `num_returns` final ids in input order (or fewer at
+  /// `until`); returns how many it set.
+  virtual std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, Deadline until,
+                           std::vector<char>& ready) = 0;
+  virtual void add_ref(ObjectId id) = 0;
+  virtual void release(ObjectId id) noexcept = 0;
+  virtual void cancel(ObjectId id, const CancelOptions& options) = 0;
+  virtual bool cancelled() = 0;
+};
+
+/// The runtime of this process; throws NotInitializedError when there is none.
+RuntimeApi& runtime();
+
+}  // namespace shmray::detail

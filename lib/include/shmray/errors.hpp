@@ -1,0 +1,81 @@
+#pragma once
+/// @file errors.hpp
+/// Every error the library throws derives from shmray::Error (a std::runtime_error).
+#include <stdexcept>
+#include <string>
+
+namespace shmray {
+
+/// Base of every error shmray throws.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// `get` with a timeout ran out before the object was ready.
+class GetTimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The remote function threw. `what()` reads like `slow_square raised std::logic_error: boom`.
+class TaskError : public Error {
+ public:
+  TaskError(std::string type_name, std::string message, std::string function, int pid);
+  /// Demangled type of what the task threw (`std::logic_error`, `int`, ...).
+  const std::string& type_name() const noexcept { return type_name_; }
+  /// `what()` of the thrown exception, empty when it was not a std::exception.
+  const std::string& message() const noexcept { return message_; }
+  /// Registered name of the remote function that threw.
+  const std::string& function() const noexcept { return function_; }
+  /// Process id of the worker it ran in.
+  int pid() const noexcept { return pid_; }
+
+ private:
+  std::string type_name_, message_, function_;
+  int pid_;
+};
+
+/// The task (or one it depended on) was cancelled.
+class TaskCancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The worker process died running the task and no retry was left.
+class WorkerCrashedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A value could not be stored, even after waiting for space.
+class ObjectStoreFullError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// `task(f)` for an `f` without `SHMRAY_REMOTE(f)`.
+class UnregisteredFunctionError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An API call was made before `init()` (or after `shutdown()`).
+class NotInitializedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// `init()` was called while the runtime was running.
+class AlreadyInitializedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A value could not be serialized or deserialized (also: a corrupt or truncated record).
+class SerializationError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace shmray

@@ -1,0 +1,95 @@
+#pragma once
+/// @file object_ref.hpp
+/// ObjectRef<T>: a cheap, copyable future for a value in the shared object store.
+#include <cstddef>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "shmray/detail/codec.hpp"
+#include "shmray/detail/object_id.hpp"
+#include "shmray/detail/ref_handle.hpp"
+
+namespace shmray {
+
+/// A handle to an object in the store, valid in every process of the pool. While any copy
+/// exists anywhere (driver, worker, a queued task's argument, inside another object) the
+/// object stays; after the last copy is gone its memory is reused.
+/// @code
+/// shmray::ObjectRef<int> r = shmray::task(square).remote(3);
+/// std::cout << r << " = " << r.get() << "\n";   // ObjectRef(00..) = 9
+/// @endcode
+template <class T>
+class ObjectRef {
+ public:
+  using value_type = T;
+
+  ObjectRef() noexcept = default;
+  ObjectRef(const ObjectRef& o) noexcept : h_(o.h_) { detail::retain(h_); }
+  ObjectRef(ObjectRef&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  ObjectRef& operator=(ObjectRef o) noexcept {
+    std::swap(h_, o.h_);
+    return *this;
+  }
+  ~ObjectRef() { detail::drop(h_); }
+
+  /// Same as shmray::get(*this): blocks until the value is there.
+  T get() const;
+  /// The object's id as 16 hex digits.
+  std::string hex() const { return id().hex(); }
+  /// The object's id (zero for a default-constructed ref).
+  detail::ObjectId id() const noexcept { return h_ ? h_->id : detail::ObjectId{}; }
+  /// False for a default-constructed (or moved-from) ref.
+  explicit operator bool() const noexcept { return h_ != nullptr; }
+
+  friend bool operator==(const ObjectRef& a, const ObjectRef& b) noexcept { return a.id() == b.id(); }
+  friend std::ostream& operator<<(std::ostream& os, const ObjectRef& r) { return os << "ObjectRef(" << r.hex() << ")"; }
+
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(id().value);
+    if constexpr (std::is_same_v<Archive, detail::OutArchive>) {
+      if (h_) ar.note_ref(h_->id);
+    }
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    std::uint64_t raw = 0;
+    ar(raw);
+    ObjectRef fresh;
+    if (raw != 0) fresh.h_ = detail::acquire_ref(detail::ObjectId{raw});
+    *this = std::move(fresh);
+  }
+
+  /// Internal: wraps an id whose reference the caller owns.
+  static ObjectRef adopt(detail::ObjectId id) {
+    ObjectRef r;
+    r.h_ = detail::adopt_ref(id);
+    return r;
+  }
+
+ private:
+  detail::RefHandle* h_ = nullptr;
+};
+
+namespace detail {
+template <class T>
+struct is_object_ref : std::false_type {};
+template <class T>
+struct is_object_ref<ObjectRef<T>> : std::true_type {
+  using inner = T;
+};
+template <class T>
+inline constexpr bool is_object_ref_v = is_object_ref<std::remove_cvref_t<T>>::value;
+}  // namespace detail
+
+}  // namespace shmray
+
+template <class T>
+struct std::hash<shmray::ObjectRef<T>> {
+  std::size_t operator()(const shmray::ObjectRef<T>& r) const noexcept {
+    return std::hash<shmray::detail::ObjectId>{}(r.id());
+  }
+};

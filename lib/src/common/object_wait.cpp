@@ -1,0 +1,96 @@
+#include "common/object_wait.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "shm/futex.hpp"
+
+namespace shmray::common {
+namespace {
+
+std::int64_t remaining_ns(detail::Deadline until) {
+  if (until.is_never()) return -1;
+  const auto left = until.at - detail::Clock::now();
+  return std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
+}
+
+// Scans ids in order; returns how many are final (stopping at `want`), marking `ready`.
+std::size_t scan(const Views& v, std::span<const ObjectId> ids, std::size_t want, std::vector<char>& ready,
+                 bool& bad) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < ids.size() && n < want; ++i) {
+    if (ready[i]) {
+      ++n;
+      continue;
+    }
+    const shm::ObjectSlot* s = v.slot(ids[i]);
+    if (!s) {
+      bad = true;
+      return n;
+    }
+    const shm::ObjectWord w = v.word(*s);
+    if (w.gen != ids[i].gen() || w.is(shm::ObjectState::kFree)) {
+      bad = true;
+      return n;
+    }
+    if (w.final()) {
+      ready[i] = 1;
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
+                      WaitHelper& helper, std::vector<char>& ready) {
+  ready.assign(ids.size(), 0);
+  bool bad = false;
+  const std::uint64_t spin_until = shm::now_ns() + kSpinNs;
+  for (;;) {
+    std::size_t n = scan(v, ids, num_returns, ready, bad);
+    if (bad) throw std::invalid_argument("shmray: an ObjectRef names no live object (from an earlier init()?)");
+    if (n >= num_returns) {
+      // Keep only the first num_returns in input order.
+      for (std::size_t i = 0, k = 0; i < ready.size(); ++i)
+        if (ready[i] && ++k > num_returns) ready[i] = 0;
+      return num_returns;
+    }
+    if (helper.help()) continue;
+    const std::int64_t left = remaining_ns(until);
+    if (left == 0) return n;
+    if (shm::now_ns() < spin_until) {
+      shm::cpu_relax();
+      continue;
+    }
+    // Sleep: read the epoch, mark every open object, re-check, then wait on the epoch.
+    std::uint32_t& epoch = v.header->object_epoch.value;
+    const std::uint32_t seen = shm::atom(epoch).load(std::memory_order_seq_cst);
+    bool all_open = true;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ready[i]) continue;
+      if (!shm::set_object_flag(*v.slot(ids[i]), ids[i].gen(), shm::kObjWaiters)) all_open = false;
+    }
+    if (!all_open) continue;  // something became final meanwhile
+    std::int64_t limit = helper.before_sleep();
+    if (left >= 0) limit = limit < 0 ? left : std::min(limit, left);
+    shm::futex_wait(&epoch, seen, std::chrono::nanoseconds(limit));
+    helper.after_sleep();
+  }
+}
+
+WaitOutcome wait_final(const Views& v, ObjectId id, detail::Deadline until, WaitHelper& helper, shm::ObjectWord& word) {
+  const shm::ObjectSlot* s = v.slot(id);
+  if (!s) return WaitOutcome::kBadId;
+  word = v.word(*s);
+  if (word.gen != id.gen() || word.is(shm::ObjectState::kFree)) return WaitOutcome::kBadId;
+  if (word.final()) return WaitOutcome::kFinal;
+  std::vector<char> ready;
+  const ObjectId one[] = {id};
+  const std::size_t n = wait_many(v, one, 1, until, helper, ready);
+  word = v.word(*s);
+  return n == 1 ? WaitOutcome::kFinal : WaitOutcome::kTimeout;
+}
+
+}  // namespace shmray::common

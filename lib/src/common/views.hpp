@@ -1,0 +1,53 @@
+#pragma once
+// Process-local views of the segment's regions, built once per process, used by the driver
+// and the workers alike.
+#include <cstdint>
+#include <span>
+
+#include "shm/dispatch.hpp"
+#include "shm/segment.hpp"
+#include "shm/spans.hpp"
+#include "shm/words.hpp"
+#include "shmray/detail/object_id.hpp"
+
+namespace shmray::common {
+
+using detail::ObjectId;
+
+struct Views {
+  explicit Views(const shm::Segment& seg);
+
+  shm::SegmentHeader* header;
+  std::byte* base;
+  shm::TaskSlot* tasks;
+  shm::ObjectSlot* objects;
+  shm::SpanTable spans;
+  shm::DispatchQueue dispatch;
+  std::uint32_t session;
+  std::uint32_t object_capacity;
+  std::uint32_t task_capacity;
+  std::uint64_t arena_off, arena_end;
+
+  /// The slot of `id`, or nullptr for an id of another session or out of range.
+  shm::ObjectSlot* slot(ObjectId id) const noexcept {
+    if (id.session() != (session & 0xff) || id.index() >= object_capacity) return nullptr;
+    return &objects[id.index()];
+  }
+  shm::ObjectWord word(const shm::ObjectSlot& s) const noexcept {
+    return shm::ObjectWord::unpack(shm::load_acquire(const_cast<std::uint32_t&>(s.state)));
+  }
+  /// Payload of a final object, checked against the arena bounds; empty span + false when
+  /// the slot's fields are out of range (a corrupt slot).
+  bool payload(const shm::ObjectSlot& s, std::span<const std::byte>& out) const noexcept;
+  shm::TaskSlot& task(std::uint64_t task_ref) const noexcept { return tasks[shm::task_ref_index(task_ref)]; }
+  bool valid_task_ref(std::uint64_t ref) const noexcept {
+    return std::uint32_t(ref) != 0 && shm::task_ref_index(ref) < task_capacity;
+  }
+  /// Arena bytes at `off` of length `n`, or nullptr when out of bounds.
+  std::byte* arena_bytes(std::uint64_t off, std::uint64_t n) const noexcept {
+    if (off < arena_off || off > arena_end || n > arena_end - off) return nullptr;
+    return base + off;
+  }
+};
+
+}  // namespace shmray::common

@@ -1,0 +1,112 @@
+// Driver start/stop and the RuntimeApi entry points that do not belong to one area.
+#include "driver/driver.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <stdexcept>
+
+#include "shm/futex.hpp"
+#include "shmray/errors.hpp"
+#include "wire/error_record.hpp"
+
+namespace shmray::driver {
+
+/// While a driver thread waits for objects it drains worker events, so results other tasks
+/// depend on are dispatched without waiting for the event thread.
+class Driver::Helper final : public common::WaitHelper {
+ public:
+  explicit Helper(Driver& d) : d_(d) {}
+  bool help() override {
+    if (!d_.events_pending()) return false;
+    std::unique_lock lock(d_.mu_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    d_.pump_locked();
+    return false;  // progress for others, not an answer for us: keep the spin budget honest
+  }
+  std::int64_t before_sleep() override { return 200'000'000; }  // re-check now and then (housekeeping)
+
+ private:
+  Driver& d_;
+};
+
+Driver::Driver(const Options& options, shm::Segment seg)
+    : options_(options),
+      seg_(std::move(seg)),
+      v_(seg_),
+      session_(seg_.header().session),
+      heap_(v_.spans, shm::kOwnerDriver),
+      exits_(&seg_.exits_index(), seg_.exits_entries(), seg_.header().exits_entries) {
+  tasks_.resize(v_.task_capacity);
+  free_tasks_.reserve(v_.task_capacity);
+  for (std::uint32_t i = v_.task_capacity; i-- > 0;) free_tasks_.push_back(i);
+  v_.header->driver_pid = ::getpid();
+}
+
+std::unique_ptr<Driver> Driver::start(const Options& options, std::uint32_t session) {
+  const unsigned n = options.num_workers;
+  shm::SegmentParams p;
+  p.session = session;
+  p.num_workers = n;
+  p.max_workers = options.max_workers;
+  p.arena_bytes = options.object_store_bytes;
+  p.object_capacity = static_cast<std::uint32_t>(
+      std::clamp<std::uint64_t>(options.object_store_bytes / 256, std::uint64_t{1} << 16, std::uint64_t{1} << 23));
+  p.task_capacity = 1u << 15;
+  p.store_full_timeout_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(options.store_full_timeout).count());
+  auto seg = shm::Segment::create(p);
+  if (!seg) throw Error("shmray: could not map a shared segment of the requested size; lower object_store_bytes");
+  std::unique_ptr<Driver> d(new Driver(options, std::move(*seg)));
+  d->start_pool();
+  d->event_thread_ = std::thread([raw = d.get()] { raw->event_loop(); });
+  return d;
+}
+
+Driver::~Driver() {
+  stopping_.store(true, std::memory_order_release);
+  ring_doorbell();
+  if (event_thread_.joinable()) event_thread_.join();
+  stop_pool();
+}
+
+std::span<const std::byte> Driver::fetch(ObjectId id, detail::Deadline until) {
+  Helper helper(*this);
+  shm::ObjectWord w;
+  switch (common::wait_final(v_, id, until, helper, w)) {
+    case common::WaitOutcome::kBadId:
+      throw std::invalid_argument("shmray::get: ObjectRef(" + id.hex() +
+                                  ") names no live object (a ref from before shutdown()/init()?)");
+    case common::WaitOutcome::kTimeout:
+      throw GetTimeoutError("shmray::get: ObjectRef(" + id.hex() + ") was not ready before the timeout");
+    case common::WaitOutcome::kFinal:
+      break;
+  }
+  const shm::ObjectSlot& s = *v_.slot(id);
+  std::span<const std::byte> bytes;
+  if (!v_.payload(s, bytes)) throw SerializationError("shmray: ObjectRef(" + id.hex() + ") has a corrupt slot");
+  if (w.is(shm::ObjectState::kFailed)) wire::throw_error(wire::decode_error(bytes));
+  return bytes;
+}
+
+std::size_t Driver::wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
+                         std::vector<char>& ready) {
+  if (num_returns == 0) throw std::invalid_argument("shmray::wait: num_returns must be at least 1");
+  if (num_returns > ids.size())
+    throw std::invalid_argument("shmray::wait: num_returns (" + std::to_string(num_returns) +
+                                ") is larger than the number of refs (" + std::to_string(ids.size()) + ")");
+  std::vector<ObjectId> sorted(ids.begin(), ids.end());
+  std::sort(sorted.begin(), sorted.end(), [](ObjectId a, ObjectId b) { return a.value < b.value; });
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (!sorted[i].valid()) throw std::invalid_argument("shmray::wait: the list holds an empty ObjectRef");
+    if (i && sorted[i] == sorted[i - 1])
+      throw std::invalid_argument("shmray::wait: ObjectRef(" + sorted[i].hex() + ") appears twice; pass each ref once");
+  }
+  Helper helper(*this);
+  return common::wait_many(v_, ids, num_returns, until, helper, ready);
+}
+
+void Driver::cancel(ObjectId id, const CancelOptions&) {
+  check_live(id);
+  throw Error("shmray::cancel is not available yet");
+}
+
+}  // namespace shmray::driver

@@ -1,0 +1,165 @@
+#pragma once
+// The driver runtime: owns the segment, the task table bookkeeping (dependencies, backlog,
+// CPU slots), reference counts and the worker pool. Implemented across:
+//   driver.cpp        start/stop, RuntimeApi entry points
+//   scheduler.cpp     submit, dependencies, dispatch, completion, backlog
+//   object_store.cpp  object ids, reference counts, freeing, put, payload writes
+//   events.cpp        draining worker event rings and exit reports; the event thread
+//   worker_pool.cpp   the fork server, worker (re)starts, deaths
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/object_wait.hpp"
+#include "common/views.hpp"
+#include "shm/heap.hpp"
+#include "shm/message_ring.hpp"
+#include "shm/ring.hpp"
+#include "shm/segment.hpp"
+#include "shmray/detail/runtime_api.hpp"
+#include "shmray/options.hpp"
+#include "wire/error_record.hpp"
+#include "wire/messages.hpp"
+
+namespace shmray::driver {
+
+using detail::ObjectId;
+
+/// Driver-side facts about a task in the table.
+struct TaskInfo {
+  std::uint32_t gen = 0;
+  bool live = false;
+  ObjectId result;
+  std::vector<ObjectId> pins;   // resolved args and refs passed as refs: held while the task lives
+  std::uint32_t missing = 0;    // resolved args not final yet
+  std::uint64_t spill = 0;      // arena block holding the args when they did not fit inline
+  std::int32_t max_retries = 3;
+  bool retry_exceptions = false;
+  std::uint32_t cpus = 1;       // worker slots it holds while it runs
+  std::string name;             // options.name, when given
+};
+
+/// A submission the table had no room for (or no store space for its args) yet.
+struct BacklogTask {
+  ObjectId result;
+  std::uint32_t function = 0;
+  std::string args;
+  std::vector<ObjectId> resolve;
+  TaskInfo info;
+};
+
+/// Driver's end of one worker slot.
+struct WorkerEnd {
+  shm::MessageReader events;
+  shm::SpscProducer<std::uint64_t> control;
+  std::deque<std::uint64_t> control_backlog;        // entries the control ring had no room for
+  std::unordered_map<std::uint64_t, std::uint32_t> holds;  // refs the worker holds (by its messages)
+  pid_t pid = 0;
+  std::uint32_t incarnation = 0;
+  bool alive = false;
+  bool corrupt = false;
+};
+
+/// Control ring entries (driver -> worker): [63:60] kind, [59:0] payload.
+inline constexpr std::uint64_t kControlFree = 1ull << 60;  ///< payload: arena offset to free
+
+class Driver final : public detail::RuntimeApi {
+ public:
+  /// Maps the segment, starts the fork server and the workers, then the event thread.
+  static std::unique_ptr<Driver> start(const Options& options, std::uint32_t session);
+  ~Driver() override;
+
+  ObjectId submit(const detail::SubmitRequest& req) override;
+  ObjectId put(const detail::ValueSource& value) override;
+  std::span<const std::byte> fetch(ObjectId id, detail::Deadline until) override;
+  std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
+                   std::vector<char>& ready) override;
+  void add_ref(ObjectId id) override;
+  void release(ObjectId id) noexcept override;
+  void cancel(ObjectId id, const CancelOptions& options) override;
+  bool cancelled() override { return false; }
+
+  std::uint32_t num_workers() const { return v_.header->num_workers; }
+  std::uint64_t store_bytes() const { return v_.header->arena_bytes; }
+  /// Objects alive and arena spans in use (tests and benchmarks).
+  std::pair<std::size_t, std::size_t> usage();
+
+ private:
+  Driver(const Options& options, shm::Segment seg);
+  class Helper;
+
+  // scheduler.cpp
+  void publish_locked(BacklogTask&& t);
+  bool try_publish_locked(BacklogTask& t);
+  void queue_task_locked(std::uint32_t idx);
+  void complete_task_locked(std::uint32_t slot_of_worker, const wire::TaskDone& done, std::vector<ObjectId>& contained);
+  void finish_task_locked(std::uint32_t idx);
+  void fail_task_locked(std::uint32_t idx, std::span<const std::byte> error_payload);
+  void on_final_locked(ObjectId obj);
+  void drain_backlog_locked();
+  void wake_worker() noexcept;
+
+  // object_store.cpp
+  ObjectId allocate_object_locked();
+  void add_ref_locked(ObjectId id);
+  void release_locked(ObjectId id) noexcept;
+  void free_object_locked(std::uint32_t index) noexcept;
+  void free_block_locked(std::uint64_t offset) noexcept;
+  std::uint64_t allocate_block(std::size_t bytes);  // 0 when no space now
+  std::uint64_t allocate_block_waiting(std::size_t bytes);  // throws ObjectStoreFullError
+  bool write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes);
+  std::string error_payload(const wire::ErrorRecord& r) const { return wire::encode(r); }
+  void check_live(ObjectId id) const;
+
+  // events.cpp
+  bool events_pending() noexcept;
+  void pump_locked();
+  void handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
+  void event_loop();
+  void ring_doorbell() noexcept;
+
+  // worker_pool.cpp
+  void start_pool();
+  void stop_pool() noexcept;
+  void request_spawn(std::uint32_t slot);
+  void handle_exit_locked(const shm::ExitReport& r);
+  void reset_worker_rings(std::uint32_t slot);
+
+  Options options_;
+  shm::Segment seg_;
+  common::Views v_;
+  const std::uint32_t session_;
+
+  std::mutex heap_mu_;  // guards heap_ (lock order: mu_ before heap_mu_)
+  shm::Heap heap_;
+
+  std::mutex mu_;  // guards everything below
+  std::vector<std::uint32_t> free_objects_;
+  std::uint32_t object_hwm_ = 0;
+  std::size_t live_objects_ = 0;
+  std::vector<std::uint32_t> free_tasks_;
+  std::vector<TaskInfo> tasks_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> dependents_;  // object index -> task slots
+  std::unordered_map<std::uint32_t, std::vector<ObjectId>> contained_;        // object index -> refs it holds
+  std::deque<BacklogTask> backlog_;
+  std::vector<BacklogTask> infeasible_;  // num_cpus above the runtime's: pending for good (as in Ray)
+  std::vector<WorkerEnd> workers_;
+  shm::SpscConsumer<shm::ExitReport> exits_;
+  std::vector<std::string> warned_;
+
+  pid_t zygote_pid_ = -1;
+  int zygote_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread event_thread_;
+};
+
+}  // namespace shmray::driver

@@ -1,0 +1,224 @@
+// Driver side of the object store: ids, reference counts, freeing and payload writes.
+//
+// The driver is the one authority on reference counts: the count lives in the object's
+// slot (`refs`, written by the driver only) and counts the driver's own handles, each
+// worker's holds (from its Hold/Release messages), objects that contain the ref, tasks that
+// pin it as an argument, and the producer pin of a task not finished yet. A worker's
+// messages arrive in order and a process can only take a ref from something it holds, so
+// a count never reaches zero while some process may still take the ref.
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "driver/driver.hpp"
+#include "shm/futex.hpp"
+#include "shmray/errors.hpp"
+
+namespace shmray::driver {
+
+namespace {
+std::string mib(std::uint64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
+}  // namespace
+
+ObjectId Driver::allocate_object_locked() {
+  std::uint32_t index;
+  if (!free_objects_.empty()) {
+    index = free_objects_.back();
+    free_objects_.pop_back();
+  } else if (object_hwm_ < v_.object_capacity) {
+    index = object_hwm_++;
+  } else {
+    throw ObjectStoreFullError("shmray: the object table is full (" + std::to_string(v_.object_capacity) +
+                               " objects alive); drop ObjectRefs you no longer need, or init() with a larger "
+                               "object_store_bytes (the table scales with it)");
+  }
+  shm::ObjectSlot& s = v_.objects[index];
+  const shm::ObjectWord old = shm::ObjectWord::unpack(s.state);
+  s.producer = 0;
+  s.data = 0;
+  s.size = 0;
+  shm::store_relaxed(s.refs, 1u);
+  shm::store_release(s.state, shm::ObjectWord{old.gen, std::uint8_t(shm::ObjectState::kPending), 0}.pack());
+  ++live_objects_;
+  return ObjectId::make(session_, old.gen, index);
+}
+
+void Driver::check_live(ObjectId id) const {
+  const shm::ObjectSlot* s = v_.slot(id);
+  const shm::ObjectWord w = s ? v_.word(*s) : shm::ObjectWord{};
+  if (!s || w.gen != id.gen() || w.is(shm::ObjectState::kFree))
+    throw std::invalid_argument("shmray: ObjectRef(" + id.hex() +
+                                ") names no live object (a ref from before shutdown()/init()?)");
+}
+
+void Driver::add_ref_locked(ObjectId id) {
+  shm::ObjectSlot* s = v_.slot(id);
+  if (s) shm::atom(s->refs).fetch_add(1, std::memory_order_relaxed);
+}
+
+void Driver::add_ref(ObjectId id) {
+  check_live(id);
+  add_ref_locked(id);  // the caller holds a ref to something that holds `id`: no lock needed
+}
+
+void Driver::release(ObjectId id) noexcept {
+  shm::ObjectSlot* s = v_.slot(id);
+  if (!s) return;
+  if (shm::atom(s->refs).fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  std::lock_guard lock(mu_);
+  free_object_locked(id.index());
+}
+
+void Driver::release_locked(ObjectId id) noexcept {
+  shm::ObjectSlot* s = v_.slot(id);
+  if (!s) return;
+  if (shm::atom(s->refs).fetch_sub(1, std::memory_order_acq_rel) == 1) free_object_locked(id.index());
+}
+
+void Driver::free_object_locked(std::uint32_t index) noexcept {
+  // Contained refs are released iteratively: a long chain of containers must not recurse.
+  std::vector<std::uint32_t> todo{index};
+  while (!todo.empty()) {
+    const std::uint32_t i = todo.back();
+    todo.pop_back();
+    shm::ObjectSlot& s = v_.objects[i];
+    if (s.data) free_block_locked(s.data);
+    if (auto it = contained_.find(i); it != contained_.end()) {
+      for (ObjectId c : it->second) {
+        shm::ObjectSlot* cs = v_.slot(c);
+        if (cs && shm::atom(cs->refs).fetch_sub(1, std::memory_order_acq_rel) == 1) todo.push_back(c.index());
+      }
+      contained_.erase(it);
+    }
+    dependents_.erase(i);
+    const shm::ObjectWord old = shm::ObjectWord::unpack(shm::load_acquire(s.state));
+    s.data = 0;
+    s.size = 0;
+    s.producer = 0;
+    shm::store_release(s.state, shm::ObjectWord{(old.gen + 1) & 0xffffff, 0, 0}.pack());
+    free_objects_.push_back(i);
+    --live_objects_;
+  }
+}
+
+void Driver::free_block_locked(std::uint64_t offset) noexcept {
+  const std::uint32_t span = v_.spans.span_of(offset);
+  if (span >= v_.spans.count()) return;
+  const shm::SpanWord w = v_.spans.word(span);
+  if (w.kind == shm::SpanKind::kSmall && w.owner >= 2 && w.owner - 2u < workers_.size()) {
+    // A worker's small block goes back to its owner, the only process that edits its lists.
+    WorkerEnd& we = workers_[w.owner - 2];
+    if (we.control_backlog.empty() && we.control.try_push(kControlFree | offset)) return;
+    we.control_backlog.push_back(kControlFree | offset);
+    return;
+  }
+  {
+    std::lock_guard lock(heap_mu_);
+    heap_.free(offset);  // ours, or a large run (freed in the span table, whoever made it)
+  }
+  shm::SegmentHeader& h = *v_.header;
+  if (shm::atom(h.arena_epoch.aux).load(std::memory_order_seq_cst) != 0) shm::futex_bump_and_wake_all(&h.arena_epoch.value);
+}
+
+std::uint64_t Driver::allocate_block(std::size_t bytes) {
+  std::lock_guard lock(heap_mu_);
+  return heap_.allocate(bytes);
+}
+
+std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
+  if (bytes > v_.header->arena_bytes)
+    throw ObjectStoreFullError("shmray: a value of " + mib(bytes) + " is larger than the whole object store (" +
+                               mib(v_.header->arena_bytes) + "); init() with a larger object_store_bytes");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(v_.header->store_full_timeout_ns);
+  shm::SegmentHeader& h = *v_.header;
+  for (;;) {
+    const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
+    if (std::uint64_t off = allocate_block(bytes)) return off;
+    {
+      // Frees the driver has not processed yet may be waiting in the event rings.
+      std::unique_lock lock(mu_, std::try_to_lock);
+      if (lock.owns_lock()) pump_locked();
+    }
+    if (std::uint64_t off = allocate_block(bytes)) return off;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      throw ObjectStoreFullError("shmray: no room for a value of " + mib(bytes) + " in the object store (" +
+                                 mib(h.arena_bytes) + ") after waiting " +
+                                 std::to_string(h.store_full_timeout_ns / 1'000'000) +
+                                 " ms; drop ObjectRefs you no longer need or init() with a larger object_store_bytes");
+    shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
+    const auto left = std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::milliseconds(20));
+    shm::futex_wait(&h.arena_epoch.value, seen, left);
+    shm::atom(h.arena_epoch.aux).fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+bool Driver::write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes) {
+  shm::ObjectSlot* s = v_.slot(obj);
+  if (!s || !shm::begin_object_write(*s, obj.gen())) return false;  // final already: a finished task wins
+  if (bytes.size() <= shm::kInlineBytes) {
+    std::memcpy(s->inline_data, bytes.data(), bytes.size());
+    s->data = 0;
+  } else {
+    std::uint64_t off = allocate_block(bytes.size());
+    if (!off) {
+      // No room even for an error record: keep a truncated message inline rather than lose it.
+      bytes = bytes.first(shm::kInlineBytes);
+      std::memcpy(s->inline_data, bytes.data(), bytes.size());
+      s->data = 0;
+    } else {
+      std::memcpy(v_.base + off, bytes.data(), bytes.size());
+      s->data = off;
+    }
+  }
+  s->size = bytes.size();
+  const std::uint32_t flags = shm::finish_object_write(*s, state);
+  if (flags & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+  return true;
+}
+
+ObjectId Driver::put(const detail::ValueSource& value) {
+  for (ObjectId c : value.contained) check_live(c);
+  std::uint64_t off = 0;
+  if (value.size > shm::kInlineBytes) {
+    off = allocate_block_waiting(value.size);
+    try {
+      value.write(value.ctx, {v_.base + off, value.size});
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      free_block_locked(off);
+      throw;
+    }
+  }
+  std::lock_guard lock(mu_);
+  ObjectId id;
+  try {
+    id = allocate_object_locked();
+  } catch (...) {
+    if (off) free_block_locked(off);
+    throw;
+  }
+  shm::ObjectSlot& s = v_.objects[id.index()];
+  if (off) {
+    s.data = off;
+  } else if (value.size) {
+    value.write(value.ctx, {s.inline_data, value.size});
+  }
+  s.size = value.size;
+  if (!value.contained.empty()) {
+    for (ObjectId c : value.contained) add_ref_locked(c);
+    contained_[id.index()].assign(value.contained.begin(), value.contained.end());
+  }
+  shm::store_release(s.state, shm::ObjectWord{id.gen(), std::uint8_t(shm::ObjectState::kReady), 0}.pack());
+  return id;
+}
+
+std::pair<std::size_t, std::size_t> Driver::usage() {
+  std::lock_guard lock(mu_);
+  pump_locked();
+  return {live_objects_, v_.spans.spans_in_use()};
+}
+
+}  // namespace shmray::driver

@@ -1,0 +1,219 @@
+// Scheduling in the driver: a submission becomes a task slot in the shared table (or waits
+// in the backlog while the table or the store has no room). A task whose resolved arguments
+// are all final is queued on the dispatch ring, where idle workers claim it; otherwise it
+// waits in the table (kWaiting) and the driver queues it when the last argument's producer
+// reports done. A failed argument fails the task with the same error, without running it.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <stdexcept>
+
+#include "driver/driver.hpp"
+#include "shm/futex.hpp"
+#include "shmray/detail/registry.hpp"
+#include "shmray/errors.hpp"
+
+namespace shmray::driver {
+
+ObjectId Driver::submit(const detail::SubmitRequest& req) {
+  const detail::FunctionInfo* fn = detail::function_at(req.function);
+  if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
+  const TaskOptions& opt = *req.options;
+  if (!(opt.num_cpus >= 0) || !std::isfinite(opt.num_cpus))
+    throw std::invalid_argument("shmray: TaskOptions::num_cpus must be a finite number >= 0");
+  if (opt.max_retries < -1) throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
+  if (req.args.size() > v_.header->arena_bytes)
+    throw ObjectStoreFullError("shmray: the arguments of " + fn->name + " (" + std::to_string(req.args.size()) +
+                               " bytes) are larger than the whole object store; put() large values once and "
+                               "pass the ref, or init() with a larger object_store_bytes");
+  for (ObjectId id : req.resolve) check_live(id);
+  for (ObjectId id : req.contained) check_live(id);
+
+  BacklogTask t;
+  t.function = req.function;
+  t.args.assign(reinterpret_cast<const char*>(req.args.data()), req.args.size());
+  t.resolve.assign(req.resolve.begin(), req.resolve.end());
+  t.info.max_retries = opt.max_retries;
+  t.info.retry_exceptions = opt.retry_exceptions;
+  t.info.cpus = opt.num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(opt.num_cpus));
+  if (!opt.name.empty()) t.info.name = opt.name;
+
+  std::lock_guard lock(mu_);
+  if (events_pending()) pump_locked();
+  t.result = allocate_object_locked();
+  add_ref_locked(t.result);  // the producer pin: released when the task is finished
+  t.info.result = t.result;
+  t.info.pins.reserve(req.resolve.size() + req.contained.size());
+  for (ObjectId id : req.resolve) add_ref_locked(id), t.info.pins.push_back(id);
+  for (ObjectId id : req.contained) add_ref_locked(id), t.info.pins.push_back(id);
+  const ObjectId result = t.result;
+  if (t.info.cpus > v_.header->num_workers) {
+    // As in Ray: a task asking for more CPUs than the runtime has stays pending.
+    std::string key = fn->name + "/" + std::to_string(t.info.cpus);
+    if (std::find(warned_.begin(), warned_.end(), key) == warned_.end()) {
+      warned_.push_back(key);
+      std::cerr << "shmray: a task of " << fn->name << " asks for num_cpus=" << opt.num_cpus << " but the runtime has "
+                << v_.header->num_workers << "; it stays pending (init() with more workers to run it)\n";
+    }
+    infeasible_.push_back(std::move(t));  // never runs; its pins are kept until shutdown or cancel
+    return result;
+  }
+  if (backlog_.empty() && try_publish_locked(t)) return result;
+  backlog_.push_back(std::move(t));
+  shm::atom(v_.header->driver_flags.value).fetch_or(shm::kFlagBacklog, std::memory_order_seq_cst);
+  return result;
+}
+
+bool Driver::try_publish_locked(BacklogTask& t) {
+  if (free_tasks_.empty()) return false;
+  std::uint64_t spill = 0;
+  if (t.args.size() > sizeof(shm::TaskSlot::inline_args)) {
+    spill = allocate_block(t.args.size());
+    if (!spill) return false;  // wait for store space in the backlog
+    std::memcpy(v_.base + spill, t.args.data(), t.args.size());
+  }
+  t.info.spill = spill;
+  publish_locked(std::move(t));
+  return true;
+}
+
+void Driver::publish_locked(BacklogTask&& t) {
+  const std::uint32_t idx = free_tasks_.back();
+  free_tasks_.pop_back();
+  shm::TaskSlot& slot = v_.tasks[idx];
+  const std::uint32_t gen = shm::TaskWord::unpack(slot.state).gen;
+  slot.result = t.result.value;
+  slot.function = t.function;
+  slot.args_size = static_cast<std::uint32_t>(t.args.size());
+  slot.args_off = t.info.spill;
+  if (!t.info.spill) std::memcpy(slot.inline_args, t.args.data(), t.args.size());
+  slot.attempt = 0;
+  slot.num_cpus_centi = t.info.cpus * 100;
+  slot.parent = 0;
+  v_.objects[t.result.index()].producer = shm::task_ref(idx, gen);
+
+  TaskInfo& info = tasks_[idx];
+  info = std::move(t.info);
+  info.gen = gen;
+  info.live = true;
+  info.missing = 0;
+  const shm::ObjectSlot* failed_dep = nullptr;
+  for (ObjectId dep : t.resolve) {
+    shm::ObjectSlot& ds = v_.objects[dep.index()];
+    if (shm::set_object_flag(ds, dep.gen(), shm::kObjDriverWatch)) {
+      dependents_[dep.index()].push_back(idx);
+      ++info.missing;
+    } else if (v_.word(ds).is(shm::ObjectState::kFailed)) {
+      failed_dep = &ds;
+    }
+  }
+  shm::store_release(slot.state, shm::TaskWord{gen, shm::TaskState::kWaiting, 0, 0}.pack());
+  if (failed_dep) {
+    std::span<const std::byte> err;
+    v_.payload(*failed_dep, err);
+    const std::string copy(reinterpret_cast<const char*>(err.data()), err.size());
+    fail_task_locked(idx, std::as_bytes(std::span(copy.data(), copy.size())));
+  } else if (info.missing == 0) {
+    queue_task_locked(idx);
+  }
+}
+
+void Driver::queue_task_locked(std::uint32_t idx) {
+  shm::TaskSlot& slot = v_.tasks[idx];
+  std::uint64_t w = shm::load_acquire(slot.state);
+  shm::TaskWord tw = shm::TaskWord::unpack(w);
+  if (tw.state != shm::TaskState::kWaiting) return;
+  tw.state = shm::TaskState::kQueued;
+  if (!shm::cas(slot.state, w, tw.pack())) return;  // release: the descriptor before the claim
+  if (!v_.dispatch.try_push(shm::task_ref(idx, tw.gen))) {
+    // The ring holds twice the table, so this means entries are dead but unskipped: skip_dead
+    // ran inside try_push. Reaching here is a bug; fail loudly rather than lose the task.
+    std::cerr << "shmray: internal error: dispatch ring full\n";
+    std::abort();
+  }
+  wake_worker();
+}
+
+void Driver::wake_worker() noexcept {
+  shm::SegmentHeader& h = *v_.header;
+  shm::full_fence();  // pairs with the fence a worker makes before it sleeps
+  if (shm::load_relaxed(h.idle.value) != 0 || shm::load_relaxed(h.idle.aux) == 0) return;  // a spinner takes it
+  for (std::uint32_t w = 0; w < workers_.size(); ++w) {
+    shm::WorkerControl& c = seg_.worker(w);
+    std::uint32_t st = shm::load_acquire(c.state);
+    if (st == std::uint32_t(shm::WorkerState::kSleeping) && shm::cas(c.state, st, std::uint32_t(shm::WorkerState::kIdle))) {
+      shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);
+      shm::futex_wake(&c.wake, 1);
+      return;
+    }
+  }
+}
+
+void Driver::complete_task_locked(std::uint32_t w, const wire::TaskDone& done, std::vector<ObjectId>& contained) {
+  if (!v_.valid_task_ref(done.task_ref)) return;
+  const std::uint32_t idx = shm::task_ref_index(done.task_ref);
+  TaskInfo& info = tasks_[idx];
+  const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[idx].state));
+  if (!info.live || info.gen != shm::task_ref_gen(done.task_ref) || tw.state != shm::TaskState::kDone ||
+      tw.owner != w + 1)
+    return;  // stale or forged: the task was handled already
+  if (!contained.empty()) {
+    auto& list = contained_[info.result.index()];
+    for (ObjectId c : contained) {
+      if (!v_.slot(c)) continue;
+      add_ref_locked(c);
+      list.push_back(c);
+    }
+  }
+  finish_task_locked(idx);
+}
+
+void Driver::finish_task_locked(std::uint32_t idx) {
+  TaskInfo info = std::move(tasks_[idx]);
+  tasks_[idx] = TaskInfo{};
+  shm::TaskSlot& slot = v_.tasks[idx];
+  if (info.spill) free_block_locked(info.spill);
+  shm::store_release(slot.state, shm::TaskWord{info.gen + 1, shm::TaskState::kFree, 0, 0}.pack());
+  free_tasks_.push_back(idx);
+  for (ObjectId p : info.pins) release_locked(p);
+  on_final_locked(info.result);
+  release_locked(info.result);  // the producer pin
+  drain_backlog_locked();
+}
+
+void Driver::fail_task_locked(std::uint32_t idx, std::span<const std::byte> error_payload) {
+  write_payload_locked(tasks_[idx].result, shm::ObjectState::kFailed, error_payload);
+  finish_task_locked(idx);
+}
+
+void Driver::on_final_locked(ObjectId obj) {
+  auto it = dependents_.find(obj.index());
+  if (it == dependents_.end()) return;
+  std::vector<std::uint32_t> waiting = std::move(it->second);
+  dependents_.erase(it);
+  const shm::ObjectSlot& s = v_.objects[obj.index()];
+  const bool failed = v_.word(s).is(shm::ObjectState::kFailed);
+  std::string error;
+  if (failed) {
+    std::span<const std::byte> err;
+    v_.payload(s, err);
+    error.assign(reinterpret_cast<const char*>(err.data()), err.size());
+  }
+  for (std::uint32_t t : waiting) {
+    TaskInfo& info = tasks_[t];
+    if (!info.live) continue;
+    if (failed) {
+      fail_task_locked(t, std::as_bytes(std::span(error.data(), error.size())));
+    } else if (info.missing > 0 && --info.missing == 0) {
+      queue_task_locked(t);
+    }
+  }
+}
+
+void Driver::drain_backlog_locked() {
+  while (!backlog_.empty() && try_publish_locked(backlog_.front())) backlog_.pop_front();
+  if (backlog_.empty()) shm::atom(v_.header->driver_flags.value).fetch_and(~shm::kFlagBacklog, std::memory_order_seq_cst);
+}
+
+}  // namespace shmray::driver

@@ -1,0 +1,180 @@
+// init/shutdown, the process's current runtime, and the small out-of-line pieces of the
+// public headers (reference handles, deadlines, error types).
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "driver/driver.hpp"
+#include "runtime_slot.hpp"
+#include "shmray/api.hpp"
+#include "shmray/detail/invoke.hpp"
+#include "shmray/detail/ref_handle.hpp"
+#include "shmray/detail/registry.hpp"
+#include "shmray/errors.hpp"
+
+namespace shmray {
+
+namespace {
+
+std::mutex g_mu;  // init/shutdown
+std::unique_ptr<driver::Driver> g_driver;
+std::atomic<detail::RuntimeApi*> g_runtime{nullptr};
+std::atomic<std::uint32_t> g_session{0};
+std::uint32_t g_last_session = 0;
+bool g_worker = false;
+bool g_atexit_registered = false;
+pid_t g_driver_pid = 0;
+
+std::uint64_t physical_memory() {
+  struct sysinfo si {};
+  if (::sysinfo(&si) != 0) return 0;
+  return std::uint64_t(si.totalram) * si.mem_unit;
+}
+
+std::string gib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", double(bytes) / double(1ull << 30));
+  return buf;
+}
+
+// Fills the 0 defaults and rejects what is out of range, saying what to pass instead.
+Options resolve(Options o) {
+  if (o.num_workers == 0) o.num_workers = std::max(1u, std::thread::hardware_concurrency());
+  if (o.num_workers > shm::kMaxWorkerSlots)
+    throw std::invalid_argument("shmray::init: num_workers=" + std::to_string(o.num_workers) + " is out of range (1.." +
+                                std::to_string(shm::kMaxWorkerSlots) + "; 0 means one per core)");
+  if (o.max_workers == 0) o.max_workers = std::min(shm::kMaxWorkerSlots, std::max(4 * o.num_workers, o.num_workers + 4));
+  if (o.max_workers < o.num_workers || o.max_workers > shm::kMaxWorkerSlots)
+    throw std::invalid_argument("shmray::init: max_workers=" + std::to_string(o.max_workers) + " must lie in num_workers.." +
+                                std::to_string(shm::kMaxWorkerSlots) + " (0: a default)");
+  const std::uint64_t ram = physical_memory();
+  if (o.object_store_bytes == 0) {
+    o.object_store_bytes = std::size_t{1} << 30;
+    if (ram && o.object_store_bytes > ram / 2) o.object_store_bytes = static_cast<std::size_t>(ram / 2);
+  }
+  if (o.object_store_bytes < (std::size_t{1} << 20))
+    throw std::invalid_argument("shmray::init: object_store_bytes=" + std::to_string(o.object_store_bytes) +
+                                " is too small; give at least 1 MiB (0: 1 GiB)");
+  if (ram && o.object_store_bytes > ram)
+    throw std::invalid_argument("shmray::init: object_store_bytes=" + std::to_string(o.object_store_bytes) +
+                                " is larger than this machine's memory (" + gib(ram) + ")");
+  if (o.store_full_timeout.count() < 0)
+    throw std::invalid_argument("shmray::init: store_full_timeout must not be negative");
+  return o;
+}
+
+void shutdown_at_exit() {
+  if (::getpid() == g_driver_pid) shutdown();
+}
+
+}  // namespace
+
+void init(const Options& options) {
+  std::lock_guard lock(g_mu);
+  if (g_worker) throw AlreadyInitializedError("shmray::init: this is a worker process; the runtime is already running");
+  if (g_driver) throw AlreadyInitializedError("shmray::init: already initialized; call shmray::shutdown() first");
+  if (std::string conflicts = detail::registry_conflicts(); !conflicts.empty()) throw Error(conflicts);
+  const Options o = resolve(options);
+  g_last_session = g_last_session % 255 + 1;
+  g_driver = driver::Driver::start(o, g_last_session);
+  g_driver_pid = ::getpid();
+  g_session.store(g_last_session, std::memory_order_release);
+  g_runtime.store(g_driver.get(), std::memory_order_release);
+  if (!g_atexit_registered) {
+    std::atexit(shutdown_at_exit);
+    g_atexit_registered = true;
+  }
+  if (!o.quiet)
+    std::cerr << "shmray: started " << o.num_workers << (o.num_workers == 1 ? " worker, " : " workers, ")
+              << gib(g_driver->store_bytes()) << " object store\n";
+}
+
+void shutdown() noexcept {
+  std::lock_guard lock(g_mu);
+  if (g_worker || !g_driver) return;
+  g_runtime.store(nullptr, std::memory_order_release);
+  g_session.store(0, std::memory_order_release);
+  g_driver.reset();
+}
+
+bool is_initialized() noexcept { return g_runtime.load(std::memory_order_acquire) != nullptr; }
+
+bool cancelled() {
+  detail::RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
+  return rt && rt->cancelled();
+}
+
+StoreStats store_stats() {
+  std::lock_guard lock(g_mu);
+  if (!g_driver) throw NotInitializedError("shmray::store_stats: call shmray::init() first");
+  const auto [objects, spans] = g_driver->usage();
+  return StoreStats{g_driver->store_bytes(), spans * shm::kSpanBytes, objects};
+}
+
+namespace internal {
+void install_worker_runtime(detail::RuntimeApi* rt, std::uint32_t session) noexcept {
+  g_worker = true;
+  (void)g_driver.release();  // the driver object copied by fork() belongs to the driver process: never touch it
+  g_session.store(session, std::memory_order_release);
+  g_runtime.store(rt, std::memory_order_release);
+}
+bool in_worker_process() noexcept { return g_worker; }
+}  // namespace internal
+
+namespace detail {
+
+RuntimeApi& runtime() {
+  RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
+  if (!rt) throw NotInitializedError("shmray: not initialized; call shmray::init() (or create a shmray::Session) first");
+  return *rt;
+}
+
+RefHandle* adopt_ref(ObjectId id) { return new RefHandle{{1}, id}; }
+
+RefHandle* acquire_ref(ObjectId id) {
+  runtime().add_ref(id);
+  return new RefHandle{{1}, id};
+}
+
+void release_ref(RefHandle* h) noexcept {
+  RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
+  if (rt && h->id.session() == (g_session.load(std::memory_order_acquire) & 0xff)) rt->release(h->id);
+  delete h;
+}
+
+Deadline Deadline::after(std::chrono::nanoseconds d) {
+  if (d.count() < 0) throw std::invalid_argument("shmray: a timeout must not be negative");
+  const auto now = Clock::now();
+  if (d > Clock::time_point::max() - now) return never();
+  return {now + d};
+}
+
+EncodeScratch& encode_scratch() {
+  thread_local EncodeScratch s;
+  return s;
+}
+
+void throw_serialization_error(const char* what) { throw SerializationError(std::string("shmray: ") + what); }
+void throw_view_mismatch() {
+  throw SerializationError("shmray::get_view: the stored bytes do not have the layout of the view's type");
+}
+
+}  // namespace detail
+
+TaskError::TaskError(std::string type_name, std::string message, std::string function, int pid)
+    : Error(function + " raised " + type_name + (message.empty() ? std::string() : ": " + message)),
+      type_name_(std::move(type_name)),
+      message_(std::move(message)),
+      function_(std::move(function)),
+      pid_(pid) {}
+
+}  // namespace shmray

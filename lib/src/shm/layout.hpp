@@ -1,0 +1,174 @@
+#pragma once
+// The bytes of the shared segment. Every struct here lives in shared memory: standard
+// layout, trivially copyable, no pointers (offsets from the segment base), sizes and field
+// offsets pinned by static_asserts. Words another process changes concurrently are accessed
+// only through std::atomic_ref (see atomics.hpp). layout.md draws the map; change both and
+// bump kLayoutVersion together.
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace shmray::shm {
+
+inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY1"
+/// Bump on any field added, moved, resized or re-meant.
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::size_t kPage = 4096;
+inline constexpr std::size_t kSpanBytes = 64 * 1024;  ///< arena unit owned by one process
+inline constexpr std::uint32_t kMaxWorkerSlots = 1024;
+
+/// Futex-able 32-bit word on its own cache line.
+struct alignas(kCacheLine) HotWord {
+  std::uint32_t value;
+  std::uint32_t aux;
+};
+static_assert(sizeof(HotWord) == kCacheLine);
+
+struct SegmentHeader {
+  std::uint64_t magic;                  // 0: never moves
+  std::uint32_t layout_version;         // 8: never moves: any build can read it
+  std::uint32_t header_bytes;           // 12: sizeof(SegmentHeader)
+  std::uint64_t total_bytes;            // 16
+  std::uint32_t session;                // 24: which init() made it (top byte of ObjectIds)
+  std::uint32_t max_workers;            // 28: worker slots
+  std::uint32_t num_workers;            // 32: CPU slots
+  std::uint32_t task_capacity;          // 36
+  std::uint32_t object_capacity;        // 40
+  std::uint32_t dispatch_capacity;      // 44: power of two
+  std::uint32_t span_count;             // 48
+  std::uint32_t worker_block_bytes;     // 52
+  std::uint64_t workers_off;            // 56: WorkerControl[max_workers] with their rings
+  std::uint64_t exits_off;              // 64: zygote -> driver ring of ExitReport
+  std::uint64_t dispatch_off;           // 72: DispatchRing
+  std::uint64_t tasks_off;              // 80: TaskSlot[task_capacity]
+  std::uint64_t objects_off;            // 88: ObjectSlot[object_capacity]
+  std::uint64_t spans_off;              // 96: span words
+  std::uint64_t arena_off;              // 104: span_count * kSpanBytes, 2 MiB aligned
+  std::uint64_t arena_bytes;            // 112
+  std::uint32_t event_ring_bytes;       // 120: per worker, power of two
+  std::uint32_t control_ring_entries;   // 124: per worker, power of two
+  std::int32_t driver_pid;              // 128
+  std::int32_t zygote_pid;              // 132
+  std::uint32_t exits_entries;          // 136: power of two
+  std::uint32_t reserved0;              // 140: zero
+  std::uint64_t store_full_timeout_ns;  // 144
+  std::uint32_t reserved[28];           // 152..263: zero, room to grow
+  // Hot words, one cache line each (offsets pinned below).
+  HotWord doorbell;        // driver wake-up futex; aux = driver sleeping
+  HotWord object_epoch;    // bumped when an object someone sleeps on becomes final
+  HotWord arena_epoch;     // bumped when store space is freed; aux = waiters
+  HotWord idle;            // value = idle workers spinning, aux = idle workers sleeping
+  HotWord driver_flags;    // kFlag* below
+};
+inline constexpr std::uint32_t kFlagBacklog = 1;  ///< driver holds tasks the table had no room for
+
+static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_trivially_copyable_v<SegmentHeader>);
+static_assert(offsetof(SegmentHeader, magic) == 0 && offsetof(SegmentHeader, layout_version) == 8);
+static_assert(offsetof(SegmentHeader, store_full_timeout_ns) == 144);
+static_assert(offsetof(SegmentHeader, doorbell) == 320 && offsetof(SegmentHeader, driver_flags) == 576);
+static_assert(sizeof(SegmentHeader) == 640 && sizeof(SegmentHeader) <= kPage);
+
+/// Producer/consumer positions of a single-producer single-consumer ring; the data follows.
+struct RingIndex {
+  alignas(kCacheLine) std::uint64_t head;  // consumer's position; producer reads it (acquire)
+  alignas(kCacheLine) std::uint64_t tail;  // producer's position; its release store publishes the data
+};
+static_assert(sizeof(RingIndex) == 2 * kCacheLine && offsetof(RingIndex, tail) == kCacheLine);
+
+enum class WorkerState : std::uint32_t {
+  kUnused = 0,    // slot never started
+  kStarting = 1,  // forked, not yet ready
+  kIdle = 2,      // looking for work (spinning)
+  kSleeping = 3,  // idle, asleep on `wake`
+  kRunning = 4,
+  kBlocked = 5,   // in get/wait inside a task
+  kDead = 6,
+};
+
+/// One per worker slot, followed in its block by the event ring (worker -> driver, bytes)
+/// and the control ring (driver -> worker, uint64 entries).
+struct WorkerControl {
+  std::int32_t pid;                 // 0: written by the worker once it runs
+  std::uint32_t state;              // 4: WorkerState
+  std::uint32_t wake;               // 8: futex word the worker sleeps on
+  std::uint32_t incarnation;        // 12: bumped by the driver per (re)start of the slot
+  std::uint32_t version_ack;        // 16: kLayoutVersion as the worker was built
+  std::uint32_t depth;              // 20: tasks on its stack (inline execution nests)
+  std::uint64_t tasks_run;          // 24
+  std::uint64_t current_task;       // 32: TaskRef of the innermost task, 0 when none
+  std::uint64_t reserved[3];        // 40..63
+  RingIndex events;                 // 64
+  RingIndex control;                // 192
+};
+static_assert(std::is_standard_layout_v<WorkerControl> && std::is_trivially_copyable_v<WorkerControl>);
+static_assert(sizeof(WorkerControl) == 320 && offsetof(WorkerControl, events) == 64);
+
+/// Zygote -> driver: a worker process ended.
+struct ExitReport {
+  std::uint32_t slot;
+  std::int32_t pid;
+  std::int32_t status;  // as from waitpid
+  std::uint32_t incarnation;
+};
+static_assert(sizeof(ExitReport) == 16 && std::is_trivially_copyable_v<ExitReport>);
+
+enum class TaskState : std::uint8_t {
+  kFree = 0,
+  kWaiting = 1,    // in the table, arguments not ready
+  kQueued = 2,     // claimable
+  kClaimed = 3,    // a worker runs it (owner)
+  kDone = 4,       // result published; the driver recycles the slot
+  kCancelled = 5,  // removed before it ran
+};
+inline constexpr std::uint8_t kTaskCancelRequested = 1;
+
+/// A task in the shared table. `state` packs [63:32] generation, [31:24] TaskState,
+/// [23:8] owner (worker slot + 1), [7:0] flags; every transition is one CAS.
+struct TaskSlot {
+  std::uint64_t state;            // 0
+  std::uint64_t result;           // 8: ObjectId of the result
+  std::uint32_t function;         // 16: registry index
+  std::uint32_t args_size;        // 20
+  std::uint64_t args_off;         // 24: arena offset when the args did not fit inline, else 0
+  std::uint32_t attempt;          // 32
+  std::uint32_t num_cpus_centi;   // 36
+  std::uint64_t parent;           // 40: TaskRef of the submitting task, 0 for the driver
+  std::uint64_t reserved[2];      // 48
+  std::byte inline_args[192];     // 64
+};
+static_assert(std::is_standard_layout_v<TaskSlot> && std::is_trivially_copyable_v<TaskSlot>);
+static_assert(sizeof(TaskSlot) == 256 && offsetof(TaskSlot, inline_args) == 64);
+
+enum class ObjectState : std::uint8_t { kFree = 0, kPending = 1, kReady = 2, kFailed = 3 };
+inline constexpr std::uint32_t kObjWaiters = 1;      ///< someone may sleep on object_epoch for it
+inline constexpr std::uint32_t kObjDriverWatch = 2;  ///< the driver has tasks waiting for it
+
+/// An object. `state` packs [31:8] generation, [7:4] ObjectState, [3:0] flags (futex-able).
+/// Payloads up to 32 bytes live inline; larger ones in the arena at `data`.
+struct ObjectSlot {
+  std::uint32_t state;            // 0
+  std::uint32_t refs;             // 4: total references; written by the driver only
+  std::uint64_t producer;         // 8: TaskRef of the producing task, 0 for a put
+  std::uint64_t data;             // 16: arena offset, 0 when inline
+  std::uint64_t size;             // 24: payload bytes
+  std::byte inline_data[32];      // 32
+};
+static_assert(std::is_standard_layout_v<ObjectSlot> && std::is_trivially_copyable_v<ObjectSlot>);
+static_assert(sizeof(ObjectSlot) == 64 && offsetof(ObjectSlot, inline_data) == 32);
+inline constexpr std::size_t kInlineBytes = sizeof(ObjectSlot::inline_data);
+
+/// Span word: [63:48] owner (0 free, 1 driver, 2 + worker slot), [47:40] SpanKind,
+/// [39:32] size class, [31:0] run length in spans (kLargeHead).
+enum class SpanKind : std::uint8_t { kFree = 0, kSmall = 1, kLargeHead = 2, kLargeCont = 3 };
+inline constexpr std::uint16_t kOwnerDriver = 1;
+inline constexpr std::uint16_t owner_of_worker(std::uint32_t slot) { return std::uint16_t(slot + 2); }
+
+/// Task reference used inside the segment: slot index + 1 in the low half, generation high.
+inline constexpr std::uint64_t task_ref(std::uint32_t index, std::uint32_t gen) {
+  return (std::uint64_t(gen) << 32) | (std::uint64_t(index) + 1);
+}
+inline constexpr std::uint32_t task_ref_index(std::uint64_t ref) { return std::uint32_t(ref) - 1; }
+inline constexpr std::uint32_t task_ref_gen(std::uint64_t ref) { return std::uint32_t(ref >> 32); }
+
+}  // namespace shmray::shm

@@ -1,0 +1,118 @@
+#include "shm/segment.hpp"
+
+#include <boost/interprocess/anonymous_shared_memory.hpp>
+
+#include <cstring>
+
+namespace shmray::shm {
+namespace {
+
+constexpr std::uint64_t kArenaAlign = 2ull << 20;  // lets the arena use huge pages where the kernel offers them
+
+constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+constexpr bool pow2(std::uint64_t v) { return v && !(v & (v - 1)); }
+
+std::uint64_t pow2_at_least(std::uint64_t v) {
+  std::uint64_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+// Fills the geometry fields of `h` from `p` (the region offsets follow each other).
+void lay_out(const SegmentParams& p, SegmentHeader& h) {
+  h.magic = kMagic;
+  h.layout_version = kLayoutVersion;
+  h.header_bytes = sizeof(SegmentHeader);
+  h.session = p.session;
+  h.max_workers = p.max_workers;
+  h.num_workers = p.num_workers;
+  h.task_capacity = p.task_capacity;
+  h.object_capacity = p.object_capacity;
+  h.dispatch_capacity = static_cast<std::uint32_t>(pow2_at_least(2ull * p.task_capacity));
+  h.event_ring_bytes = p.event_ring_bytes;
+  h.control_ring_entries = p.control_ring_entries;
+  h.exits_entries = static_cast<std::uint32_t>(pow2_at_least(2ull * kMaxWorkerSlots));
+  h.worker_block_bytes = static_cast<std::uint32_t>(
+      align_up(sizeof(WorkerControl) + p.event_ring_bytes + 8ull * p.control_ring_entries, kPage));
+  h.store_full_timeout_ns = p.store_full_timeout_ns;
+  h.span_count = static_cast<std::uint32_t>((p.arena_bytes + kSpanBytes - 1) / kSpanBytes);
+
+  std::uint64_t off = kPage;
+  h.workers_off = off;
+  off += std::uint64_t(h.worker_block_bytes) * h.max_workers;
+  h.exits_off = off = align_up(off, kPage);
+  off += sizeof(RingIndex) + sizeof(ExitReport) * h.exits_entries;
+  h.dispatch_off = off = align_up(off, kPage);
+  off += sizeof(RingIndex) + 8ull * h.dispatch_capacity;
+  h.tasks_off = off = align_up(off, kPage);
+  off += sizeof(TaskSlot) * std::uint64_t(h.task_capacity);
+  h.objects_off = off = align_up(off, kPage);
+  off += sizeof(ObjectSlot) * std::uint64_t(h.object_capacity);
+  h.spans_off = off = align_up(off, kPage);
+  off += 8ull * h.span_count;
+  h.arena_off = off = align_up(off, kArenaAlign);
+  h.arena_bytes = std::uint64_t(h.span_count) * kSpanBytes;
+  h.total_bytes = off + h.arena_bytes;
+}
+
+}  // namespace
+
+const char* to_string(AttachError e) noexcept {
+  switch (e) {
+    case AttachError::kNone: return "ok";
+    case AttachError::kTooSmall: return "mapping smaller than a segment header";
+    case AttachError::kBadMagic: return "not a shmray segment (bad magic)";
+    case AttachError::kBadVersion: return "segment layout version differs from this build's";
+    case AttachError::kBadGeometry: return "segment header names regions outside the mapping";
+  }
+  return "?";
+}
+
+AttachError validate_header(std::span<const std::byte> mapping) noexcept {
+  if (mapping.size() < sizeof(SegmentHeader)) return AttachError::kTooSmall;
+  SegmentHeader h;
+  std::memcpy(&h, mapping.data(), sizeof h);
+  if (h.magic != kMagic) return AttachError::kBadMagic;
+  if (h.layout_version != kLayoutVersion || h.header_bytes != sizeof(SegmentHeader)) return AttachError::kBadVersion;
+  // Recompute the geometry from the sizes and require the header to match it exactly.
+  if (h.max_workers == 0 || h.max_workers > kMaxWorkerSlots || h.num_workers == 0 || h.num_workers > h.max_workers ||
+      h.task_capacity == 0 || h.task_capacity > (1u << 24) || h.object_capacity == 0 ||
+      h.object_capacity > (1u << 28) || h.span_count == 0 || h.span_count > (1u << 26) ||
+      !pow2(h.event_ring_bytes) || h.event_ring_bytes < 4096 || h.event_ring_bytes > (64u << 20) ||
+      !pow2(h.control_ring_entries) || h.control_ring_entries > (1u << 24))
+    return AttachError::kBadGeometry;
+  SegmentParams p;
+  p.session = h.session;
+  p.num_workers = h.num_workers;
+  p.max_workers = h.max_workers;
+  p.task_capacity = h.task_capacity;
+  p.object_capacity = h.object_capacity;
+  p.arena_bytes = std::uint64_t(h.span_count) * kSpanBytes;
+  p.event_ring_bytes = h.event_ring_bytes;
+  p.control_ring_entries = h.control_ring_entries;
+  p.store_full_timeout_ns = h.store_full_timeout_ns;
+  SegmentHeader expect{};
+  lay_out(p, expect);
+  const bool same = expect.workers_off == h.workers_off && expect.exits_off == h.exits_off &&
+                    expect.dispatch_off == h.dispatch_off && expect.tasks_off == h.tasks_off &&
+                    expect.objects_off == h.objects_off && expect.spans_off == h.spans_off &&
+                    expect.arena_off == h.arena_off && expect.arena_bytes == h.arena_bytes &&
+                    expect.total_bytes == h.total_bytes && expect.worker_block_bytes == h.worker_block_bytes &&
+                    expect.dispatch_capacity == h.dispatch_capacity && expect.exits_entries == h.exits_entries;
+  if (!same || h.total_bytes > mapping.size()) return AttachError::kBadGeometry;
+  return AttachError::kNone;
+}
+
+std::optional<Segment> Segment::create(const SegmentParams& params) noexcept {
+  SegmentHeader h{};
+  lay_out(params, h);
+  try {
+    Segment seg(boost::interprocess::anonymous_shared_memory(h.total_bytes));
+    std::memcpy(seg.base(), &h, sizeof h);  // fresh anonymous memory is zero: every ring and slot starts empty
+    return seg;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace shmray::shm

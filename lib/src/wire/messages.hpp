@@ -1,0 +1,77 @@
+#pragma once
+// Records on a worker's event ring (worker -> driver). Fixed little structs followed by an
+// array of ids; the driver reads them as untrusted bytes (parse_* check every length).
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <type_traits>
+
+namespace shmray::wire {
+
+enum class MsgType : std::uint16_t {
+  kTaskDone = 1,  // TaskDone + contained ids
+  kHold = 2,      // ids the worker took a reference to
+  kRelease = 3,   // ids the worker dropped
+  kSubmit = 4,    // nested submission (SubmitHeader + ids + args)
+  kPut = 5,       // PutHeader + contained ids: an object the worker stored
+  kBlocked = 6,   // the worker waits inside a task (gives its CPU slot back)
+  kUnblocked = 7,
+};
+
+struct TaskDone {
+  std::uint64_t task_ref;
+  std::uint64_t result;          // ObjectId value
+  std::uint32_t contained;       // ids that follow
+  std::uint32_t failed;          // 1 when the result is an error record
+};
+static_assert(sizeof(TaskDone) == 24 && std::is_trivially_copyable_v<TaskDone>);
+
+struct PutHeader {
+  std::uint64_t object;      // ObjectId value
+  std::uint32_t contained;   // ids that follow
+  std::uint32_t reserved;
+};
+static_assert(sizeof(PutHeader) == 16);
+
+struct SubmitHeader {
+  std::uint64_t result;          // ObjectId the worker allocated for the result
+  std::uint64_t parent;          // TaskRef of the submitting task
+  std::uint32_t function;
+  std::uint32_t resolve;         // ids to resolve, then `contained` ids, then args bytes
+  std::uint32_t contained;
+  std::uint32_t args_size;
+  std::int32_t max_retries;
+  std::uint32_t num_cpus_centi;
+  std::uint32_t retry_exceptions;
+  std::uint32_t name_size;       // task name bytes after the args
+};
+static_assert(sizeof(SubmitHeader) == 48);
+
+/// Reads a T at the front of `bytes`; nullopt when too short.
+template <class T>
+std::optional<T> read_front(std::span<const std::byte>& bytes) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  if (bytes.size() < sizeof(T)) return std::nullopt;
+  T v;
+  std::memcpy(&v, bytes.data(), sizeof v);
+  bytes = bytes.subspan(sizeof v);
+  return v;
+}
+
+/// Reads `n` uint64 ids at the front of `bytes` into `out` (cleared); false when too short.
+template <class Vec>
+bool read_ids(std::span<const std::byte>& bytes, std::uint64_t n, Vec& out) {
+  out.clear();
+  if (n > bytes.size() / 8) return false;
+  out.resize(n);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t v;
+    std::memcpy(&v, bytes.data() + 8 * i, 8);
+    out[i] = typename Vec::value_type{v};
+  }
+  bytes = bytes.subspan(8 * n);
+  return true;
+}
+
+}  // namespace shmray::wire

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds shmray and runs every test; the last line is "N passed, N failed" counted per
+# doctest case.
+#   ./scripts/test.sh          the test suite (build dir: build/)
+#   ./scripts/test.sh --ci     also the sanitizer builds (address+undefined, thread), the
+#                              fuzz targets and the long chaos/soak runs, as CI does
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ci=0
+[[ ${1:-} == --ci ]] && ci=1
+
+dirs=()
+status=0
+
+# run_suite DIR [meson setup args...]: configure (once), build, test.
+run_suite() {
+  local dir=$1; shift
+  dirs+=("$dir")
+  if [[ ! -f $dir/build.ninja ]]; then
+    meson setup "$dir" --wrap-mode=nodownload "$@" >"$dir.setup.log" 2>&1 || meson setup "$dir" "$@" || { status=1; return; }
+  fi
+  if ! meson compile -C "$dir"; then status=1; return; fi
+  meson test -C "$dir" --print-errorlogs ${SETUP:+--setup "$SETUP"} ${SUITES:-} || status=1
+}
+
+run_suite build
+if ((ci)); then
+  SETUP=san run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false -Ddemos=false
+  SETUP=san run_suite build-tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false -Ddemos=false
+fi
+python3 scripts/count_tests.py "${dirs[@]}" || status=1
+exit $status

@@ -1,0 +1,8 @@
+#pragma once
+// Exit codes of worker and fork-server processes that the driver interprets.
+namespace shmray::worker {
+inline constexpr int kExitShutdown = 0;      // asked to stop
+inline constexpr int kExitBadLayout = 70;    // segment header check failed on attach
+inline constexpr int kExitOrphan = 71;       // parent gone before PR_SET_PDEATHSIG took effect
+inline constexpr int kExitInternal = 72;     // an internal error in the worker loop (logged)
+}  // namespace shmray::worker

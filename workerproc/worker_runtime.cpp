@@ -1,0 +1,424 @@
+#include "workerproc/worker_runtime.hpp"
+
+#include <cxxabi.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <typeinfo>
+
+#include "driver/driver.hpp"  // kControlFree
+#include "shm/futex.hpp"
+#include "shmray/detail/invoke.hpp"
+#include "shmray/detail/registry.hpp"
+#include "shmray/errors.hpp"
+#include "wire/error_record.hpp"
+
+namespace shmray::worker {
+
+namespace {
+
+constexpr std::uint64_t kIdleSpinNs = 50'000;  // see limits: a shorter spin makes the next wake slower
+constexpr std::uint32_t kMaxIdleSpinners = 1;  // more spinners would take the CPUs busy processes need
+
+/// A failed argument: the task fails with that object's error record, byte for byte.
+struct ArgumentFailed {
+  std::string payload;
+};
+
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(name);
+}
+
+// Describes the exception in flight as an error record.
+wire::ErrorRecord describe_current_exception(const std::string& function) {
+  wire::ErrorRecord r;
+  r.kind = wire::ErrorKind::kTaskError;
+  r.function = function;
+  r.pid = ::getpid();
+  const std::type_info* t = abi::__cxa_current_exception_type();
+  r.type_name = t ? demangle(t->name()) : "unknown exception";
+  try {
+    throw;
+  } catch (const ObjectStoreFullError& e) {
+    r.kind = wire::ErrorKind::kStoreFull;
+    r.message = function + ": " + e.what();
+  } catch (const std::exception& e) {
+    r.message = e.what();
+  } catch (...) {
+  }
+  return r;
+}
+
+}  // namespace
+
+/// What an invoker sees: the argument bytes, argument objects read in place, and where the
+/// result goes.
+class WorkerRuntime::Call final : public detail::TaskCall {
+ public:
+  Call(WorkerRuntime& rt, const Running& r, std::span<const std::byte> args) : rt_(rt), r_(r), ar_(args) {}
+  detail::InArchive& args() override { return ar_; }
+  std::span<const std::byte> resolve(ObjectId id) override {
+    const shm::ObjectSlot* s = rt_.v_.slot(id);
+    if (!s) detail::throw_serialization_error("an argument names no object");
+    const shm::ObjectWord w = rt_.v_.word(*s);
+    std::span<const std::byte> bytes;
+    if (w.gen != id.gen() || !w.final() || !rt_.v_.payload(*s, bytes))
+      detail::throw_serialization_error("an argument object is not ready (internal error)");
+    if (w.is(shm::ObjectState::kFailed)) throw ArgumentFailed{std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())};
+    return bytes;
+  }
+  void set_result(const detail::ValueSource& value) override { published_ = rt_.publish_result(r_, value); }
+  bool published() const { return published_; }
+
+ private:
+  WorkerRuntime& rt_;
+  const Running& r_;
+  detail::InArchive ar_;
+  bool published_ = false;
+};
+
+WorkerRuntime::WorkerRuntime(const shm::Segment& seg, std::uint32_t slot)
+    : v_(seg),
+      seg_(seg),
+      ctl_(seg.worker(slot)),
+      slot_(slot),
+      task_owner_(static_cast<std::uint16_t>(slot + 1)),
+      heap_(v_.spans, shm::owner_of_worker(slot)),
+      events_(&ctl_.events, seg.event_buffer(slot), v_.header->event_ring_bytes),
+      control_(&ctl_.control, seg.control_entries(slot), v_.header->control_ring_entries) {
+  releases_.reserve(256);
+}
+
+void WorkerRuntime::run() {
+  for (;;) run_task(next_task());
+}
+
+std::uint64_t WorkerRuntime::next_task() {
+  shm::SegmentHeader& h = *v_.header;
+  for (;;) {
+    drain_control();
+    if (auto ref = v_.dispatch.claim(task_owner_)) return *ref;
+    // Spin a while (one idle worker at a time), then sleep on our own wake word.
+    if (shm::atom(h.idle.value).fetch_add(1, std::memory_order_seq_cst) < kMaxIdleSpinners) {
+      const std::uint64_t until = shm::now_ns() + kIdleSpinNs;
+      while (shm::now_ns() < until && v_.dispatch.empty()) shm::cpu_relax();
+      shm::atom(h.idle.value).fetch_sub(1, std::memory_order_seq_cst);
+      if (!v_.dispatch.empty()) continue;
+    } else {
+      shm::atom(h.idle.value).fetch_sub(1, std::memory_order_seq_cst);
+    }
+    {
+      std::lock_guard lock(mu_);
+      flush_releases_locked();  // an idle worker must not sit on references
+    }
+    const std::uint32_t seen = shm::atom(ctl_.wake).load(std::memory_order_seq_cst);
+    shm::atom(h.idle.aux).fetch_add(1, std::memory_order_seq_cst);
+    shm::atom(ctl_.state).store(std::uint32_t(shm::WorkerState::kSleeping), std::memory_order_seq_cst);
+    // Pairs with the fence in Driver::wake_worker: either it sees kSleeping or we see its task.
+    if (v_.dispatch.empty() && control_.empty()) shm::futex_wait(&ctl_.wake, seen, std::chrono::nanoseconds(-1));
+    std::uint32_t st = std::uint32_t(shm::WorkerState::kSleeping);
+    shm::cas(ctl_.state, st, std::uint32_t(shm::WorkerState::kIdle));
+    shm::atom(h.idle.aux).fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+void WorkerRuntime::drain_control() {
+  if (control_.empty()) return;
+  std::lock_guard lock(mu_);
+  while (auto e = control_.try_pop()) {
+    if ((*e >> 60) == (driver::kControlFree >> 60)) heap_.free(*e & ((1ull << 60) - 1));
+  }
+}
+
+void WorkerRuntime::run_task(std::uint64_t task_ref) {
+  shm::TaskSlot& slot = v_.task(task_ref);
+  Running r;
+  r.task_ref = task_ref;
+  r.result = ObjectId{slot.result};
+  stack_.push_back(r);
+  shm::store_relaxed(ctl_.current_task, task_ref);
+  shm::store_relaxed(ctl_.state, std::uint32_t(shm::WorkerState::kRunning));
+  ctl_.depth = static_cast<std::uint32_t>(stack_.size());
+  // Wake a sleeping worker when more is queued and nobody is spinning for it.
+  if (!v_.dispatch.empty() && shm::load_relaxed(v_.header->idle.value) == 0 && shm::load_relaxed(v_.header->idle.aux) != 0) {
+    for (std::uint32_t w = 0; w < v_.header->max_workers; ++w) {
+      shm::WorkerControl& c = seg_.worker(w);
+      std::uint32_t st = std::uint32_t(shm::WorkerState::kSleeping);
+      if (shm::load_relaxed(c.state) == st && shm::cas(c.state, st, std::uint32_t(shm::WorkerState::kIdle))) {
+        shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);
+        shm::futex_wake(&c.wake, 1);
+        break;
+      }
+    }
+  }
+
+  const detail::FunctionInfo* fn = detail::function_at(slot.function);
+  const std::string fname = fn ? fn->name : "<unknown function>";
+  bool failed = false;
+  std::string error;
+  // Argument bytes: inline in the slot, or in the arena; both bounds-checked.
+  std::span<const std::byte> args;
+  if (slot.args_off == 0 && slot.args_size <= sizeof slot.inline_args) {
+    args = {slot.inline_args, slot.args_size};
+  } else if (const std::byte* p = v_.arena_bytes(slot.args_off, slot.args_size)) {
+    args = {p, slot.args_size};
+  } else {
+    failed = true;
+    wire::ErrorRecord e{wire::ErrorKind::kSerialization, "", "shmray: corrupt task descriptor for " + fname, fname, ::getpid()};
+    error = wire::encode(e);
+  }
+  if (!failed && !fn) {
+    failed = true;
+    wire::ErrorRecord e{wire::ErrorKind::kSerialization, "", "shmray: task names an unknown function", fname, ::getpid()};
+    error = wire::encode(e);
+  }
+  bool published = false;
+  if (!failed) {
+    Call call(*this, stack_.back(), args);
+    try {
+      fn->invoke(fn->address, call);
+      published = call.published();
+    } catch (ArgumentFailed& a) {
+      failed = true;
+      error = std::move(a.payload);
+    } catch (...) {
+      failed = true;
+      error = wire::encode(describe_current_exception(fname));
+    }
+  }
+  if (failed) publish_error(stack_.back(), error);
+  (void)published;
+  finish(stack_.back(), failed);
+  stack_.pop_back();
+  ctl_.depth = static_cast<std::uint32_t>(stack_.size());
+  shm::store_relaxed(ctl_.current_task, stack_.empty() ? 0 : stack_.back().task_ref);
+  shm::store_relaxed(ctl_.state, std::uint32_t(stack_.empty() ? shm::WorkerState::kIdle : shm::WorkerState::kRunning));
+  ++ctl_.tasks_run;
+}
+
+bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& value) {
+  shm::ObjectSlot* s = v_.slot(r.result);
+  if (!s) return false;
+  std::uint64_t off = 0;
+  std::byte staged[shm::kInlineBytes];
+  if (value.size > shm::kInlineBytes) {
+    off = allocate_block_waiting(value.size);  // throws ObjectStoreFullError: the task fails with it
+    try {
+      value.write(value.ctx, {v_.base + off, value.size});
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      heap_.free(off);
+      throw;
+    }
+  } else if (value.size) {
+    value.write(value.ctx, {staged, value.size});
+  }
+  if (!shm::begin_object_write(*s, r.result.gen())) {
+    // Not pending any more (cancelled): the result is dropped.
+    if (off) {
+      std::lock_guard lock(mu_);
+      heap_.free(off);
+    }
+    return false;
+  }
+  if (off) {
+    s->data = off;
+  } else {
+    std::memcpy(s->inline_data, staged, value.size);
+    s->data = 0;
+  }
+  s->size = value.size;
+  contained_.assign(value.contained.begin(), value.contained.end());
+  result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kReady);
+  if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+  return true;
+}
+
+void WorkerRuntime::publish_error(const Running& r, const std::string& payload) {
+  contained_.clear();
+  shm::ObjectSlot* s = v_.slot(r.result);
+  if (!s || !shm::begin_object_write(*s, r.result.gen())) return;
+  std::uint64_t off = 0;
+  std::size_t n = payload.size();
+  if (n > shm::kInlineBytes) {
+    std::lock_guard lock(mu_);
+    off = heap_.allocate(n);
+    if (!off) n = shm::kInlineBytes;  // no room even for the record: a truncated one beats none
+  }
+  if (off) {
+    std::memcpy(v_.base + off, payload.data(), n);
+  } else {
+    std::memcpy(s->inline_data, payload.data(), n);
+  }
+  s->data = off;
+  s->size = n;
+  result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kFailed);
+  if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+}
+
+void WorkerRuntime::finish(const Running& r, bool failed) {
+  shm::TaskSlot& slot = v_.task(r.task_ref);
+  std::uint64_t w = shm::load_acquire(slot.state);
+  for (;;) {
+    shm::TaskWord tw = shm::TaskWord::unpack(w);
+    if (tw.gen != shm::task_ref_gen(r.task_ref) || tw.state != shm::TaskState::kClaimed || tw.owner != task_owner_) break;
+    tw.state = shm::TaskState::kDone;
+    if (shm::cas(slot.state, w, tw.pack())) break;
+  }
+  wire::TaskDone done{r.task_ref, r.result.value, static_cast<std::uint32_t>(failed ? 0 : contained_.size()),
+                      failed ? 1u : 0u};
+  std::span<const std::byte> ids = failed ? std::span<const std::byte>() : std::as_bytes(std::span(contained_));
+  post(wire::MsgType::kTaskDone, std::as_bytes(std::span(&done, 1)), ids);
+  contained_.clear();
+  bool wake_driver;
+  {
+    std::lock_guard lock(mu_);
+    flush_releases_locked();  // only now: the driver has registered what the result contains
+    wake_driver = (result_flags_ & shm::kObjDriverWatch) || events_.used() > events_.capacity() / 2;
+  }
+  const std::uint32_t flags = shm::load_relaxed(v_.header->driver_flags.value);
+  if ((flags & shm::kFlagBacklog) && v_.dispatch.size() < v_.task_capacity / 4) wake_driver = true;
+  result_flags_ = 0;
+  if (wake_driver) ring_doorbell();
+}
+
+void WorkerRuntime::post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b) {
+  std::lock_guard lock(mu_);
+  const std::size_t n = a.size() + b.size();
+  for (;;) {
+    std::span<std::byte> into = events_.reserve(static_cast<std::uint16_t>(type), static_cast<std::uint32_t>(n));
+    if (!into.empty() || n == 0) {
+      if (!a.empty()) std::memcpy(into.data(), a.data(), a.size());
+      if (!b.empty()) std::memcpy(into.data() + a.size(), b.data(), b.size());
+      events_.commit();
+      return;
+    }
+    if (n > events_.max_payload()) {
+      // Too big for one record (a result holding a huge number of refs): send what fits.
+      // The rest of the ids stay unregistered; better than blocking forever.
+      b = b.first(std::min<std::size_t>(b.size(), (events_.max_payload() - a.size()) / 8 * 8));
+      continue;
+    }
+    ring_doorbell();  // full: the driver drains it
+    shm::cpu_relax();
+  }
+}
+
+void WorkerRuntime::flush_releases_locked() {
+  if (releases_.empty()) return;
+  std::size_t done = 0;
+  while (done < releases_.size()) {
+    const std::size_t chunk = std::min<std::size_t>(releases_.size() - done, events_.max_payload() / 8);
+    std::span<std::byte> into = events_.reserve(static_cast<std::uint16_t>(wire::MsgType::kRelease),
+                                                static_cast<std::uint32_t>(chunk * 8));
+    if (into.empty()) {
+      ring_doorbell();
+      shm::cpu_relax();
+      continue;
+    }
+    std::memcpy(into.data(), releases_.data() + done, chunk * 8);
+    events_.commit();
+    done += chunk;
+  }
+  releases_.clear();
+}
+
+void WorkerRuntime::ring_doorbell() noexcept {
+  shm::full_fence();  // our ring writes before the "sleeping" check
+  if (shm::load_relaxed(v_.header->doorbell.aux) != 0) shm::futex_bump_and_wake_all(&v_.header->doorbell.value);
+}
+
+std::uint64_t WorkerRuntime::allocate_block_waiting(std::size_t bytes) {
+  shm::SegmentHeader& h = *v_.header;
+  if (bytes > h.arena_bytes)
+    throw ObjectStoreFullError("a value of " + std::to_string(bytes >> 20) + " MiB is larger than the whole object store (" +
+                               std::to_string(h.arena_bytes >> 20) + " MiB); init() with a larger object_store_bytes");
+  const std::uint64_t deadline = shm::now_ns() + h.store_full_timeout_ns;
+  for (;;) {
+    const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
+    drain_control();
+    {
+      std::lock_guard lock(mu_);
+      if (std::uint64_t off = heap_.allocate(bytes)) return off;
+      flush_releases_locked();
+    }
+    const std::uint64_t now = shm::now_ns();
+    if (now >= deadline)
+      throw ObjectStoreFullError("no room for a value of " + std::to_string(bytes >> 20) + " MiB in the object store (" +
+                                 std::to_string(h.arena_bytes >> 20) + " MiB) after waiting " +
+                                 std::to_string(h.store_full_timeout_ns / 1'000'000) +
+                                 " ms; drop ObjectRefs you no longer need or init() with a larger object_store_bytes");
+    shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
+    ring_doorbell();  // the driver may be holding frees it has not processed
+    shm::futex_wait(&h.arena_epoch.value, seen,
+                    std::chrono::nanoseconds(std::min<std::uint64_t>(deadline - now, 20'000'000)));
+    shm::atom(h.arena_epoch.aux).fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+// ------------------------------------------------------------------ API inside a task
+
+ObjectId WorkerRuntime::submit(const detail::SubmitRequest&) {
+  throw Error("shmray: submitting tasks from inside a task is not available yet");
+}
+
+ObjectId WorkerRuntime::put(const detail::ValueSource&) {
+  throw Error("shmray: put() inside a task is not available yet");
+}
+
+namespace {
+class NoHelp final : public common::WaitHelper {};
+}  // namespace
+
+std::span<const std::byte> WorkerRuntime::fetch(ObjectId id, detail::Deadline until) {
+  NoHelp helper;
+  shm::ObjectWord w;
+  switch (common::wait_final(v_, id, until, helper, w)) {
+    case common::WaitOutcome::kBadId:
+      throw std::invalid_argument("shmray::get: ObjectRef(" + id.hex() + ") names no live object");
+    case common::WaitOutcome::kTimeout:
+      throw GetTimeoutError("shmray::get: ObjectRef(" + id.hex() + ") was not ready before the timeout");
+    case common::WaitOutcome::kFinal:
+      break;
+  }
+  std::span<const std::byte> bytes;
+  if (!v_.payload(*v_.slot(id), bytes)) throw SerializationError("shmray: ObjectRef(" + id.hex() + ") has a corrupt slot");
+  if (w.is(shm::ObjectState::kFailed)) wire::throw_error(wire::decode_error(bytes));
+  return bytes;
+}
+
+std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
+                                std::vector<char>& ready) {
+  if (num_returns == 0 || num_returns > ids.size())
+    throw std::invalid_argument("shmray::wait: num_returns must lie in 1..number of refs");
+  NoHelp helper;
+  return common::wait_many(v_, ids, num_returns, until, helper, ready);
+}
+
+void WorkerRuntime::add_ref(ObjectId id) {
+  const shm::ObjectSlot* s = v_.slot(id);
+  if (!s || v_.word(*s).gen != id.gen()) throw std::invalid_argument("shmray: ObjectRef(" + id.hex() + ") names no live object");
+  const std::uint64_t raw = id.value;
+  post(wire::MsgType::kHold, std::as_bytes(std::span(&raw, 1)));
+}
+
+void WorkerRuntime::release(ObjectId id) noexcept {
+  std::lock_guard lock(mu_);
+  releases_.push_back(id.value);
+  if (releases_.size() >= 4096 && stack_.empty()) flush_releases_locked();
+}
+
+void WorkerRuntime::cancel(ObjectId, const CancelOptions&) { throw Error("shmray::cancel inside a task is not available yet"); }
+
+bool WorkerRuntime::cancelled() {
+  if (stack_.empty()) return false;
+  const shm::TaskSlot& slot = v_.task(stack_.back().task_ref);
+  return (shm::TaskWord::unpack(shm::load_acquire(const_cast<std::uint64_t&>(slot.state))).flags & shm::kTaskCancelRequested) != 0;
+}
+
+}  // namespace shmray::worker

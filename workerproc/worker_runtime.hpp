@@ -1,0 +1,75 @@
+#pragma once
+// The runtime inside a worker process: the claim loop, running a task (arguments read in
+// place, result written into the store), and the API calls a task makes (get, wait, put,
+// cancelled). References it takes and drops are reported to the driver on its event ring.
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/object_wait.hpp"
+#include "common/views.hpp"
+#include "shm/heap.hpp"
+#include "shm/message_ring.hpp"
+#include "shm/ring.hpp"
+#include "shm/segment.hpp"
+#include "shmray/detail/runtime_api.hpp"
+#include "wire/messages.hpp"
+
+namespace shmray::worker {
+
+using detail::ObjectId;
+
+class WorkerRuntime final : public detail::RuntimeApi {
+ public:
+  WorkerRuntime(const shm::Segment& seg, std::uint32_t slot);
+
+  /// Claims and runs tasks until the process is killed.
+  [[noreturn]] void run();
+
+  ObjectId submit(const detail::SubmitRequest& req) override;
+  ObjectId put(const detail::ValueSource& value) override;
+  std::span<const std::byte> fetch(ObjectId id, detail::Deadline until) override;
+  std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
+                   std::vector<char>& ready) override;
+  void add_ref(ObjectId id) override;
+  void release(ObjectId id) noexcept override;
+  void cancel(ObjectId id, const CancelOptions& options) override;
+  bool cancelled() override;
+
+ private:
+  class Call;
+  struct Running {
+    std::uint64_t task_ref = 0;
+    ObjectId result;
+  };
+
+  std::uint64_t next_task();
+  void run_task(std::uint64_t task_ref);
+  bool publish_result(const Running& r, const detail::ValueSource& value);
+  void publish_error(const Running& r, const std::string& payload);
+  void finish(const Running& r, bool failed);
+  void post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b = {});
+  void flush_releases_locked();
+  void drain_control();
+  void ring_doorbell() noexcept;
+  std::uint64_t allocate_block_waiting(std::size_t bytes);
+
+  common::Views v_;
+  const shm::Segment& seg_;
+  shm::WorkerControl& ctl_;
+  const std::uint32_t slot_;
+  const std::uint16_t task_owner_;  // slot + 1 in task words
+
+  std::mutex mu_;  // event writer, heap, release buffer: a task may use the API from its own threads
+  shm::Heap heap_;
+  shm::MessageWriter events_;
+  shm::SpscConsumer<std::uint64_t> control_;
+  std::vector<std::uint64_t> releases_;
+  std::uint32_t result_flags_ = 0;     // flags of the last published result
+  std::vector<ObjectId> contained_;    // refs inside the last published result
+  std::vector<Running> stack_;         // tasks this process runs (nested by inline execution)
+};
+
+}  // namespace shmray::worker
