@@ -32,7 +32,7 @@ struct Options {
 /// Options of one submission: `task(f).options({...}).remote(...)`.
 struct TaskOptions {
   /// For logs and errors; default: the function's registered name.
-  std::string name;
+  std::string name{};
   /// Re-runs after the worker process died.
   int max_retries = 3;
   /// Also re-run when the task threw.
@@ -47,7 +47,7 @@ struct TaskOptions {
 struct WaitOptions {
   std::size_t num_returns = 1;
   /// None: wait without limit.
-  std::optional<std::chrono::nanoseconds> timeout;
+  std::optional<std::chrono::nanoseconds> timeout{};
   /// Accepted for Ray compatibility; every object is local here.
   bool fetch_local = true;
 };

@@ -45,6 +45,7 @@ struct TaskInfo {
   std::int32_t max_retries = 3;
   bool retry_exceptions = false;
   std::uint32_t cpus = 1;       // worker slots it holds while it runs
+  bool hold = false;            // a companion of a num_cpus > 1 task (no result of its own)
   std::string name;             // options.name, when given
 };
 
@@ -101,6 +102,7 @@ class Driver final : public detail::RuntimeApi {
   void publish_locked(BacklogTask&& t);
   bool try_publish_locked(BacklogTask& t);
   void queue_task_locked(std::uint32_t idx);
+  void push_dispatch_locked(std::uint64_t task_ref);
   void complete_task_locked(std::uint32_t slot_of_worker, const wire::TaskDone& done, std::vector<ObjectId>& contained);
   void finish_task_locked(std::uint32_t idx);
   void fail_task_locked(std::uint32_t idx, std::span<const std::byte> error_payload);

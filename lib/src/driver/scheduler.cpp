@@ -126,13 +126,42 @@ void Driver::queue_task_locked(std::uint32_t idx) {
   if (tw.state != shm::TaskState::kWaiting) return;
   tw.state = shm::TaskState::kQueued;
   if (!shm::cas(slot.state, w, tw.pack())) return;  // release: the descriptor before the claim
-  if (!v_.dispatch.try_push(shm::task_ref(idx, tw.gen))) {
-    // The ring holds twice the table, so this means entries are dead but unskipped: skip_dead
-    // ran inside try_push. Reaching here is a bug; fail loudly rather than lose the task.
+  push_dispatch_locked(shm::task_ref(idx, tw.gen));
+  // num_cpus = k > 1: k - 1 holds right behind it keep k workers busy while it runs.
+  const TaskInfo& info = tasks_[idx];
+  for (std::uint32_t k = 1; k < info.cpus && !free_tasks_.empty() && slot.function != shm::kHoldFunction; ++k) {
+    const std::uint32_t h = free_tasks_.back();
+    free_tasks_.pop_back();
+    shm::TaskSlot& hs = v_.tasks[h];
+    const std::uint32_t hgen = shm::TaskWord::unpack(hs.state).gen;
+    hs.result = info.result.value;
+    hs.function = shm::kHoldFunction;
+    hs.args_size = 0;
+    hs.args_off = 0;
+    hs.attempt = 0;
+    hs.num_cpus_centi = 0;
+    hs.parent = shm::task_ref(idx, tw.gen);
+    TaskInfo& hi = tasks_[h];
+    hi = TaskInfo{};
+    hi.gen = hgen;
+    hi.live = true;
+    hi.hold = true;
+    hi.result = info.result;
+    add_ref_locked(info.result);  // a hold reads the main result's state until it is final
+    hi.pins.push_back(info.result);
+    shm::store_release(hs.state, shm::TaskWord{hgen, shm::TaskState::kQueued, 0, 0}.pack());
+    push_dispatch_locked(shm::task_ref(h, hgen));
+  }
+  wake_worker();
+}
+
+void Driver::push_dispatch_locked(std::uint64_t task_ref) {
+  if (!v_.dispatch.try_push(task_ref)) {
+    // The ring holds twice the table and try_push skips dead entries first, so a full ring
+    // means a bug; fail loudly rather than lose the task.
     std::cerr << "shmray: internal error: dispatch ring full\n";
     std::abort();
   }
-  wake_worker();
 }
 
 void Driver::wake_worker() noexcept {
@@ -177,8 +206,10 @@ void Driver::finish_task_locked(std::uint32_t idx) {
   shm::store_release(slot.state, shm::TaskWord{info.gen + 1, shm::TaskState::kFree, 0, 0}.pack());
   free_tasks_.push_back(idx);
   for (ObjectId p : info.pins) release_locked(p);
-  on_final_locked(info.result);
-  release_locked(info.result);  // the producer pin
+  if (!info.hold) {
+    on_final_locked(info.result);
+    release_locked(info.result);  // the producer pin
+  }
   drain_backlog_locked();
 }
 

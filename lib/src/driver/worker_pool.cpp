@@ -166,6 +166,10 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
     if (tw.owner != owner || (tw.state != shm::TaskState::kClaimed && tw.state != shm::TaskState::kDone)) continue;
     TaskInfo& info = tasks_[idx];
     if (!info.live || info.gen != tw.gen) continue;
+    if (info.hold) {
+      finish_task_locked(idx);
+      continue;
+    }
     shm::ObjectSlot& res = v_.objects[info.result.index()];
     shm::ObjectWord ow = v_.word(res);
     if (ow.final()) {

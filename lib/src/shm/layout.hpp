@@ -122,6 +122,10 @@ enum class TaskState : std::uint8_t {
   kCancelled = 5,  // removed before it ran
 };
 inline constexpr std::uint8_t kTaskCancelRequested = 1;
+/// Function index of a hold: a companion of a task with num_cpus = k > 1 (k - 1 of them are
+/// queued right after it). A worker that claims one keeps its CPU until the main task's
+/// result (`TaskSlot::parent` names the main task, `result` its result) is final.
+inline constexpr std::uint32_t kHoldFunction = 0xffffffffu;
 
 /// A task in the shared table. `state` packs [63:32] generation, [31:24] TaskState,
 /// [23:8] owner (worker slot + 1), [7:0] flags; every transition is one CAS.
