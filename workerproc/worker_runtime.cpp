@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "shmray/detail/invoke.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
+#include "wire/descriptor.hpp"
 #include "wire/error_record.hpp"
 
 namespace shmray::worker {
@@ -21,7 +23,10 @@ namespace shmray::worker {
 namespace {
 
 constexpr std::uint64_t kIdleSpinNs = 50'000;  // see limits: a shorter spin makes the next wake slower
-constexpr std::uint32_t kMaxIdleSpinners = 1;  // more spinners would take the CPUs busy processes need
+constexpr std::uint32_t kMaxIdleSpinners = 1;
+constexpr std::int64_t kExtraIdleNs = 1'000'000'000;  // an extra worker idle this long exits  // more spinners would take the CPUs busy processes need
+
+class NoHelpWait final : public common::WaitHelper {};
 
 /// A failed argument: the task fails with that object's error record, byte for byte.
 struct ArgumentFailed {
@@ -60,7 +65,7 @@ wire::ErrorRecord describe_current_exception(const std::string& function) {
 /// result goes.
 class WorkerRuntime::Call final : public detail::TaskCall {
  public:
-  Call(WorkerRuntime& rt, const Running& r, std::span<const std::byte> args) : rt_(rt), r_(r), ar_(args) {}
+  Call(WorkerRuntime& rt, Running r, std::span<const std::byte> args) : rt_(rt), r_(r), ar_(args) {}
   detail::InArchive& args() override { return ar_; }
   std::span<const std::byte> resolve(ObjectId id) override {
     const shm::ObjectSlot* s = rt_.v_.slot(id);
@@ -77,7 +82,7 @@ class WorkerRuntime::Call final : public detail::TaskCall {
 
  private:
   WorkerRuntime& rt_;
-  const Running& r_;
+  const Running r_;  // a copy: inline tasks grow stack_ while this call runs
   detail::InArchive ar_;
   bool published_ = false;
 };
@@ -120,7 +125,16 @@ std::uint64_t WorkerRuntime::next_task() {
     shm::atom(h.idle.aux).fetch_add(1, std::memory_order_seq_cst);
     shm::atom(ctl_.state).store(std::uint32_t(shm::WorkerState::kSleeping), std::memory_order_seq_cst);
     // Pairs with the fence in Driver::wake_worker: either it sees kSleeping or we see its task.
-    if (v_.dispatch.empty() && control_.empty()) shm::futex_wait(&ctl_.wake, seen, std::chrono::nanoseconds(-1));
+    // A worker started while others were blocked leaves once it has been idle a while.
+    const bool extra = shm::load_relaxed(ctl_.extra) != 0;
+    bool timed_out = false;
+    if (v_.dispatch.empty() && control_.empty())
+      timed_out = !shm::futex_wait(&ctl_.wake, seen, extra ? std::chrono::nanoseconds(kExtraIdleNs) : std::chrono::nanoseconds(-1));
+    if (timed_out && extra && v_.dispatch.empty()) {
+      std::lock_guard lock(mu_);
+      flush_releases_locked();
+      ::_exit(0);
+    }
     std::uint32_t st = std::uint32_t(shm::WorkerState::kSleeping);
     shm::cas(ctl_.state, st, std::uint32_t(shm::WorkerState::kIdle));
     shm::atom(h.idle.aux).fetch_sub(1, std::memory_order_seq_cst);
@@ -131,7 +145,14 @@ void WorkerRuntime::drain_control() {
   if (control_.empty()) return;
   std::lock_guard lock(mu_);
   while (auto e = control_.try_pop()) {
-    if ((*e >> 60) == (driver::kControlFree >> 60)) heap_.free(*e & ((1ull << 60) - 1));
+    const std::uint64_t kind = *e & ~driver::kControlPayload, payload = *e & driver::kControlPayload;
+    if (kind == driver::kControlFree) {
+      heap_.free(payload);
+    } else if (kind == driver::kControlObject && payload < v_.object_capacity) {
+      object_supply_.push_back(static_cast<std::uint32_t>(payload));
+    } else if (kind == driver::kControlTask && payload < v_.task_capacity) {
+      task_supply_.push_back(static_cast<std::uint32_t>(payload));
+    }
   }
 }
 
@@ -157,48 +178,54 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
     }
   }
 
-  const detail::FunctionInfo* fn = detail::function_at(slot.function);
-  const std::string fname = fn ? fn->name : "<unknown function>";
   bool failed = false;
   std::string error;
-  // Argument bytes: inline in the slot, or in the arena; both bounds-checked.
-  std::span<const std::byte> args;
-  if (slot.args_off == 0 && slot.args_size <= sizeof slot.inline_args) {
-    args = {slot.inline_args, slot.args_size};
-  } else if (const std::byte* p = v_.arena_bytes(slot.args_off, slot.args_size)) {
-    args = {p, slot.args_size};
+  if (slot.function == shm::kHoldFunction) {
+    run_hold(r);
   } else {
-    failed = true;
-    wire::ErrorRecord e{wire::ErrorKind::kSerialization, "", "shmray: corrupt task descriptor for " + fname, fname, ::getpid()};
-    error = wire::encode(e);
-  }
-  if (!failed && !fn) {
-    failed = true;
-    wire::ErrorRecord e{wire::ErrorKind::kSerialization, "", "shmray: task names an unknown function", fname, ::getpid()};
-    error = wire::encode(e);
-  }
-  bool published = false;
-  if (!failed) {
-    Call call(*this, stack_.back(), args);
-    try {
-      fn->invoke(fn->address, call);
-      published = call.published();
-    } catch (ArgumentFailed& a) {
-      failed = true;
-      error = std::move(a.payload);
-    } catch (...) {
-      failed = true;
-      error = wire::encode(describe_current_exception(fname));
+    const detail::FunctionInfo* fn = detail::function_at(slot.function);
+    const std::string fname = fn ? fn->name : "<unknown function>";
+    // Descriptor bytes: inline in the slot, or in the arena; both bounds-checked.
+    std::span<const std::byte> desc;
+    if (slot.args_off == 0 && slot.args_size <= sizeof slot.inline_args) {
+      desc = {slot.inline_args, slot.args_size};
+    } else if (const std::byte* p = v_.arena_bytes(slot.args_off, slot.args_size)) {
+      desc = {p, slot.args_size};
     }
+    const auto parsed = wire::parse_descriptor(desc);
+    if (!parsed || !fn) {
+      failed = true;
+      wire::ErrorRecord e{wire::ErrorKind::kSerialization, "",
+                          !fn ? "shmray: task names an unknown function" : "shmray: corrupt task descriptor for " + fname,
+                          fname, ::getpid()};
+      error = wire::encode(e);
+    } else {
+      Call call(*this, r, parsed->args);
+      try {
+        fn->invoke(fn->address, call);
+      } catch (ArgumentFailed& a) {
+        failed = true;
+        error = std::move(a.payload);
+      } catch (...) {
+        failed = true;
+        error = wire::encode(describe_current_exception(fname));
+      }
+    }
+    if (failed) publish_error(r, error);
   }
-  if (failed) publish_error(stack_.back(), error);
-  (void)published;
-  finish(stack_.back(), failed);
+  finish(r, failed);
   stack_.pop_back();
   ctl_.depth = static_cast<std::uint32_t>(stack_.size());
   shm::store_relaxed(ctl_.current_task, stack_.empty() ? 0 : stack_.back().task_ref);
   shm::store_relaxed(ctl_.state, std::uint32_t(stack_.empty() ? shm::WorkerState::kIdle : shm::WorkerState::kRunning));
   ++ctl_.tasks_run;
+}
+
+void WorkerRuntime::run_hold(const Running& r) {
+  // Keep this worker (one CPU slot) busy until the main task's result is final or gone.
+  NoHelpWait helper;
+  shm::ObjectWord w;
+  common::wait_final(v_, r.result, detail::Deadline::never(), helper, w);
 }
 
 bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& value) {
@@ -363,20 +390,202 @@ std::uint64_t WorkerRuntime::allocate_block_waiting(std::size_t bytes) {
 
 // ------------------------------------------------------------------ API inside a task
 
-ObjectId WorkerRuntime::submit(const detail::SubmitRequest&) {
-  throw Error("shmray: submitting tasks from inside a task is not available yet");
+// Waiting inside a task. The rule that keeps nested tasks from deadlocking: a worker that
+// waits for an object runs, inline, the task that produces it when that task is still
+// queued (or, when it waits for its arguments, the queued tasks those come from). A worker
+// thus only ever stacks a task on top of one that waits for it, so the tasks on one stack
+// form a chain of the dependency DAG and no stack can hold up a task below it. A chain of
+// waits that leaves a stack ends at a task that runs on another worker (which makes
+// progress by the same argument, the DAG being finite) or at one not yet published (the
+// driver publishes it). Running anything else inline could strand a resumable task under
+// an unrelated blocked one; instead a blocked worker reports itself and the driver may
+// start an extra worker (at most max_workers in all) so queued work keeps its CPUs.
+class WorkerRuntime::InlineHelper final : public common::WaitHelper {
+ public:
+  InlineHelper(WorkerRuntime& rt, std::span<const ObjectId> ids) : rt_(rt), ids_(ids) {}
+  ~InlineHelper() { rt_.set_blocked(false); }
+  bool help() override {
+    if (rt_.stack_.empty()) return false;  // not inside a task (a thread of the task's own): just wait
+    for (ObjectId id : ids_)
+      if (rt_.try_run_producer(id, 0)) return true;
+    return false;
+  }
+  std::int64_t before_sleep() override {
+    if (!rt_.stack_.empty()) rt_.set_blocked(true);
+    return 100'000'000;  // a safety net only: queueing a task we wait on bumps object_epoch
+  }
+
+ private:
+  WorkerRuntime& rt_;
+  std::span<const ObjectId> ids_;
+};
+
+bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
+  const shm::ObjectSlot* s = v_.slot(id);
+  if (!s || depth > 64) return false;
+  const shm::ObjectWord ow = v_.word(*s);
+  if (ow.gen != id.gen() || !ow.open()) return false;
+  const std::uint64_t ref = shm::load_acquire(const_cast<std::uint64_t&>(s->producer));
+  if (!v_.valid_task_ref(ref)) return false;
+  shm::TaskSlot& t = v_.task(ref);
+  const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(t.state));
+  if (tw.gen != shm::task_ref_gen(ref)) return false;
+  if (tw.state == shm::TaskState::kQueued) {
+    if (!shm::try_claim_task(t, tw.gen, task_owner_)) return false;
+    set_blocked(false);
+    run_task(ref);
+    return true;
+  }
+  if (tw.state == shm::TaskState::kWaiting) {
+    // Its arguments' producers may be queued: run those (the slot may change under us; every
+    // id read here is checked again before use).
+    std::span<const std::byte> desc;
+    if (t.args_off == 0 && t.args_size <= sizeof t.inline_args) {
+      desc = {t.inline_args, t.args_size};
+    } else if (const std::byte* p = v_.arena_bytes(t.args_off, t.args_size)) {
+      desc = {p, t.args_size};
+    }
+    if (auto d = wire::parse_descriptor(desc))
+      for (std::uint32_t i = 0; i < d->resolve && i < 4096; ++i)
+        if (try_run_producer(d->resolve_id(i), depth + 1)) return true;
+  }
+  return false;
 }
 
-ObjectId WorkerRuntime::put(const detail::ValueSource&) {
-  throw Error("shmray: put() inside a task is not available yet");
+bool WorkerRuntime::run_own_child() {
+  while (!own_children_.empty()) {
+    const std::uint64_t ref = own_children_.front();
+    own_children_.erase(own_children_.begin());
+    shm::TaskSlot& t = v_.task(ref);
+    if (shm::try_claim_task(t, shm::task_ref_gen(ref), task_owner_)) {
+      run_task(ref);
+      return true;
+    }
+  }
+  return false;
 }
 
-namespace {
-class NoHelp final : public common::WaitHelper {};
-}  // namespace
+void WorkerRuntime::set_blocked(bool blocked) {
+  if (blocked == blocked_reported_) return;
+  blocked_reported_ = blocked;
+  shm::store_relaxed(ctl_.state, std::uint32_t(blocked ? shm::WorkerState::kBlocked : shm::WorkerState::kRunning));
+  post(blocked ? wire::MsgType::kBlocked : wire::MsgType::kUnblocked, {});
+  if (blocked && !v_.dispatch.empty()) ring_doorbell();  // queued work could use our CPU: the driver may add a worker
+}
+
+std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from) {
+  for (;;) {
+    drain_control();
+    {
+      std::lock_guard lock(mu_);
+      if (!from.empty()) {
+        const std::uint32_t v = from.back();
+        from.pop_back();
+        return v;
+      }
+    }
+    // Out of slots: ask the driver, and meanwhile run our own queued children (safe: none of
+    // them waits for the task that submitted it to return).
+    if (!stack_.empty() && run_own_child()) continue;
+    const std::uint32_t seen = shm::atom(ctl_.wake).load(std::memory_order_seq_cst);
+    shm::atom(ctl_.wants_supply).store(1, std::memory_order_seq_cst);
+    ring_doorbell();
+    if (control_.empty()) shm::futex_wait(&ctl_.wake, seen, std::chrono::milliseconds(100));
+    shm::atom(ctl_.wants_supply).store(0, std::memory_order_relaxed);
+  }
+}
+
+ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
+  const detail::FunctionInfo* fn = detail::function_at(req.function);
+  if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
+  const TaskOptions& opt = *req.options;
+  if (!(opt.num_cpus >= 0) || !std::isfinite(opt.num_cpus))
+    throw std::invalid_argument("shmray: TaskOptions::num_cpus must be a finite number >= 0");
+  if (opt.max_retries < -1) throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
+  const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
+  std::uint64_t spill = 0;
+  if (desc_size > sizeof(shm::TaskSlot::inline_args)) spill = allocate_block_waiting(desc_size);
+  const std::uint32_t obj = take_supply(object_supply_);
+  const std::uint32_t idx = take_supply(task_supply_);
+  const ObjectId result = ObjectId::make(v_.session, v_.word(v_.objects[obj]).gen, obj);
+
+  shm::TaskSlot& slot = v_.tasks[idx];
+  const std::uint32_t gen = shm::TaskWord::unpack(shm::load_acquire(slot.state)).gen;
+  std::byte* out = spill ? v_.base + spill : slot.inline_args;
+  wire::write_descriptor(out, req.resolve, req.args);
+  slot.result = result.value;
+  slot.function = req.function;
+  slot.args_size = static_cast<std::uint32_t>(desc_size);
+  slot.args_off = spill;
+  slot.attempt = 0;
+  const std::uint32_t cpus = opt.num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(opt.num_cpus));
+  slot.num_cpus_centi = cpus * 100;
+  const std::uint64_t parent = stack_.empty() ? 0 : stack_.back().task_ref;
+  slot.parent = parent;
+  const std::uint64_t ref = shm::task_ref(idx, gen);
+  shm::store_release(v_.objects[obj].producer, ref);
+  // Queued now when every argument is ready (and it needs no more than one CPU: holds are
+  // the driver's); else the driver queues it.
+  bool ready = cpus == 1;
+  for (ObjectId dep : req.resolve) {
+    const shm::ObjectSlot* d = v_.slot(dep);
+    ready = ready && d && v_.word(*d).is(shm::ObjectState::kReady);
+  }
+  shm::store_release(slot.state, shm::TaskWord{gen, ready ? shm::TaskState::kQueued : shm::TaskState::kWaiting, 0, 0}.pack());
+
+  wire::SubmitHeader h{ref,
+                       result.value,
+                       parent,
+                       static_cast<std::uint32_t>(req.resolve.size()),
+                       static_cast<std::uint32_t>(req.contained.size()),
+                       opt.max_retries,
+                       cpus,
+                       opt.retry_exceptions ? 1u : 0u,
+                       static_cast<std::uint32_t>(opt.name.size())};
+  std::string body;
+  body.reserve(sizeof h + 8 * (req.resolve.size() + req.contained.size()) + opt.name.size());
+  body.append(reinterpret_cast<const char*>(&h), sizeof h);
+  body.append(reinterpret_cast<const char*>(req.resolve.data()), 8 * req.resolve.size());
+  body.append(reinterpret_cast<const char*>(req.contained.data()), 8 * req.contained.size());
+  body.append(opt.name);
+  post(wire::MsgType::kSubmit, std::as_bytes(std::span(body.data(), body.size())));
+  if (ready) own_children_.push_back(ref);
+  // Idle workers can only see it once the driver has processed it: tell the driver now.
+  if (!ready || shm::load_relaxed(v_.header->idle.value) + shm::load_relaxed(v_.header->idle.aux) != 0)
+    ring_doorbell();
+  return result;
+}
+
+ObjectId WorkerRuntime::put(const detail::ValueSource& value) {
+  std::uint64_t off = 0;
+  if (value.size > shm::kInlineBytes) {
+    off = allocate_block_waiting(value.size);
+    try {
+      value.write(value.ctx, {v_.base + off, value.size});
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      heap_.free(off);
+      throw;
+    }
+  }
+  const std::uint32_t obj = take_supply(object_supply_);
+  shm::ObjectSlot& s = v_.objects[obj];
+  const ObjectId id = ObjectId::make(v_.session, v_.word(s).gen, obj);
+  if (off) {
+    s.data = off;
+  } else if (value.size) {
+    value.write(value.ctx, {s.inline_data, value.size});
+  }
+  s.size = value.size;
+  if (shm::begin_object_write(s, id.gen())) shm::finish_object_write(s, shm::ObjectState::kReady);
+  wire::PutHeader h{id.value, static_cast<std::uint32_t>(value.contained.size()), 0};
+  post(wire::MsgType::kPut, std::as_bytes(std::span(&h, 1)), std::as_bytes(value.contained));
+  return id;
+}
 
 std::span<const std::byte> WorkerRuntime::fetch(ObjectId id, detail::Deadline until) {
-  NoHelp helper;
+  const ObjectId one[] = {id};
+  InlineHelper helper(*this, one);
   shm::ObjectWord w;
   switch (common::wait_final(v_, id, until, helper, w)) {
     case common::WaitOutcome::kBadId:
@@ -396,7 +605,7 @@ std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_r
                                 std::vector<char>& ready) {
   if (num_returns == 0 || num_returns > ids.size())
     throw std::invalid_argument("shmray::wait: num_returns must lie in 1..number of refs");
-  NoHelp helper;
+  InlineHelper helper(*this, ids);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
 }
 

@@ -40,6 +40,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
 
  private:
   class Call;
+  class InlineHelper;
   struct Running {
     std::uint64_t task_ref = 0;
     ObjectId result;
@@ -47,6 +48,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
 
   std::uint64_t next_task();
   void run_task(std::uint64_t task_ref);
+  void run_hold(const Running& r);
   bool publish_result(const Running& r, const detail::ValueSource& value);
   void publish_error(const Running& r, const std::string& payload);
   void finish(const Running& r, bool failed);
@@ -55,6 +57,10 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void drain_control();
   void ring_doorbell() noexcept;
   std::uint64_t allocate_block_waiting(std::size_t bytes);
+  std::uint32_t take_supply(std::vector<std::uint32_t>& from);
+  bool try_run_producer(ObjectId id, int depth);
+  bool run_own_child();
+  void set_blocked(bool blocked);
 
   common::Views v_;
   const shm::Segment& seg_;
@@ -70,6 +76,9 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::uint32_t result_flags_ = 0;     // flags of the last published result
   std::vector<ObjectId> contained_;    // refs inside the last published result
   std::vector<Running> stack_;         // tasks this process runs (nested by inline execution)
+  std::vector<std::uint32_t> object_supply_, task_supply_;  // slots the driver handed us
+  std::vector<std::uint64_t> own_children_;  // tasks we submitted, oldest first (run inline while waiting)
+  bool blocked_reported_ = false;
 };
 
 }  // namespace shmray::worker

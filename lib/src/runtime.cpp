@@ -158,10 +158,20 @@ Deadline Deadline::after(std::chrono::nanoseconds d) {
   return {now + d};
 }
 
-EncodeScratch& encode_scratch() {
-  thread_local EncodeScratch s;
-  return s;
+namespace {
+struct ScratchStack {
+  std::vector<std::unique_ptr<EncodeScratch>> levels;
+  std::size_t depth = 0;
+};
+thread_local ScratchStack t_scratch;
+}  // namespace
+
+ScratchLease::ScratchLease() {
+  ScratchStack& st = t_scratch;
+  if (st.depth == st.levels.size()) st.levels.push_back(std::make_unique<EncodeScratch>());
+  s_ = st.levels[st.depth++].get();
 }
+ScratchLease::~ScratchLease() { --t_scratch.depth; }
 
 void throw_serialization_error(const char* what) { throw SerializationError(std::string("shmray: ") + what); }
 void throw_view_mismatch() {

@@ -40,7 +40,8 @@ class TaskCaller<R (*)(P...)> {
                   "shmray: task(f).remote(...) got a different number of arguments than f has parameters");
     if constexpr (sizeof...(A) == sizeof...(P)) {
       static_assert((detail::check_argument<P, A>() && ...));
-      detail::EncodeScratch& s = detail::encode_scratch();
+      detail::ScratchLease lease;
+      detail::EncodeScratch& s = *lease;
       s.bytes.clear();
       s.resolve.clear();
       s.contained.clear();

@@ -41,19 +41,20 @@ struct TaskInfo {
   ObjectId result;
   std::vector<ObjectId> pins;   // resolved args and refs passed as refs: held while the task lives
   std::uint32_t missing = 0;    // resolved args not final yet
-  std::uint64_t spill = 0;      // arena block holding the args when they did not fit inline
+  std::uint64_t spill = 0;      // arena block holding the descriptor when it did not fit inline
   std::int32_t max_retries = 3;
   bool retry_exceptions = false;
   std::uint32_t cpus = 1;       // worker slots it holds while it runs
   bool hold = false;            // a companion of a num_cpus > 1 task (no result of its own)
   std::string name;             // options.name, when given
+  std::uint64_t parent = 0;     // TaskRef of the submitting task (0: the driver)
 };
 
 /// A submission the table had no room for (or no store space for its args) yet.
 struct BacklogTask {
   ObjectId result;
   std::uint32_t function = 0;
-  std::string args;
+  std::string desc;  // descriptor bytes (wire/descriptor.hpp)
   std::vector<ObjectId> resolve;
   TaskInfo info;
 };
@@ -64,14 +65,23 @@ struct WorkerEnd {
   shm::SpscProducer<std::uint64_t> control;
   std::deque<std::uint64_t> control_backlog;        // entries the control ring had no room for
   std::unordered_map<std::uint64_t, std::uint32_t> holds;  // refs the worker holds (by its messages)
+  std::vector<std::uint32_t> supplied_objects, supplied_tasks;  // handed out, not yet reported used
   pid_t pid = 0;
   std::uint32_t incarnation = 0;
   bool alive = false;
   bool corrupt = false;
+  bool blocked = false;  // waiting inside a task: its CPU slot is free for another worker
+  bool extra = false;    // started because others were blocked; not replaced when it ends
 };
 
 /// Control ring entries (driver -> worker): [63:60] kind, [59:0] payload.
-inline constexpr std::uint64_t kControlFree = 1ull << 60;  ///< payload: arena offset to free
+inline constexpr std::uint64_t kControlFree = 1ull << 60;    ///< payload: arena offset to free
+inline constexpr std::uint64_t kControlObject = 2ull << 60;  ///< payload: an object slot index for the worker
+inline constexpr std::uint64_t kControlTask = 3ull << 60;    ///< payload: a task slot index for the worker
+inline constexpr std::uint64_t kControlPayload = (1ull << 60) - 1;
+/// Slots a worker keeps on hand for submissions and puts made inside its tasks.
+inline constexpr std::uint32_t kSupplyObjects = 256;
+inline constexpr std::uint32_t kSupplyTasks = 128;
 
 class Driver final : public detail::RuntimeApi {
  public:
@@ -107,6 +117,14 @@ class Driver final : public detail::RuntimeApi {
   void finish_task_locked(std::uint32_t idx);
   void fail_task_locked(std::uint32_t idx, std::span<const std::byte> error_payload);
   void on_final_locked(ObjectId obj);
+  bool watch_deps_locked(std::uint32_t idx, std::span<const ObjectId> resolve);
+  void adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,
+                                std::span<const ObjectId> contained, std::string name);
+  void adopt_worker_put_locked(std::uint32_t w, ObjectId id, std::span<const ObjectId> contained);
+  void supply_locked(std::uint32_t w);
+  void reclaim_supply_locked(std::uint32_t w);
+  void maybe_grow_locked();
+  std::size_t driver_task_reserve() const { return v_.task_capacity / 8; }
   void drain_backlog_locked();
   void wake_worker() noexcept;
 

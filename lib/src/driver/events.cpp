@@ -2,6 +2,7 @@
 // without waking anyone unless the driver must act soon (a result other tasks wait for, a
 // ring half full, a nested submission); otherwise the next API call, or the event thread's
 // periodic look, drains them. The event thread sleeps on the header's doorbell futex.
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 
@@ -43,8 +44,12 @@ void Driver::pump_locked() {
       we.events.pop();
     }
     while (!we.control_backlog.empty() && we.control.try_push(we.control_backlog.front())) we.control_backlog.pop_front();
+    if (we.alive && (we.supplied_objects.size() < kSupplyObjects / 2 || we.supplied_tasks.size() < kSupplyTasks / 2 ||
+                     shm::load_relaxed(seg_.worker(w).wants_supply)))
+      supply_locked(w);
   }
   while (auto r = exits_.try_pop()) handle_exit_locked(*r);
+  maybe_grow_locked();
 }
 
 void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m) {
@@ -77,8 +82,109 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
       }
       return;
     }
+    case wire::MsgType::kSubmit: {
+      auto h = wire::read_front<wire::SubmitHeader>(p);
+      std::vector<ObjectId> contained;
+      if (!h || !wire::read_ids(p, h->resolve, ids) || !wire::read_ids(p, h->contained, contained) ||
+          p.size() < h->name_size)
+        return;
+      adopt_worker_task_locked(w, *h, ids, contained, std::string(reinterpret_cast<const char*>(p.data()), h->name_size));
+      return;
+    }
+    case wire::MsgType::kPut: {
+      auto h = wire::read_front<wire::PutHeader>(p);
+      if (!h || !wire::read_ids(p, h->contained, ids)) return;
+      adopt_worker_put_locked(w, ObjectId{h->object}, ids);
+      return;
+    }
+    case wire::MsgType::kBlocked:
+      workers_[w].blocked = true;
+      return;
+    case wire::MsgType::kUnblocked:
+      workers_[w].blocked = false;
+      return;
     default:
       return;  // unknown record types are skipped (forward compatibility within one layout version)
+  }
+}
+
+void Driver::adopt_worker_put_locked(std::uint32_t w, ObjectId id, std::span<const ObjectId> contained) {
+  WorkerEnd& we = workers_[w];
+  auto oi = std::find(we.supplied_objects.begin(), we.supplied_objects.end(), id.index());
+  if (oi == we.supplied_objects.end() || !v_.slot(id)) return;
+  we.supplied_objects.erase(oi);
+  ++we.holds[id.value];  // the supply pin becomes the worker's reference
+  if (!contained.empty()) {
+    auto& list = contained_[id.index()];
+    for (ObjectId c : contained)
+      if (v_.slot(c)) add_ref_locked(c), list.push_back(c);
+  }
+}
+
+void Driver::supply_locked(std::uint32_t w) {
+  WorkerEnd& we = workers_[w];
+  if (!we.alive) return;
+  bool pushed = false;
+  try {
+    while (we.supplied_objects.size() < kSupplyObjects) {
+      const ObjectId id = allocate_object_locked();  // pending, one reference: the supply pin
+      if (!we.control.try_push(kControlObject | id.index())) {
+        release_locked(id);
+        break;
+      }
+      we.supplied_objects.push_back(id.index());
+      pushed = true;
+    }
+  } catch (const std::exception&) {
+    // Object table full: the worker waits for supply like it waits for store space.
+  }
+  while (we.supplied_tasks.size() < kSupplyTasks && !free_tasks_.empty()) {
+    const std::uint32_t idx = free_tasks_.back();
+    if (!we.control.try_push(kControlTask | idx)) break;
+    free_tasks_.pop_back();
+    we.supplied_tasks.push_back(idx);
+    pushed = true;
+  }
+  shm::WorkerControl& c = seg_.worker(w);
+  if (pushed && shm::load_acquire(c.wants_supply)) {
+    shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);
+    shm::futex_wake(&c.wake, 1);
+  }
+}
+
+void Driver::reclaim_supply_locked(std::uint32_t w) {
+  WorkerEnd& we = workers_[w];
+  for (std::uint32_t idx : we.supplied_objects) {
+    const shm::ObjectWord ow = v_.word(v_.objects[idx]);
+    release_locked(ObjectId::make(session_, ow.gen, idx));  // unused, or used but never reported
+  }
+  we.supplied_objects.clear();
+  for (std::uint32_t idx : we.supplied_tasks) {
+    shm::TaskSlot& slot = v_.tasks[idx];
+    const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(slot.state));
+    if (tw.state != shm::TaskState::kFree)  // written but never reported: nobody else knows it
+      shm::store_release(slot.state, shm::TaskWord{tw.gen + 1, shm::TaskState::kFree, 0, 0}.pack());
+    tasks_[idx] = TaskInfo{};
+    free_tasks_.push_back(idx);
+  }
+  we.supplied_tasks.clear();
+}
+
+void Driver::maybe_grow_locked() {
+  if (stopping_.load(std::memory_order_acquire) || v_.dispatch.empty()) return;
+  std::uint32_t alive = 0, runnable = 0;
+  for (const WorkerEnd& we : workers_) {
+    alive += we.alive;
+    runnable += we.alive && !we.blocked;
+  }
+  // Blocked workers gave their CPU slots back: start another worker, up to max_workers.
+  if (runnable >= v_.header->num_workers || alive >= v_.header->max_workers) return;
+  for (std::uint32_t s = v_.header->num_workers; s < workers_.size(); ++s) {
+    if (workers_[s].alive) continue;
+    workers_[s].extra = true;
+    shm::store_relaxed(seg_.worker(s).extra, 1u);
+    request_spawn(s);
+    return;
   }
 }
 

@@ -218,7 +218,9 @@ ObjectId Driver::put(const detail::ValueSource& value) {
 std::pair<std::size_t, std::size_t> Driver::usage() {
   std::lock_guard lock(mu_);
   pump_locked();
-  return {live_objects_, v_.spans.spans_in_use()};
+  std::size_t supplied = 0;  // handed to workers for their own submissions: not the user's objects
+  for (const WorkerEnd& we : workers_) supplied += we.supplied_objects.size();
+  return {live_objects_ - supplied, v_.spans.spans_in_use()};
 }
 
 }  // namespace shmray::driver

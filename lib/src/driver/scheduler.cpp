@@ -3,6 +3,8 @@
 // are all final is queued on the dispatch ring, where idle workers claim it; otherwise it
 // waits in the table (kWaiting) and the driver queues it when the last argument's producer
 // reports done. A failed argument fails the task with the same error, without running it.
+// Tasks submitted inside tasks arrive already written into slots the driver supplied to
+// that worker (adopt_worker_task_locked); the driver takes over from there.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -13,8 +15,13 @@
 #include "shm/futex.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
+#include "wire/descriptor.hpp"
 
 namespace shmray::driver {
+
+namespace {
+std::uint32_t cpus_of(double num_cpus) { return num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(num_cpus)); }
+}  // namespace
 
 ObjectId Driver::submit(const detail::SubmitRequest& req) {
   const detail::FunctionInfo* fn = detail::function_at(req.function);
@@ -23,7 +30,8 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   if (!(opt.num_cpus >= 0) || !std::isfinite(opt.num_cpus))
     throw std::invalid_argument("shmray: TaskOptions::num_cpus must be a finite number >= 0");
   if (opt.max_retries < -1) throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
-  if (req.args.size() > v_.header->arena_bytes)
+  const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
+  if (desc_size > v_.header->arena_bytes)
     throw ObjectStoreFullError("shmray: the arguments of " + fn->name + " (" + std::to_string(req.args.size()) +
                                " bytes) are larger than the whole object store; put() large values once and "
                                "pass the ref, or init() with a larger object_store_bytes");
@@ -32,11 +40,11 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
 
   BacklogTask t;
   t.function = req.function;
-  t.args.assign(reinterpret_cast<const char*>(req.args.data()), req.args.size());
+  t.desc = wire::make_descriptor(req.resolve, req.args);
   t.resolve.assign(req.resolve.begin(), req.resolve.end());
   t.info.max_retries = opt.max_retries;
   t.info.retry_exceptions = opt.retry_exceptions;
-  t.info.cpus = opt.num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(opt.num_cpus));
+  t.info.cpus = cpus_of(opt.num_cpus);
   if (!opt.name.empty()) t.info.name = opt.name;
 
   std::lock_guard lock(mu_);
@@ -50,13 +58,13 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   const ObjectId result = t.result;
   if (t.info.cpus > v_.header->num_workers) {
     // As in Ray: a task asking for more CPUs than the runtime has stays pending.
-    std::string key = fn->name + "/" + std::to_string(t.info.cpus);
+    const std::string key = fn->name + "/" + std::to_string(t.info.cpus);
     if (std::find(warned_.begin(), warned_.end(), key) == warned_.end()) {
       warned_.push_back(key);
       std::cerr << "shmray: a task of " << fn->name << " asks for num_cpus=" << opt.num_cpus << " but the runtime has "
                 << v_.header->num_workers << "; it stays pending (init() with more workers to run it)\n";
     }
-    infeasible_.push_back(std::move(t));  // never runs; its pins are kept until shutdown or cancel
+    infeasible_.push_back(std::move(t));
     return result;
   }
   if (backlog_.empty() && try_publish_locked(t)) return result;
@@ -66,12 +74,14 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
 }
 
 bool Driver::try_publish_locked(BacklogTask& t) {
-  if (free_tasks_.empty()) return false;
+  // Keep a reserve of slots for tasks submitted inside tasks: a table full of driver tasks
+  // that each wait for a child must still have room for the children.
+  if (free_tasks_.size() <= driver_task_reserve()) return false;
   std::uint64_t spill = 0;
-  if (t.args.size() > sizeof(shm::TaskSlot::inline_args)) {
-    spill = allocate_block(t.args.size());
+  if (t.desc.size() > sizeof(shm::TaskSlot::inline_args)) {
+    spill = allocate_block(t.desc.size());
     if (!spill) return false;  // wait for store space in the backlog
-    std::memcpy(v_.base + spill, t.args.data(), t.args.size());
+    std::memcpy(v_.base + spill, t.desc.data(), t.desc.size());
   }
   t.info.spill = spill;
   publish_locked(std::move(t));
@@ -85,9 +95,9 @@ void Driver::publish_locked(BacklogTask&& t) {
   const std::uint32_t gen = shm::TaskWord::unpack(slot.state).gen;
   slot.result = t.result.value;
   slot.function = t.function;
-  slot.args_size = static_cast<std::uint32_t>(t.args.size());
+  slot.args_size = static_cast<std::uint32_t>(t.desc.size());
   slot.args_off = t.info.spill;
-  if (!t.info.spill) std::memcpy(slot.inline_args, t.args.data(), t.args.size());
+  if (!t.info.spill) std::memcpy(slot.inline_args, t.desc.data(), t.desc.size());
   slot.attempt = 0;
   slot.num_cpus_centi = t.info.cpus * 100;
   slot.parent = 0;
@@ -97,9 +107,15 @@ void Driver::publish_locked(BacklogTask&& t) {
   info = std::move(t.info);
   info.gen = gen;
   info.live = true;
+  shm::store_release(slot.state, shm::TaskWord{gen, shm::TaskState::kWaiting, 0, 0}.pack());
+  if (watch_deps_locked(idx, t.resolve)) queue_task_locked(idx);
+}
+
+bool Driver::watch_deps_locked(std::uint32_t idx, std::span<const ObjectId> resolve) {
+  TaskInfo& info = tasks_[idx];
   info.missing = 0;
   const shm::ObjectSlot* failed_dep = nullptr;
-  for (ObjectId dep : t.resolve) {
+  for (ObjectId dep : resolve) {
     shm::ObjectSlot& ds = v_.objects[dep.index()];
     if (shm::set_object_flag(ds, dep.gen(), shm::kObjDriverWatch)) {
       dependents_[dep.index()].push_back(idx);
@@ -108,15 +124,14 @@ void Driver::publish_locked(BacklogTask&& t) {
       failed_dep = &ds;
     }
   }
-  shm::store_release(slot.state, shm::TaskWord{gen, shm::TaskState::kWaiting, 0, 0}.pack());
   if (failed_dep) {
     std::span<const std::byte> err;
     v_.payload(*failed_dep, err);
     const std::string copy(reinterpret_cast<const char*>(err.data()), err.size());
     fail_task_locked(idx, std::as_bytes(std::span(copy.data(), copy.size())));
-  } else if (info.missing == 0) {
-    queue_task_locked(idx);
+    return false;
   }
+  return info.missing == 0;
 }
 
 void Driver::queue_task_locked(std::uint32_t idx) {
@@ -152,6 +167,9 @@ void Driver::queue_task_locked(std::uint32_t idx) {
     shm::store_release(hs.state, shm::TaskWord{hgen, shm::TaskState::kQueued, 0, 0}.pack());
     push_dispatch_locked(shm::task_ref(h, hgen));
   }
+  // A worker blocked on this result may run it inline now: wake whoever sleeps on it.
+  if (shm::ObjectWord::unpack(shm::load_acquire(v_.objects[info.result.index()].state)).flags & shm::kObjWaiters)
+    shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
   wake_worker();
 }
 
@@ -177,6 +195,48 @@ void Driver::wake_worker() noexcept {
       return;
     }
   }
+}
+
+void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,
+                                      std::span<const ObjectId> contained, std::string name) {
+  WorkerEnd& we = workers_[w];
+  if (!v_.valid_task_ref(h.task_ref)) return;
+  const std::uint32_t idx = shm::task_ref_index(h.task_ref);
+  const ObjectId result{h.result};
+  auto ti = std::find(we.supplied_tasks.begin(), we.supplied_tasks.end(), idx);
+  auto oi = std::find(we.supplied_objects.begin(), we.supplied_objects.end(), result.index());
+  if (ti == we.supplied_tasks.end() || oi == we.supplied_objects.end() || !v_.slot(result)) return;  // not its to use
+  we.supplied_tasks.erase(ti);
+  we.supplied_objects.erase(oi);
+  ++we.holds[result.value];  // the supply pin becomes the worker's reference to the result
+  add_ref_locked(result);    // the producer pin
+
+  TaskInfo& info = tasks_[idx];
+  info = TaskInfo{};
+  info.gen = shm::task_ref_gen(h.task_ref);
+  info.live = true;
+  info.result = result;
+  info.max_retries = h.max_retries;
+  info.retry_exceptions = h.retry_exceptions != 0;
+  info.cpus = std::max(1u, h.cpus);
+  info.name = std::move(name);
+  info.parent = h.parent;
+  const shm::TaskSlot& slot = v_.tasks[idx];
+  info.spill = slot.args_off;
+  for (ObjectId id : resolve)
+    if (v_.slot(id)) add_ref_locked(id), info.pins.push_back(id);
+  for (ObjectId id : contained)
+    if (v_.slot(id)) add_ref_locked(id), info.pins.push_back(id);
+
+  const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(slot.state));
+  if (tw.gen != info.gen) return;
+  if (tw.state == shm::TaskState::kQueued) {
+    push_dispatch_locked(h.task_ref);  // let idle workers see it (its submitter may run it inline first)
+    wake_worker();
+  } else if (tw.state == shm::TaskState::kWaiting) {
+    if (watch_deps_locked(idx, resolve)) queue_task_locked(idx);
+  }
+  // kClaimed / kDone: its submitter already runs or ran it inline; TaskDone follows.
 }
 
 void Driver::complete_task_locked(std::uint32_t w, const wire::TaskDone& done, std::vector<ObjectId>& contained) {

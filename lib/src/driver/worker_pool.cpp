@@ -72,6 +72,8 @@ void Driver::start_pool() {
     c.incarnation = workers_[s].incarnation = 1;
     c.state = std::uint32_t(shm::WorkerState::kStarting);
     workers_[s].alive = true;
+    std::lock_guard lock(mu_);
+    supply_locked(s);  // slots for tasks submitted inside tasks, ready before it starts
   }
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw Error(std::string("shmray: pipe2 failed: ") + std::strerror(errno));
@@ -134,8 +136,10 @@ void Driver::request_spawn(std::uint32_t slot) {
   c.pid = 0;
   c.depth = 0;
   c.current_task = 0;
+  c.wants_supply = 0;
   shm::store_release(c.incarnation, we.incarnation);
   shm::store_release(c.state, std::uint32_t(shm::WorkerState::kStarting));
+  supply_locked(slot);
   if (zygote_fd_ >= 0) write_request(zygote_fd_, {worker::kSpawn, slot});
 }
 
@@ -200,6 +204,9 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
       fail_task_locked(idx, std::as_bytes(std::span(payload.data(), payload.size())));
     }
   }
+  // Slots it was given for its own submissions and did not report using.
+  reclaim_supply_locked(r.slot);
+  we.blocked = false;
   // References it held.
   for (auto& [raw, count] : we.holds)
     for (std::uint32_t k = 0; k < count; ++k) release_locked(ObjectId{raw});
@@ -215,7 +222,13 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
     heap_.adopt_owner(shm::owner_of_worker(r.slot), live);
   }
   shm::futex_bump_and_wake_all(&v_.header->arena_epoch.value);
-  if (!stopping_.load(std::memory_order_acquire)) request_spawn(r.slot);
+  // A worker started while others were blocked is not replaced; a regular one is.
+  if (we.extra) {
+    we.extra = false;
+    shm::store_relaxed(seg_.worker(r.slot).extra, 0u);
+  } else if (!stopping_.load(std::memory_order_acquire)) {
+    request_spawn(r.slot);
+  }
 }
 
 void Driver::stop_pool() noexcept {

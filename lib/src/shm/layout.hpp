@@ -97,12 +97,15 @@ struct WorkerControl {
   std::uint32_t depth;              // 20: tasks on its stack (inline execution nests)
   std::uint64_t tasks_run;          // 24
   std::uint64_t current_task;       // 32: TaskRef of the innermost task, 0 when none
-  std::uint64_t reserved[3];        // 40..63
+  std::uint32_t wants_supply;       // 40: set by the worker while it waits for object/task slots
+  std::uint32_t extra;              // 44: 1 for a worker started while others were blocked
+  std::uint64_t reserved[2];        // 48..63
   RingIndex events;                 // 64
   RingIndex control;                // 192
 };
 static_assert(std::is_standard_layout_v<WorkerControl> && std::is_trivially_copyable_v<WorkerControl>);
-static_assert(sizeof(WorkerControl) == 320 && offsetof(WorkerControl, events) == 64);
+static_assert(sizeof(WorkerControl) == 320 && offsetof(WorkerControl, wants_supply) == 40 &&
+              offsetof(WorkerControl, events) == 64);
 
 /// Zygote -> driver: a worker process ended.
 struct ExitReport {

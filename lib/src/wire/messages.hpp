@@ -34,17 +34,19 @@ struct PutHeader {
 };
 static_assert(sizeof(PutHeader) == 16);
 
+/// A task submitted inside a task. The worker has already written the task slot (descriptor
+/// included) and set it kQueued (all args final) or kWaiting; the driver takes it over.
+/// Followed by `resolve` ids, `contained` ids, and `name_size` bytes of TaskOptions::name.
 struct SubmitHeader {
-  std::uint64_t result;          // ObjectId the worker allocated for the result
+  std::uint64_t task_ref;
+  std::uint64_t result;          // ObjectId value (a slot the driver supplied)
   std::uint64_t parent;          // TaskRef of the submitting task
-  std::uint32_t function;
-  std::uint32_t resolve;         // ids to resolve, then `contained` ids, then args bytes
+  std::uint32_t resolve;
   std::uint32_t contained;
-  std::uint32_t args_size;
   std::int32_t max_retries;
-  std::uint32_t num_cpus_centi;
+  std::uint32_t cpus;
   std::uint32_t retry_exceptions;
-  std::uint32_t name_size;       // task name bytes after the args
+  std::uint32_t name_size;
 };
 static_assert(sizeof(SubmitHeader) == 48);
 

@@ -33,6 +33,7 @@ class OutArchive : public cereal::OutputArchive<OutArchive, cereal::AllowEmptyCl
       : OutputArchive(this), pos_(into.data()), end_(into.data() + into.size()) {}
 
   void write(const void* p, std::size_t n) {
+    if (n == 0) return;  // an empty container passes a null pointer: memcpy must not see it
     if (grow_) {
       grow_->append(static_cast<const char*>(p), n);
     } else if (pos_) {
@@ -65,6 +66,7 @@ class InArchive : public cereal::InputArchive<InArchive, cereal::AllowEmptyClass
       : InputArchive(this), pos_(from.data()), end_(from.data() + from.size()) {}
 
   void read(void* p, std::size_t n) {
+    if (n == 0) return;
     if (n > remaining()) throw_serialization_error("record is truncated");
     std::memcpy(p, pos_, n);
     pos_ += n;

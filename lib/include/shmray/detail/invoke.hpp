@@ -128,12 +128,24 @@ void encode_argument(OutArchive& ar, std::vector<ObjectId>& resolve, A&& a) {
 }
 
 /// Per-thread scratch space for encoding a submission (kept between calls: no allocation
-/// per task once warm).
+/// per task once warm). A submission can run other tasks inline before it has read its
+/// bytes (a worker waiting for slots), and those submit too: each nesting level has its own.
 struct EncodeScratch {
   std::string bytes;
   std::vector<ObjectId> resolve, contained;
 };
-EncodeScratch& encode_scratch();
+class ScratchLease {
+ public:
+  ScratchLease();
+  ~ScratchLease();
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  EncodeScratch& operator*() const { return *s_; }
+  EncodeScratch* operator->() const { return s_; }
+
+ private:
+  EncodeScratch* s_;
+};
 
 // ---------------------------------------------------------------- worker side: decode
 
