@@ -12,7 +12,7 @@ import os
 import re
 import sys
 
-SUMMARY = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
+SUMMARY = re.compile(r"^\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", re.M)
 
 
 def count(builddir):
@@ -29,6 +29,7 @@ def count(builddir):
         t = json.loads(line)
         ok = t.get("result") in ("OK", "EXPECTEDFAIL", "SKIP")
         m = None
+        # Only lines that start with it: a worker's output (prefixed "(pid=N) ") never counts.
         for m in SUMMARY.finditer(t.get("stdout", "") or ""):
             pass
         if m:

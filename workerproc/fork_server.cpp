@@ -51,6 +51,8 @@ class ForkServer {
   [[noreturn]] void run() {
     ::prctl(PR_SET_NAME, "shmray-forksrv", 0, 0, 0);
     ::signal(SIGPIPE, SIG_IGN);
+    ::signal(SIGINT, SIG_IGN);  // Ctrl-C is the driver's to handle; we end when it does
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) ::signal(sig, SIG_DFL);
     // The whole process, not the forking thread, must be gone: a pidfd tells exactly that.
     driver_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, cfg_.driver_pid, 0));
     if (::getppid() != cfg_.driver_pid) ::_exit(kExitOrphan);

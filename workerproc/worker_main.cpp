@@ -24,8 +24,12 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   sigset_t all;
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);  // the fork server blocks SIGCHLD for its signalfd
-  ::signal(SIGCHLD, SIG_DFL);
-  ::signal(SIGPIPE, SIG_DFL);
+  // Start from default dispositions: handlers the host installed (a test framework's crash
+  // reporter, say) belong to the driver. Ctrl-C goes to the whole process group; the driver
+  // decides what it means, and workers end with it.
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE, SIGUSR1, SIGUSR2})
+    ::signal(sig, SIG_DFL);
+  ::signal(SIGINT, SIG_IGN);
   for (int fd : start.close_fds) ::close(fd);
   if (start.out_fd >= 0) {
     ::dup2(start.out_fd, STDOUT_FILENO);
@@ -43,6 +47,12 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
     ::setrlimit(RLIMIT_STACK, &rl);
   }
 
+  // A task that calls exit() must not run the driver's atexit handlers and static
+  // destructors copied into this process: leave at once, with its status, after stdio.
+  ::on_exit([](int status, void*) {
+    std::fflush(nullptr);
+    ::_exit(status);
+  }, nullptr);
   static WorkerRuntime* rt = new WorkerRuntime(seg, start.slot);  // lives until _exit
   internal::install_worker_runtime(rt, seg.header().session);
   shm::WorkerControl& c = seg.worker(start.slot);

@@ -162,6 +162,7 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
   r.task_ref = task_ref;
   r.result = ObjectId{slot.result};
   stack_.push_back(r);
+  if (stack_.size() == 1) shm::store_release(ctl_.bottom_task, task_ref);  // force cancel may kill only this one
   shm::store_relaxed(ctl_.current_task, task_ref);
   shm::store_relaxed(ctl_.state, std::uint32_t(shm::WorkerState::kRunning));
   ctl_.depth = static_cast<std::uint32_t>(stack_.size());
@@ -200,21 +201,31 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
                           fname, ::getpid()};
       error = wire::encode(e);
     } else {
-      Call call(*this, r, parsed->args);
-      try {
-        fn->invoke(fn->address, call);
-      } catch (ArgumentFailed& a) {
-        failed = true;
-        error = std::move(a.payload);
-      } catch (...) {
-        failed = true;
-        error = wire::encode(describe_current_exception(fname));
+      // retry_exceptions: run it again in place while retries are left (and it is wanted).
+      const bool retry = (slot.task_flags & shm::kTaskRetryExceptions) != 0;
+      const std::int32_t max_retries = slot.max_retries;
+      for (std::int32_t attempt = 0;; ++attempt) {
+        Call call(*this, r, parsed->args);
+        try {
+          fn->invoke(fn->address, call);
+          break;
+        } catch (ArgumentFailed& a) {
+          failed = true;
+          error = std::move(a.payload);
+          break;
+        } catch (...) {
+          error = wire::encode(describe_current_exception(fname));
+          if (retry && (max_retries < 0 || attempt < max_retries) && !task_cancelled(r)) continue;
+          failed = true;
+          break;
+        }
       }
     }
     if (failed) publish_error(r, error);
   }
   finish(r, failed);
   stack_.pop_back();
+  if (stack_.empty()) shm::store_release(ctl_.bottom_task, std::uint64_t{0});
   ctl_.depth = static_cast<std::uint32_t>(stack_.size());
   shm::store_relaxed(ctl_.current_task, stack_.empty() ? 0 : stack_.back().task_ref);
   shm::store_relaxed(ctl_.state, std::uint32_t(stack_.empty() ? shm::WorkerState::kIdle : shm::WorkerState::kRunning));
@@ -406,6 +417,7 @@ class WorkerRuntime::InlineHelper final : public common::WaitHelper {
   ~InlineHelper() { rt_.set_blocked(false); }
   bool help() override {
     if (rt_.stack_.empty()) return false;  // not inside a task (a thread of the task's own): just wait
+    rt_.throw_if_cancelled();
     for (ObjectId id : ids_)
       if (rt_.try_run_producer(id, 0)) return true;
     return false;
@@ -496,6 +508,7 @@ std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from) {
 }
 
 ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
+  throw_if_cancelled();
   const detail::FunctionInfo* fn = detail::function_at(req.function);
   if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
@@ -522,6 +535,8 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   slot.num_cpus_centi = cpus * 100;
   const std::uint64_t parent = stack_.empty() ? 0 : stack_.back().task_ref;
   slot.parent = parent;
+  slot.max_retries = opt.max_retries;
+  slot.task_flags = opt.retry_exceptions ? shm::kTaskRetryExceptions : 0;
   const std::uint64_t ref = shm::task_ref(idx, gen);
   shm::store_release(v_.objects[obj].producer, ref);
   // Queued now when every argument is ready (and it needs no more than one CPU: holds are
@@ -557,6 +572,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
 }
 
 ObjectId WorkerRuntime::put(const detail::ValueSource& value) {
+  throw_if_cancelled();
   std::uint64_t off = 0;
   if (value.size > shm::kInlineBytes) {
     off = allocate_block_waiting(value.size);
@@ -622,12 +638,29 @@ void WorkerRuntime::release(ObjectId id) noexcept {
   if (releases_.size() >= 4096 && stack_.empty()) flush_releases_locked();
 }
 
-void WorkerRuntime::cancel(ObjectId, const CancelOptions&) { throw Error("shmray::cancel inside a task is not available yet"); }
 
-bool WorkerRuntime::cancelled() {
-  if (stack_.empty()) return false;
-  const shm::TaskSlot& slot = v_.task(stack_.back().task_ref);
-  return (shm::TaskWord::unpack(shm::load_acquire(const_cast<std::uint64_t&>(slot.state))).flags & shm::kTaskCancelRequested) != 0;
+bool WorkerRuntime::task_cancelled(const Running& r) const {
+  const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.task(r.task_ref).state));
+  // The flag, or the slot is no longer ours (the driver finished it after a cancel).
+  return (tw.flags & shm::kTaskCancelRequested) != 0 || tw.gen != shm::task_ref_gen(r.task_ref) ||
+         tw.state != shm::TaskState::kClaimed || tw.owner != task_owner_;
 }
 
+bool WorkerRuntime::cancelled() { return !stack_.empty() && task_cancelled(stack_.back()); }
+
+void WorkerRuntime::throw_if_cancelled() {
+  if (cancelled())
+    throw TaskCancelledError("shmray: this task was cancelled (the call was refused so the task can end)");
+}
+
+void WorkerRuntime::cancel(ObjectId id, const CancelOptions& options) {
+  const shm::ObjectSlot* s = v_.slot(id);
+  if (!s || v_.word(*s).gen != id.gen()) throw std::invalid_argument("shmray::cancel: ObjectRef(" + id.hex() + ") names no live object");
+  const wire::CancelRequest c{id.value, options.force ? 1u : 0u, options.recursive ? 1u : 0u};
+  post(wire::MsgType::kCancel, std::as_bytes(std::span(&c, 1)));
+  ring_doorbell();
+  // The driver decides; give it a moment so a get() right after sees the cancellation.
+  const std::uint64_t until = shm::now_ns() + 100'000'000;
+  while (shm::now_ns() < until && !v_.word(*s).final()) shm::cpu_relax();
+}
 }  // namespace shmray::worker

@@ -61,6 +61,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   bool try_run_producer(ObjectId id, int depth);
   bool run_own_child();
   void set_blocked(bool blocked);
+  bool task_cancelled(const Running& r) const;
+  void throw_if_cancelled();
 
   common::Views v_;
   const shm::Segment& seg_;

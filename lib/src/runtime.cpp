@@ -116,8 +116,8 @@ bool cancelled() {
 StoreStats store_stats() {
   std::lock_guard lock(g_mu);
   if (!g_driver) throw NotInitializedError("shmray::store_stats: call shmray::init() first");
-  const auto [objects, spans] = g_driver->usage();
-  return StoreStats{g_driver->store_bytes(), spans * shm::kSpanBytes, objects};
+  const driver::Usage u = g_driver->usage();
+  return StoreStats{g_driver->store_bytes(), u.object_bytes, u.objects, u.spans * shm::kSpanBytes};
 }
 
 namespace internal {

@@ -127,8 +127,10 @@ bool cancelled();
 /// How much of the object store is in use (driver only).
 struct StoreStats {
   std::size_t capacity_bytes = 0;  ///< the store's size
-  std::size_t used_bytes = 0;      ///< arena bytes held by some process (64 KiB granules)
+  std::size_t used_bytes = 0;      ///< bytes of the blocks that hold live objects' payloads
   std::size_t objects = 0;         ///< objects alive (results, puts, pending results)
+  std::size_t reserved_bytes = 0;  ///< arena taken by some process (64 KiB spans; includes a few
+                                   ///< cached empty spans per process and size class)
 };
 StoreStats store_stats();
 

@@ -104,9 +104,4 @@ std::size_t Driver::wait(std::span<const ObjectId> ids, std::size_t num_returns,
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
 }
 
-void Driver::cancel(ObjectId id, const CancelOptions&) {
-  check_live(id);
-  throw Error("shmray::cancel is not available yet");
-}
-
 }  // namespace shmray::driver

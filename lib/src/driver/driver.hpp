@@ -48,6 +48,7 @@ struct TaskInfo {
   bool hold = false;            // a companion of a num_cpus > 1 task (no result of its own)
   std::string name;             // options.name, when given
   std::uint64_t parent = 0;     // TaskRef of the submitting task (0: the driver)
+  bool has_children = false;    // it submitted tasks (recursive cancel looks for them)
 };
 
 /// A submission the table had no room for (or no store space for its args) yet.
@@ -83,6 +84,12 @@ inline constexpr std::uint64_t kControlPayload = (1ull << 60) - 1;
 inline constexpr std::uint32_t kSupplyObjects = 256;
 inline constexpr std::uint32_t kSupplyTasks = 128;
 
+struct Usage {
+  std::size_t objects = 0;       // live objects, not counting slots handed to workers
+  std::size_t object_bytes = 0;  // arena blocks of their payloads
+  std::size_t spans = 0;         // spans some process owns
+};
+
 class Driver final : public detail::RuntimeApi {
  public:
   /// Maps the segment, starts the fork server and the workers, then the event thread.
@@ -101,8 +108,8 @@ class Driver final : public detail::RuntimeApi {
 
   std::uint32_t num_workers() const { return v_.header->num_workers; }
   std::uint64_t store_bytes() const { return v_.header->arena_bytes; }
-  /// Objects alive and arena spans in use (tests and benchmarks).
-  std::pair<std::size_t, std::size_t> usage();
+  /// What the store holds (tests and benchmarks).
+  Usage usage();
 
  private:
   Driver(const Options& options, shm::Segment seg);
@@ -139,6 +146,11 @@ class Driver final : public detail::RuntimeApi {
   bool write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes);
   std::string error_payload(const wire::ErrorRecord& r) const { return wire::encode(r); }
   void check_live(ObjectId id) const;
+
+  // cancel.cpp
+  void cancel_locked(ObjectId id, bool force, bool recursive);
+  bool cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list, const std::string& payload);
+  std::string cancelled_payload(ObjectId id, std::uint32_t function) const;
 
   // events.cpp
   bool events_pending() noexcept;

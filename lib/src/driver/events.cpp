@@ -97,6 +97,11 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
       adopt_worker_put_locked(w, ObjectId{h->object}, ids);
       return;
     }
+    case wire::MsgType::kCancel: {
+      auto c = wire::read_front<wire::CancelRequest>(p);
+      if (c && v_.slot(ObjectId{c->object})) cancel_locked(ObjectId{c->object}, c->force != 0, c->recursive != 0);
+      return;
+    }
     case wire::MsgType::kBlocked:
       workers_[w].blocked = true;
       return;

@@ -215,12 +215,19 @@ ObjectId Driver::put(const detail::ValueSource& value) {
   return id;
 }
 
-std::pair<std::size_t, std::size_t> Driver::usage() {
+Usage Driver::usage() {
   std::lock_guard lock(mu_);
   pump_locked();
+  Usage u;
   std::size_t supplied = 0;  // handed to workers for their own submissions: not the user's objects
   for (const WorkerEnd& we : workers_) supplied += we.supplied_objects.size();
-  return {live_objects_ - supplied, v_.spans.spans_in_use()};
+  u.objects = live_objects_ - supplied;
+  for (std::uint32_t i = 0; i < object_hwm_; ++i) {
+    const shm::ObjectSlot& s = v_.objects[i];
+    if (s.data && v_.word(s).final()) u.object_bytes += heap_.block_size(s.data);
+  }
+  u.spans = v_.spans.spans_in_use();
+  return u;
 }
 
 }  // namespace shmray::driver

@@ -101,6 +101,8 @@ void Driver::publish_locked(BacklogTask&& t) {
   slot.attempt = 0;
   slot.num_cpus_centi = t.info.cpus * 100;
   slot.parent = 0;
+  slot.max_retries = t.info.max_retries;
+  slot.task_flags = t.info.retry_exceptions ? shm::kTaskRetryExceptions : 0;
   v_.objects[t.result.index()].producer = shm::task_ref(idx, gen);
 
   TaskInfo& info = tasks_[idx];
@@ -221,6 +223,10 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   info.cpus = std::max(1u, h.cpus);
   info.name = std::move(name);
   info.parent = h.parent;
+  if (v_.valid_task_ref(h.parent)) {
+    TaskInfo& p = tasks_[shm::task_ref_index(h.parent)];
+    if (p.live && p.gen == shm::task_ref_gen(h.parent)) p.has_children = true;
+  }
   const shm::TaskSlot& slot = v_.tasks[idx];
   info.spill = slot.args_off;
   for (ObjectId id : resolve)

@@ -99,12 +99,14 @@ struct WorkerControl {
   std::uint64_t current_task;       // 32: TaskRef of the innermost task, 0 when none
   std::uint32_t wants_supply;       // 40: set by the worker while it waits for object/task slots
   std::uint32_t extra;              // 44: 1 for a worker started while others were blocked
-  std::uint64_t reserved[2];        // 48..63
+  std::uint64_t bottom_task;        // 48: TaskRef of the outermost task on its stack, 0 when idle
+  std::uint64_t reserved;           // 56
   RingIndex events;                 // 64
   RingIndex control;                // 192
 };
 static_assert(std::is_standard_layout_v<WorkerControl> && std::is_trivially_copyable_v<WorkerControl>);
 static_assert(sizeof(WorkerControl) == 320 && offsetof(WorkerControl, wants_supply) == 40 &&
+              offsetof(WorkerControl, bottom_task) == 48 &&
               offsetof(WorkerControl, events) == 64);
 
 /// Zygote -> driver: a worker process ended.
@@ -124,7 +126,8 @@ enum class TaskState : std::uint8_t {
   kDone = 4,       // result published; the driver recycles the slot
   kCancelled = 5,  // removed before it ran
 };
-inline constexpr std::uint8_t kTaskCancelRequested = 1;
+inline constexpr std::uint8_t kTaskCancelRequested = 1;  ///< in the task word's flags
+inline constexpr std::uint32_t kTaskRetryExceptions = 1;  ///< in TaskSlot::task_flags
 /// Function index of a hold: a companion of a task with num_cpus = k > 1 (k - 1 of them are
 /// queued right after it). A worker that claims one keeps its CPU until the main task's
 /// result (`TaskSlot::parent` names the main task, `result` its result) is final.
@@ -141,11 +144,13 @@ struct TaskSlot {
   std::uint32_t attempt;          // 32
   std::uint32_t num_cpus_centi;   // 36
   std::uint64_t parent;           // 40: TaskRef of the submitting task, 0 for the driver
-  std::uint64_t reserved[2];      // 48
+  std::int32_t max_retries;       // 48: for retry_exceptions, which the worker does in place
+  std::uint32_t task_flags;       // 52: kTaskRetryExceptions
+  std::uint64_t reserved;         // 56
   std::byte inline_args[192];     // 64
 };
 static_assert(std::is_standard_layout_v<TaskSlot> && std::is_trivially_copyable_v<TaskSlot>);
-static_assert(sizeof(TaskSlot) == 256 && offsetof(TaskSlot, inline_args) == 64);
+static_assert(sizeof(TaskSlot) == 256 && offsetof(TaskSlot, max_retries) == 48 && offsetof(TaskSlot, inline_args) == 64);
 
 enum class ObjectState : std::uint8_t { kFree = 0, kPending = 1, kReady = 2, kFailed = 3 };
 inline constexpr std::uint32_t kObjWaiters = 1;      ///< someone may sleep on object_epoch for it

@@ -17,7 +17,15 @@ enum class MsgType : std::uint16_t {
   kPut = 5,       // PutHeader + contained ids: an object the worker stored
   kBlocked = 6,   // the worker waits inside a task (gives its CPU slot back)
   kUnblocked = 7,
+  kCancel = 8,     // CancelRequest: cancel() called inside a task
 };
+
+struct CancelRequest {
+  std::uint64_t object;  // ObjectId value of the task's result
+  std::uint32_t force;
+  std::uint32_t recursive;
+};
+static_assert(sizeof(CancelRequest) == 16);
 
 struct TaskDone {
   std::uint64_t task_ref;
