@@ -17,7 +17,8 @@ run_suite() {
   local dir=$1; shift
   dirs+=("$dir")
   if [[ ! -f $dir/build.ninja ]]; then
-    meson setup "$dir" --wrap-mode=nodownload "$@" >"$dir.setup.log" 2>&1 || meson setup "$dir" "$@" || { status=1; return; }
+    env ${SETUP_ENV:-} meson setup "$dir" --wrap-mode=nodownload "$@" >"$dir.setup.log" 2>&1 ||
+      env ${SETUP_ENV:-} meson setup "$dir" "$@" || { status=1; return; }
   fi
   if ! meson compile -C "$dir"; then status=1; return; fi
   meson test -C "$dir" --print-errorlogs ${SETUP:+--setup "$SETUP"} ${SUITES:-} || status=1
@@ -27,6 +28,9 @@ run_suite build
 if ((ci)); then
   SETUP=san run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false -Ddemos=false
   SETUP=san run_suite build-tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false -Ddemos=false
+  # libFuzzer targets (clang), a minute each over the seed corpus in test/fuzz/corpus/.
+  SETUP_ENV=CXX=clang++ SETUP=san run_suite build-fuzz -Dfuzz=true -Dtests=false -Ddemos=false -Dbench=false \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
 fi
 python3 scripts/count_tests.py "${dirs[@]}" || status=1
 exit $status

@@ -1,5 +1,6 @@
 #include "workerproc/worker_main.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -53,6 +54,7 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
     std::fflush(nullptr);
     ::_exit(status);
   }, nullptr);
+  ::pthread_atfork(nullptr, nullptr, note_fork_in_task);
   static WorkerRuntime* rt = new WorkerRuntime(seg, start.slot);  // lives until _exit
   internal::install_worker_runtime(rt, seg.header().session);
   shm::WorkerControl& c = seg.worker(start.slot);

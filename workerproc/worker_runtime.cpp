@@ -22,6 +22,8 @@ namespace shmray::worker {
 
 namespace {
 
+bool g_forked_child = false;  // set in a child a task forked (pthread_atfork); read without a syscall
+
 constexpr std::uint64_t kIdleSpinNs = 50'000;  // see limits: a shorter spin makes the next wake slower
 constexpr std::uint32_t kMaxIdleSpinners = 1;
 constexpr std::int64_t kExtraIdleNs = 1'000'000'000;  // an extra worker idle this long exits  // more spinners would take the CPUs busy processes need
@@ -51,6 +53,9 @@ wire::ErrorRecord describe_current_exception(const std::string& function) {
     throw;
   } catch (const ObjectStoreFullError& e) {
     r.kind = wire::ErrorKind::kStoreFull;
+    r.message = function + ": " + e.what();
+  } catch (const SerializationError& e) {
+    r.kind = wire::ErrorKind::kSerialization;
     r.message = function + ": " + e.what();
   } catch (const std::exception& e) {
     r.message = e.what();
@@ -143,17 +148,29 @@ std::uint64_t WorkerRuntime::next_task() {
 
 void WorkerRuntime::drain_control() {
   if (control_.empty()) return;
-  std::lock_guard lock(mu_);
+  bool released = false;
+  {
+    std::lock_guard lock(mu_);
+    released = drain_control_locked();
+  }
+  shm::SegmentHeader& h = *v_.header;
+  if (released && shm::atom(h.arena_epoch.aux).load(std::memory_order_seq_cst) != 0)
+    shm::futex_bump_and_wake_all(&h.arena_epoch.value);  // someone waits for store space
+}
+
+bool WorkerRuntime::drain_control_locked() {
+  bool released = false;
   while (auto e = control_.try_pop()) {
     const std::uint64_t kind = *e & ~driver::kControlPayload, payload = *e & driver::kControlPayload;
     if (kind == driver::kControlFree) {
-      heap_.free(payload);
+      released |= heap_.free(payload);
     } else if (kind == driver::kControlObject && payload < v_.object_capacity) {
       object_supply_.push_back(static_cast<std::uint32_t>(payload));
     } else if (kind == driver::kControlTask && payload < v_.task_capacity) {
       task_supply_.push_back(static_cast<std::uint32_t>(payload));
     }
   }
+  return released;
 }
 
 void WorkerRuntime::run_task(std::uint64_t task_ref) {
@@ -208,12 +225,14 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
         Call call(*this, r, parsed->args);
         try {
           fn->invoke(fn->address, call);
+          leave_if_forked();
           break;
         } catch (ArgumentFailed& a) {
           failed = true;
           error = std::move(a.payload);
           break;
         } catch (...) {
+          leave_if_forked();
           error = wire::encode(describe_current_exception(fname));
           if (retry && (max_retries < 0 || attempt < max_retries) && !task_cancelled(r)) continue;
           failed = true;
@@ -249,12 +268,18 @@ bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& 
     try {
       value.write(value.ctx, {v_.base + off, value.size});
     } catch (...) {
-      std::lock_guard lock(mu_);
-      heap_.free(off);
-      throw;
+      {
+        std::lock_guard lock(mu_);
+        heap_.free(off);
+      }
+      detail::rethrow_result_not_serializable();
     }
   } else if (value.size) {
-    value.write(value.ctx, {staged, value.size});
+    try {
+      value.write(value.ctx, {staged, value.size});
+    } catch (...) {
+      detail::rethrow_result_not_serializable();
+    }
   }
   if (!shm::begin_object_write(*s, r.result.gen())) {
     // Not pending any more (cancelled): the result is dropped.
@@ -326,6 +351,8 @@ void WorkerRuntime::finish(const Running& r, bool failed) {
 }
 
 void WorkerRuntime::post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b) {
+  if (g_forked_child)  // a second producer would corrupt the ring
+    throw Error("shmray: a process forked inside a task cannot use the runtime (use exec or _exit in the child)");
   std::lock_guard lock(mu_);
   const std::size_t n = a.size() + b.size();
   for (;;) {
@@ -638,6 +665,15 @@ void WorkerRuntime::release(ObjectId id) noexcept {
   if (releases_.size() >= 4096 && stack_.empty()) flush_releases_locked();
 }
 
+
+
+void note_fork_in_task() noexcept { g_forked_child = true; }
+
+void WorkerRuntime::leave_if_forked() const {
+  // A task forked and its child came back here: it is not this worker and must not claim
+  // tasks or post to our rings. It leaves; the real worker goes on.
+  if (g_forked_child) ::_exit(0);
+}
 
 bool WorkerRuntime::task_cancelled(const Running& r) const {
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.task(r.task_ref).state));

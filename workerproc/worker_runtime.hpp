@@ -21,6 +21,9 @@ namespace shmray::worker {
 
 using detail::ObjectId;
 
+/// pthread_atfork child handler of worker processes: marks a child that a task forked.
+void note_fork_in_task() noexcept;
+
 class WorkerRuntime final : public detail::RuntimeApi {
  public:
   WorkerRuntime(const shm::Segment& seg, std::uint32_t slot);
@@ -55,6 +58,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b = {});
   void flush_releases_locked();
   void drain_control();
+  bool drain_control_locked();
   void ring_doorbell() noexcept;
   std::uint64_t allocate_block_waiting(std::size_t bytes);
   std::uint32_t take_supply(std::vector<std::uint32_t>& from);
@@ -62,6 +66,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   bool run_own_child();
   void set_blocked(bool blocked);
   bool task_cancelled(const Running& r) const;
+  void leave_if_forked() const;
   void throw_if_cancelled();
 
   common::Views v_;

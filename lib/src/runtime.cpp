@@ -29,6 +29,7 @@ std::mutex g_mu;  // init/shutdown
 std::unique_ptr<driver::Driver> g_driver;
 std::atomic<detail::RuntimeApi*> g_runtime{nullptr};
 std::atomic<std::uint32_t> g_session{0};
+std::atomic<std::uint64_t> g_generation{0};  // bumped by every init(); refs remember theirs
 std::uint32_t g_last_session = 0;
 bool g_worker = false;
 bool g_atexit_registered = false;
@@ -42,7 +43,10 @@ std::uint64_t physical_memory() {
 
 std::string gib(std::uint64_t bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f GiB", double(bytes) / double(1ull << 30));
+  if (bytes < (1ull << 30))
+    std::snprintf(buf, sizeof buf, "%.0f MiB", double(bytes) / double(1ull << 20));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f GiB", double(bytes) / double(1ull << 30));
   return buf;
 }
 
@@ -85,6 +89,7 @@ void init(const Options& options) {
   if (std::string conflicts = detail::registry_conflicts(); !conflicts.empty()) throw Error(conflicts);
   const Options o = resolve(options);
   g_last_session = g_last_session % 255 + 1;
+  g_generation.fetch_add(1, std::memory_order_acq_rel);  // before the fork: workers inherit it
   g_driver = driver::Driver::start(o, g_last_session);
   g_driver_pid = ::getpid();
   g_session.store(g_last_session, std::memory_order_release);
@@ -138,17 +143,25 @@ RuntimeApi& runtime() {
   return *rt;
 }
 
-RefHandle* adopt_ref(ObjectId id) { return new RefHandle{{1}, id}; }
+RefHandle* adopt_ref(ObjectId id) { return new RefHandle{{1}, id, g_generation.load(std::memory_order_acquire)}; }
 
 RefHandle* acquire_ref(ObjectId id) {
   runtime().add_ref(id);
-  return new RefHandle{{1}, id};
+  return new RefHandle{{1}, id, g_generation.load(std::memory_order_acquire)};
 }
 
 void release_ref(RefHandle* h) noexcept {
   RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
-  if (rt && h->id.session() == (g_session.load(std::memory_order_acquire) & 0xff)) rt->release(h->id);
+  if (rt && h->runtime == g_generation.load(std::memory_order_acquire)) rt->release(h->id);
   delete h;
+}
+
+ObjectId checked_id(const RefHandle* h, const char* what) {
+  if (!h) throw std::invalid_argument(std::string(what) + ": the ObjectRef is empty (default-constructed or moved from)");
+  if (h->runtime != g_generation.load(std::memory_order_acquire))
+    throw std::invalid_argument(std::string(what) + ": ObjectRef(" + h->id.hex() +
+                                ") belongs to a runtime that was shut down; refs do not survive shutdown()");
+  return h->id;
 }
 
 Deadline Deadline::after(std::chrono::nanoseconds d) {
@@ -174,6 +187,17 @@ ScratchLease::ScratchLease() {
 ScratchLease::~ScratchLease() { --t_scratch.depth; }
 
 void throw_serialization_error(const char* what) { throw SerializationError(std::string("shmray: ") + what); }
+void rethrow_result_not_serializable() {
+  std::string why = "unknown exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    why = e.what();
+  } catch (...) {
+  }
+  throw SerializationError("the task's result could not be serialized: " + why);
+}
+
 void throw_view_mismatch() {
   throw SerializationError("shmray::get_view: the stored bytes do not have the layout of the view's type");
 }

@@ -45,8 +45,7 @@ ObjectRef<T> put(const T& value) {
 namespace detail {
 template <class T>
 T read_object(const ObjectRef<T>& ref, Deadline until) {
-  if (!ref) throw std::invalid_argument("shmray::get: the ObjectRef is empty (default-constructed or moved from)");
-  auto bytes = runtime().fetch(ref.id(), until);
+  auto bytes = runtime().fetch(ref.checked_id("shmray::get"), until);
   if constexpr (std::is_void_v<T>) {
     if (!bytes.empty()) throw_serialization_error("a void result holds bytes");
   } else {
@@ -82,6 +81,16 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<
   return out;
 }
 
+/// Waits for results that carry no value (tasks returning void).
+inline void get(const std::vector<ObjectRef<void>>& refs) {
+  for (const auto& r : refs) detail::read_object(r, detail::Deadline::never());
+}
+template <class Rep, class Period>
+void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Period> timeout) {
+  const auto until = detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  for (const auto& r : refs) detail::read_object(r, until);
+}
+
 template <class T>
 T ObjectRef<T>::get() const {
   return shmray::get(*this);
@@ -105,7 +114,7 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, const WaitOptions& opt
   if (refs.empty()) return out;
   std::vector<detail::ObjectId> ids;
   ids.reserve(refs.size());
-  for (const auto& r : refs) ids.push_back(r.id());
+  for (const auto& r : refs) ids.push_back(r.checked_id("shmray::wait"));
   std::vector<char> ready;
   const auto until = options.timeout ? detail::Deadline::after(*options.timeout) : detail::Deadline::never();
   detail::runtime().wait(ids, options.num_returns, until, ready);
@@ -117,8 +126,7 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, const WaitOptions& opt
 /// Either way get() on the ref throws TaskCancelledError. Cancelling a finished task does nothing.
 template <class T>
 void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
-  if (!ref) throw std::invalid_argument("shmray::cancel: the ObjectRef is empty");
-  detail::runtime().cancel(ref.id(), options);
+  detail::runtime().cancel(ref.checked_id("shmray::cancel"), options);
 }
 
 /// Inside a task: has this task been cancelled? Outside a task: false.
@@ -137,9 +145,13 @@ StoreStats store_stats();
 /// Zero-copy read of a contiguous object (see View).
 template <class T>
 View<T> get_view(const ObjectRef<T>& ref) {
-  if (!ref) throw std::invalid_argument("shmray::get_view: the ObjectRef is empty");
-  auto bytes = detail::runtime().fetch(ref.id(), detail::Deadline::never());
-  return View<T>(ref, bytes);
+  return View<T>(ref, detail::runtime().fetch(ref.checked_id("shmray::get_view"), detail::Deadline::never()));
+}
+/// As get_view(ref), but throws GetTimeoutError after `timeout`.
+template <class T, class Rep, class Period>
+View<T> get_view(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
+  const auto until = detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  return View<T>(ref, detail::runtime().fetch(ref.checked_id("shmray::get_view"), until));
 }
 
 }  // namespace shmray

@@ -41,17 +41,25 @@ class ObjectRef {
   std::string hex() const { return id().hex(); }
   /// The object's id (zero for a default-constructed ref).
   detail::ObjectId id() const noexcept { return h_ ? h_->id : detail::ObjectId{}; }
+  /// Internal: the id, after checking the ref is set and belongs to the running runtime.
+  detail::ObjectId checked_id(const char* what) const { return detail::checked_id(h_, what); }
   /// False for a default-constructed (or moved-from) ref.
   explicit operator bool() const noexcept { return h_ != nullptr; }
 
-  friend bool operator==(const ObjectRef& a, const ObjectRef& b) noexcept { return a.id() == b.id(); }
+  /// Same object of the same runtime (ids repeat after shutdown()/init()).
+  friend bool operator==(const ObjectRef& a, const ObjectRef& b) noexcept {
+    return a.id() == b.id() && (a.h_ ? a.h_->runtime : 0) == (b.h_ ? b.h_->runtime : 0);
+  }
+  /// Orders by id (for std::set and std::map).
+  friend bool operator<(const ObjectRef& a, const ObjectRef& b) noexcept { return a.id().value < b.id().value; }
   friend std::ostream& operator<<(std::ostream& os, const ObjectRef& r) { return os << "ObjectRef(" << r.hex() << ")"; }
 
   template <class Archive>
   void save(Archive& ar) const {
-    ar(id().value);
+    const detail::ObjectId id = h_ ? checked_id("serializing an ObjectRef") : detail::ObjectId{};
+    ar(id.value);
     if constexpr (std::is_same_v<Archive, detail::OutArchive>) {
-      if (h_) ar.note_ref(h_->id);
+      if (h_) ar.note_ref(id);
     }
   }
   template <class Archive>

@@ -157,6 +157,7 @@ class Driver final : public detail::RuntimeApi {
   void pump_locked();
   void handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
   void event_loop();
+  void wake_owners_of_frees_locked() noexcept;
   void ring_doorbell() noexcept;
 
   // worker_pool.cpp

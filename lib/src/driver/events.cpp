@@ -50,6 +50,23 @@ void Driver::pump_locked() {
   }
   while (auto r = exits_.try_pop()) handle_exit_locked(*r);
   maybe_grow_locked();
+  wake_owners_of_frees_locked();
+}
+
+void Driver::wake_owners_of_frees_locked() noexcept {
+  // A sleeping worker only drains its control ring when woken: blocks the driver freed for
+  // it would stay reserved while it idles. Every pump (at the latest the event thread's
+  // periodic one, at once when someone waits for space) wakes those that have some.
+  for (std::uint32_t w = 0; w < workers_.size(); ++w) {
+    if (!workers_[w].alive) continue;
+    shm::WorkerControl& c = seg_.worker(w);
+    if (shm::load_acquire(c.control.tail) == shm::load_acquire(c.control.head)) continue;
+    std::uint32_t st = std::uint32_t(shm::WorkerState::kSleeping);
+    if (shm::cas(c.state, st, std::uint32_t(shm::WorkerState::kIdle))) {
+      shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);
+      shm::futex_wake(&c.wake, 1);
+    }
+  }
 }
 
 void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m) {

@@ -31,8 +31,9 @@ ObjectId Driver::allocate_object_locked() {
     index = object_hwm_++;
   } else {
     throw ObjectStoreFullError("shmray: the object table is full (" + std::to_string(v_.object_capacity) +
-                               " objects alive); drop ObjectRefs you no longer need, or init() with a larger "
-                               "object_store_bytes (the table scales with it)");
+                               " slots, including those kept ready for tasks that submit tasks); drop "
+                               "ObjectRefs you no longer need, or init() with a larger object_store_bytes (the "
+                               "table scales with it)");
   }
   shm::ObjectSlot& s = v_.objects[index];
   const shm::ObjectWord old = shm::ObjectWord::unpack(s.state);
@@ -114,12 +115,14 @@ void Driver::free_block_locked(std::uint64_t offset) noexcept {
     we.control_backlog.push_back(kControlFree | offset);
     return;
   }
+  bool released;
   {
     std::lock_guard lock(heap_mu_);
-    heap_.free(offset);  // ours, or a large run (freed in the span table, whoever made it)
+    released = heap_.free(offset);  // ours, or a large run (freed in the span table, whoever made it)
   }
   shm::SegmentHeader& h = *v_.header;
-  if (shm::atom(h.arena_epoch.aux).load(std::memory_order_seq_cst) != 0) shm::futex_bump_and_wake_all(&h.arena_epoch.value);
+  if (released && shm::atom(h.arena_epoch.aux).load(std::memory_order_seq_cst) != 0)
+    shm::futex_bump_and_wake_all(&h.arena_epoch.value);
 }
 
 std::uint64_t Driver::allocate_block(std::size_t bytes) {

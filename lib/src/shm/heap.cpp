@@ -68,17 +68,17 @@ void Heap::remove_partial(SpanInfo& info) {
   info.partial_pos = -1;
 }
 
-void Heap::free(std::uint64_t offset) {
+bool Heap::free(std::uint64_t offset) {
   const std::uint32_t span = spans_.span_of(offset);
-  if (span >= spans_.count()) return;
+  if (span >= spans_.count()) return false;
   const SpanWord w = spans_.word(span);
   if (w.kind == SpanKind::kLargeHead) {
     spans_.release_run(span);
     if (w.owner == owner_ && blocks_in_use_) --blocks_in_use_;
-    return;
+    return true;
   }
   auto it = info_.find(span);
-  if (w.kind != SpanKind::kSmall || it == info_.end()) return;  // not ours: a bug elsewhere, never corrupt
+  if (w.kind != SpanKind::kSmall || it == info_.end()) return false;  // not ours: a bug elsewhere, never corrupt
   SpanInfo& info = it->second;
   const std::uint32_t block = static_cast<std::uint32_t>((offset - spans_.offset_of(span)) / kSizeClasses[info.size_class]);
   info.free_blocks.push_back(static_cast<std::uint16_t>(block));
@@ -90,10 +90,11 @@ void Heap::free(std::uint64_t offset) {
       remove_partial(info);
       info_.erase(it);
       spans_.release_span(span);
-    } else {
-      ++empty_spans_[info.size_class];
+      return true;
     }
+    ++empty_spans_[info.size_class];
   }
+  return false;
 }
 
 void Heap::adopt_owner(std::uint16_t dead, const std::vector<std::uint64_t>& live) {

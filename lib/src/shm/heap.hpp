@@ -29,8 +29,9 @@ class Heap {
 
   /// Arena offset of a block of at least `bytes` (16-aligned), or 0 when no space now.
   std::uint64_t allocate(std::size_t bytes);
-  /// Returns a block this heap handed out (small), or a large run (any owner may).
-  void free(std::uint64_t offset);
+  /// Returns a block this heap handed out (small), or a large run (any owner may). True
+  /// when arena spans became free (others waiting for space may try again).
+  bool free(std::uint64_t offset);
   /// Takes over every span owned by `dead` (a process that is gone), keeping the blocks at
   /// `live` (arena offsets of objects still referenced); everything else becomes free.
   void adopt_owner(std::uint16_t dead, const std::vector<std::uint64_t>& live);

@@ -112,8 +112,7 @@ void encode_argument(OutArchive& ar, std::vector<ObjectId>& resolve, A&& a) {
   using D = std::remove_cvref_t<P>;
   using AD = std::remove_cvref_t<A>;
   if constexpr (is_object_ref_v<AD> && !is_object_ref_v<D>) {
-    const ObjectId id = a.id();
-    if (!id.valid()) throw std::invalid_argument("shmray: a default-constructed ObjectRef was passed as an argument");
+    const ObjectId id = a.checked_id("an ObjectRef argument");
     ar(static_cast<std::uint8_t>(ArgTag::kResolve), id.value);
     resolve.push_back(id);
   } else {
@@ -168,6 +167,10 @@ D decode_argument(InArchive& ar, TaskCall& call) {
   throw_serialization_error("unknown argument tag");
 }
 
+/// Throws SerializationError saying the task's result could not be serialized, with the
+/// message of the exception in flight.
+[[noreturn]] void rethrow_result_not_serializable();
+
 template <class R, class... P>
 void invoke_function(AnyFn fn, TaskCall& call) {
   auto f = reinterpret_cast<R (*)(P...)>(fn);
@@ -181,7 +184,13 @@ void invoke_function(AnyFn fn, TaskCall& call) {
     call.set_result(ValueSource{});
   } else {
     const R result = std::apply([&](auto&... a) -> R { return f(std::move(a)...); }, args);
-    call.set_result(value_source(result, contained));
+    ValueSource source;
+    try {
+      source = value_source(result, contained);
+    } catch (...) {
+      rethrow_result_not_serializable();
+    }
+    call.set_result(source);
   }
 }
 

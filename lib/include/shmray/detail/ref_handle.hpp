@@ -13,6 +13,7 @@ namespace shmray::detail {
 struct RefHandle {
   std::atomic<std::uint32_t> count{1};
   ObjectId id;
+  std::uint64_t runtime = 0;  ///< which init() of this process it belongs to (64 bits: never wraps)
 };
 
 /// Wraps an id whose reference the caller already owns (from submit/put).
@@ -21,6 +22,9 @@ RefHandle* adopt_ref(ObjectId id);
 RefHandle* acquire_ref(ObjectId id);
 /// Gives the reference back; no-op for ids of a runtime that was shut down.
 void release_ref(RefHandle* h) noexcept;
+/// The id of a ref of the running runtime; std::invalid_argument for an empty ref or one
+/// from before the last shutdown()/init() (it would name someone else's object).
+ObjectId checked_id(const RefHandle* h, const char* what);
 
 inline void retain(RefHandle* h) noexcept {
   if (h) h->count.fetch_add(1, std::memory_order_relaxed);
