@@ -185,7 +185,8 @@ class Driver final : public detail::RuntimeApi {
   std::unordered_map<std::uint32_t, std::vector<ObjectId>> contained_;        // object index -> refs it holds
   std::deque<BacklogTask> backlog_;
   std::vector<BacklogTask> infeasible_;  // num_cpus above the runtime's: pending for good (as in Ray)
-  std::vector<WorkerEnd> workers_;
+  std::vector<WorkerEnd> workers_;  // sized once in start_pool: its size is read without mu_
+  std::atomic<std::size_t> control_backlog_total_{0};  // entries over all control_backlogs (read without mu_)
   shm::SpscConsumer<shm::ExitReport> exits_;
   std::vector<std::string> warned_;
 

@@ -16,10 +16,11 @@ constexpr auto kHousekeeping = std::chrono::milliseconds(200);
 }
 
 bool Driver::events_pending() noexcept {
+  // Called without mu_ (by threads waiting for objects): shared ring indexes and atomics only.
+  if (control_backlog_total_.load(std::memory_order_relaxed) != 0) return true;
   for (std::uint32_t w = 0; w < workers_.size(); ++w) {
     shm::RingIndex& r = seg_.worker(w).events;
     if (shm::load_relaxed(r.head) != shm::load_acquire(r.tail)) return true;
-    if (!workers_[w].control_backlog.empty()) return true;
   }
   shm::RingIndex& x = seg_.exits_index();
   return shm::load_relaxed(x.head) != shm::load_acquire(x.tail);
@@ -43,7 +44,10 @@ void Driver::pump_locked() {
       handle_message_locked(w, m);
       we.events.pop();
     }
-    while (!we.control_backlog.empty() && we.control.try_push(we.control_backlog.front())) we.control_backlog.pop_front();
+    while (!we.control_backlog.empty() && we.control.try_push(we.control_backlog.front())) {
+      we.control_backlog.pop_front();
+      control_backlog_total_.fetch_sub(1, std::memory_order_relaxed);
+    }
     if (we.alive && (we.supplied_objects.size() < kSupplyObjects / 2 || we.supplied_tasks.size() < kSupplyTasks / 2 ||
                      shm::load_relaxed(seg_.worker(w).wants_supply)))
       supply_locked(w);

@@ -113,6 +113,7 @@ void Driver::free_block_locked(std::uint64_t offset) noexcept {
     WorkerEnd& we = workers_[w.owner - 2];
     if (we.control_backlog.empty() && we.control.try_push(kControlFree | offset)) return;
     we.control_backlog.push_back(kControlFree | offset);
+    control_backlog_total_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   bool released;

@@ -59,6 +59,7 @@ void Driver::reset_worker_rings(std::uint32_t slot) {
   WorkerEnd& we = workers_[slot];
   we.events = shm::MessageReader(&c.events, seg_.event_buffer(slot), h.event_ring_bytes);
   we.control = shm::SpscProducer<std::uint64_t>(&c.control, seg_.control_entries(slot), h.control_ring_entries);
+  control_backlog_total_.fetch_sub(we.control_backlog.size(), std::memory_order_relaxed);
   we.control_backlog.clear();
   we.corrupt = false;
 }
