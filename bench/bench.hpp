@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "json.hpp"
@@ -44,6 +45,9 @@ struct Params {
   // ours
   double idle_window_s = 5.0;  // idle_cpu_percent: length of one measurement
   int idle_reps = 3;
+  int crash_retry_reps = 5;      // worker_crash_retry_s: repetitions (fresh pool each)
+  int queued_n = 1000000, queued_reps = 3;  // queued_1m_s: tasks in flight at once
+  int syscalls_n = 20000, syscalls_reps = 3;  // syscalls_per_task: async tasks per counted run
   double workload_limit_s = 600.0;  // watchdog per workload (peers: per child)
 
   static Params full();
@@ -60,6 +64,11 @@ struct Result {
   std::string note;             // how the figure was obtained
   std::string reason;           // why the status is not ok
   double wall_s = 0;            // whole workload, warm-ups and checks included
+  // Table only (not in the JSON, which has the same facts in `extra`): text after the cell,
+  // as peers.py's cell_text adds it (" ok", " task stopped", " WorkerCrashedError"), and
+  // indented rows printed right below this one (peers.py's "  crash: retries" rows).
+  std::string cell_suffix;
+  std::vector<std::pair<std::string, std::string>> sub_rows;
 
   /// The unit is filled in by the runner from the registry entry.
   static Result ok(std::vector<double> values) {

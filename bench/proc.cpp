@@ -36,6 +36,7 @@ std::vector<pid_t> numeric_entries(const char* dir) {
 
 struct StatLine {
   std::string comm;
+  char state = '?';
   pid_t ppid = 0;
   unsigned long long utime = 0, stime = 0;
 };
@@ -54,6 +55,7 @@ std::optional<StatLine> read_stat(pid_t pid) {
   std::string field;
   // Fields after comm: 3 state, 4 ppid, ..., 14 utime, 15 stime.
   for (int k = 3; k <= 15 && (rest >> field); ++k) {
+    if (k == 3) s.state = field.empty() ? '?' : field[0];
     if (k == 4) s.ppid = static_cast<pid_t>(std::stol(field));
     if (k == 14) s.utime = std::stoull(field);
     if (k == 15) s.stime = std::stoull(field);
@@ -139,6 +141,86 @@ std::string cpu_model() {
     }
   }
   return "?";
+}
+
+std::optional<char> state(pid_t pid) {
+  auto s = read_stat(pid);
+  if (!s) return std::nullopt;
+  return s->state;
+}
+
+bool alive(pid_t pid) {
+  const auto st = state(pid);
+  return st && *st != 'Z' && *st != 'X';
+}
+
+bool alive_named(pid_t pid, std::string_view comm) {
+  auto s = read_stat(pid);
+  return s && s->state != 'Z' && s->state != 'X' && s->comm == comm;
+}
+
+std::vector<pid_t> children_fast(pid_t pid) {
+  auto text = read_all("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  if (!text) return children(pid);
+  std::vector<pid_t> out;
+  std::istringstream in(*text);
+  long v = 0;
+  while (in >> v) out.push_back(static_cast<pid_t>(v));
+  return out;
+}
+
+std::vector<pid_t> threads(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  return numeric_entries(dir.c_str());
+}
+
+namespace {
+// A plain number after "Key:" in a /proc status text.
+std::optional<unsigned long long> count_field(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size(), key) != 0 || line.size() <= key.size() || line[key.size()] != ':') continue;
+    return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10);
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<CtxSwitches> ctxt_switches(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  auto tids = numeric_entries(dir.c_str());
+  if (tids.empty()) return std::nullopt;
+  CtxSwitches c;
+  for (pid_t tid : tids) {
+    auto text = read_all(dir + "/" + std::to_string(tid) + "/status");
+    if (!text) continue;  // the thread ended meanwhile
+    c.voluntary += count_field(*text, "voluntary_ctxt_switches").value_or(0);
+    c.nonvoluntary += count_field(*text, "nonvoluntary_ctxt_switches").value_or(0);
+  }
+  return c;
+}
+
+std::optional<pid_t> tracer_pid(pid_t pid, pid_t tid) {
+  auto text = read_all("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+  if (!text) return std::nullopt;
+  auto v = count_field(*text, "TracerPid");
+  if (!v) return std::nullopt;
+  return static_cast<pid_t>(*v);
+}
+
+std::optional<double> status_mib(pid_t pid, const std::string& key) {
+  auto text = read_all("/proc/" + std::to_string(pid) + "/status");
+  if (!text) return std::nullopt;
+  return kib_field(*text, key);
+}
+
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (!f) return false;
+  f << "5";
+  f.flush();
+  return bool(f);
 }
 
 }  // namespace bench::proc

@@ -24,8 +24,10 @@ std::string format_number(double x) {
     std::snprintf(buf, sizeof buf, "%.1f", x);
   else if (x >= 10)
     std::snprintf(buf, sizeof buf, "%.2f", x);
-  else
+  else if (x >= 0.01 || x <= 0)
     std::snprintf(buf, sizeof buf, "%.3f", x);
+  else  // peers.py prints "%.3f" here too, which shows our sub-millisecond figures as 0.000
+    std::snprintf(buf, sizeof buf, "%.3g", x);
   return buf;
 }
 
@@ -62,7 +64,7 @@ namespace {
 
 std::string cell_text(const Row& row) {
   if (!row.result) return "-";
-  return short_cell(*row.result);
+  return short_cell(*row.result) + row.result->cell_suffix;
 }
 
 const Result* find(const std::vector<Row>& rows, const std::string& name) {
@@ -88,6 +90,8 @@ void print_table(const std::vector<Row>& rows, const Json& meta) {
   std::vector<std::vector<std::string>> cells;
   for (const Row& row : rows) {
     cells.push_back({row.name, cell_text(row)});
+    if (row.result)
+      for (const auto& [label, text] : row.result->sub_rows) cells.push_back({label, text});
     if (row.name == "as_available_s") {
       const Result* a = row.result;
       const Result* b = find(rows, "in_order_s");

@@ -60,6 +60,9 @@ Params Params::quick() {
   p.cancel_reps = 1, p.cancel_new_task_limit_s = 3.0;
   p.crash_reps = 1, p.crash_limit_s = 5.0;
   p.idle_window_s = 5.0, p.idle_reps = 1;
+  p.crash_retry_reps = 1;
+  p.queued_n = 100000, p.queued_reps = 1;
+  p.syscalls_n = 2000, p.syscalls_reps = 1;
   p.workload_limit_s = 90.0;
   return p;
 }
@@ -81,6 +84,9 @@ Json Params::to_json() const {
   o.set("cancel_reps", cancel_reps), o.set("cancel_new_task_limit_s", cancel_new_task_limit_s);
   o.set("crash_reps", crash_reps), o.set("crash_limit_s", crash_limit_s);
   o.set("idle_window_s", idle_window_s), o.set("idle_reps", idle_reps);
+  o.set("crash_retry_reps", crash_retry_reps);
+  o.set("queued_n", queued_n), o.set("queued_reps", queued_reps);
+  o.set("syscalls_n", syscalls_n), o.set("syscalls_reps", syscalls_reps);
   o.set("workload_limit_s", workload_limit_s);
   return o;
 }
