@@ -259,6 +259,7 @@ void WorkerRuntime::run_hold(const Running& r) {
 }
 
 bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& value) {
+  leave_if_forked();  // before anything a second copy of this worker could write
   shm::ObjectSlot* s = v_.slot(r.result);
   if (!s) return false;
   std::uint64_t off = 0;
@@ -303,6 +304,7 @@ bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& 
 }
 
 void WorkerRuntime::publish_error(const Running& r, const std::string& payload) {
+  leave_if_forked();
   contained_.clear();
   shm::ObjectSlot* s = v_.slot(r.result);
   if (!s || !shm::begin_object_write(*s, r.result.gen())) return;

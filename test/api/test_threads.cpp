@@ -52,7 +52,7 @@ std::vector<std::string> run_threads(int n, Body body) {
 TEST_CASE("Threads.ManyThreadsSubmitGetWaitAndDrop" * doctest::timeout(120)) {
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true});
-  constexpr int kThreads = 8, kTasks = 2000, kBatch = 100;
+  constexpr int kThreads = 8, kTasks = 10000, kBatch = 100;  // the hardening issue: 10,000 each, run under TSan in CI
   std::atomic<long> wrong{0}, checked{0};
   auto errors = run_threads(kThreads, [&](int t) {
     const std::int64_t base = std::int64_t(t) * 1'000'000;
