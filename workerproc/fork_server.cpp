@@ -28,6 +28,7 @@ struct Child {
   pid_t pid = 0;
   std::uint32_t slot = 0;
   std::uint32_t incarnation = 0;
+  int pidfd = -1;  // readable once the child has ended: a per-child wake-up no signal can lose
   int out = -1, err = -1;
   std::string out_line, err_line;
 };
@@ -79,7 +80,7 @@ class ForkServer {
     }
     if (pid == 0) {
       std::vector<int> mine{req_fd_, sig_fd_, driver_fd_, out[0], err[0]};
-      for (const Child& c : children_) mine.push_back(c.out), mine.push_back(c.err);
+      for (const Child& c : children_) mine.push_back(c.out), mine.push_back(c.err), mine.push_back(c.pidfd);
       std::vector<int> close_fds;
       for (int fd : mine)
         if (fd >= 0) close_fds.push_back(fd);
@@ -95,6 +96,7 @@ class ForkServer {
     c.pid = pid;
     c.slot = slot;
     c.incarnation = incarnation;
+    c.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (out[1] >= 0) ::close(out[1]);
     if (err[1] >= 0) ::close(err[1]);
     c.out = out[0];
@@ -110,6 +112,7 @@ class ForkServer {
     for (const Child& c : children_) {
       fds.push_back({c.out, POLLIN, 0});
       fds.push_back({c.err, POLLIN, 0});
+      fds.push_back({c.pidfd, POLLIN, 0});
     }
     for (const Child& c : finished_) {
       fds.push_back({c.out, POLLIN, 0});
@@ -122,7 +125,7 @@ class ForkServer {
     if (fds[0].revents) read_requests();
     reap();
     for (std::size_t i = 3; i < fds.size(); ++i)
-      if (fds[i].revents) relay(fds[i].fd);
+      if (fds[i].revents && !is_pidfd(fds[i].fd)) relay(fds[i].fd);
     flush_reports();
   }
 
@@ -135,6 +138,13 @@ class ForkServer {
     if (req.op == kSpawn && req.slot < seg_.header().max_workers) spawn(req.slot);
   }
 
+  bool is_pidfd(int fd) const {
+    for (const Child& c : children_)
+      if (c.pidfd == fd) return true;
+    return false;
+  }
+
+  // Reaps every ended child (woken by its pidfd, or the signalfd as a second way in).
   void reap() {
     signalfd_siginfo si;
     while (::read(sig_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -145,6 +155,8 @@ class ForkServer {
       for (std::size_t i = 0; i < children_.size(); ++i) {
         if (children_[i].pid != pid) continue;
         report(children_[i].slot, pid, status, children_[i].incarnation);
+        if (children_[i].pidfd >= 0) ::close(children_[i].pidfd);
+        children_[i].pidfd = -1;
         finished_.push_back(std::move(children_[i]));  // its pipes may still hold output
         children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
         break;

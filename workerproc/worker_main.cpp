@@ -1,5 +1,6 @@
 #include "workerproc/worker_main.hpp"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -54,6 +55,11 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
     std::fflush(nullptr);
     ::_exit(status);
   }, nullptr);
+  // Tasks that make large values (a 100 MiB array) would get fresh pages from mmap on every
+  // call: faulting them in costs more than filling them. Keep large blocks in the heap and
+  // reuse them; a worker idle for a second gives the memory back (malloc_trim, next_task).
+  ::mallopt(M_MMAP_MAX, 0);
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
   ::pthread_atfork(nullptr, nullptr, note_fork_in_task);
   static WorkerRuntime* rt = new WorkerRuntime(seg, start.slot);  // lives until _exit
   internal::install_worker_runtime(rt, seg.header().session);

@@ -1,6 +1,7 @@
 #include "workerproc/worker_runtime.hpp"
 
 #include <cxxabi.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <stdexcept>
 #include <typeinfo>
 
+#include "common/checks.hpp"
 #include "driver/driver.hpp"  // kControlFree
 #include "shm/futex.hpp"
 #include "shmray/detail/invoke.hpp"
@@ -26,7 +28,8 @@ bool g_forked_child = false;  // set in a child a task forked (pthread_atfork); 
 
 constexpr std::uint64_t kIdleSpinNs = 50'000;  // see limits: a shorter spin makes the next wake slower
 constexpr std::uint32_t kMaxIdleSpinners = 1;
-constexpr std::int64_t kExtraIdleNs = 1'000'000'000;  // an extra worker idle this long exits  // more spinners would take the CPUs busy processes need
+constexpr std::int64_t kExtraIdleNs = 1'000'000'000;  // an extra worker idle this long exits
+constexpr std::int64_t kTrimIdleNs = 1'000'000'000;   // a worker idle this long returns freed memory  // more spinners would take the CPUs busy processes need
 
 class NoHelpWait final : public common::WaitHelper {};
 
@@ -131,14 +134,22 @@ std::uint64_t WorkerRuntime::next_task() {
     shm::atom(ctl_.state).store(std::uint32_t(shm::WorkerState::kSleeping), std::memory_order_seq_cst);
     // Pairs with the fence in Driver::wake_worker: either it sees kSleeping or we see its task.
     // A worker started while others were blocked leaves once it has been idle a while.
+    // A worker that ran tasks since it last trimmed wakes once after a second idle to give
+    // back the memory its tasks freed (the heap keeps it for reuse while work flows).
     const bool extra = shm::load_relaxed(ctl_.extra) != 0;
+    std::int64_t limit = -1;
+    if (extra) limit = kExtraIdleNs;
+    else if (!trimmed_) limit = kTrimIdleNs;
     bool timed_out = false;
-    if (v_.dispatch.empty() && control_.empty())
-      timed_out = !shm::futex_wait(&ctl_.wake, seen, extra ? std::chrono::nanoseconds(kExtraIdleNs) : std::chrono::nanoseconds(-1));
+    if (v_.dispatch.empty() && control_.empty()) timed_out = !shm::futex_wait(&ctl_.wake, seen, std::chrono::nanoseconds(limit));
     if (timed_out && extra && v_.dispatch.empty()) {
       std::lock_guard lock(mu_);
       flush_releases_locked();
       ::_exit(0);
+    }
+    if (timed_out && !trimmed_) {
+      ::malloc_trim(0);
+      trimmed_ = true;
     }
     std::uint32_t st = std::uint32_t(shm::WorkerState::kSleeping);
     shm::cas(ctl_.state, st, std::uint32_t(shm::WorkerState::kIdle));
@@ -185,15 +196,8 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
   ctl_.depth = static_cast<std::uint32_t>(stack_.size());
   // Wake a sleeping worker when more is queued and nobody is spinning for it.
   if (!v_.dispatch.empty() && shm::load_relaxed(v_.header->idle.value) == 0 && shm::load_relaxed(v_.header->idle.aux) != 0) {
-    for (std::uint32_t w = 0; w < v_.header->max_workers; ++w) {
-      shm::WorkerControl& c = seg_.worker(w);
-      std::uint32_t st = std::uint32_t(shm::WorkerState::kSleeping);
-      if (shm::load_relaxed(c.state) == st && shm::cas(c.state, st, std::uint32_t(shm::WorkerState::kIdle))) {
-        shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);
-        shm::futex_wake(&c.wake, 1);
-        break;
-      }
-    }
+    for (std::uint32_t w = 0; w < v_.header->max_workers; ++w)
+      if (shm::wake_if_sleeping(seg_.worker(w))) break;
   }
 
   bool failed = false;
@@ -249,6 +253,7 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
   shm::store_relaxed(ctl_.current_task, stack_.empty() ? 0 : stack_.back().task_ref);
   shm::store_relaxed(ctl_.state, std::uint32_t(stack_.empty() ? shm::WorkerState::kIdle : shm::WorkerState::kRunning));
   ++ctl_.tasks_run;
+  trimmed_ = false;
 }
 
 void WorkerRuntime::run_hold(const Running& r) {
@@ -402,9 +407,7 @@ void WorkerRuntime::ring_doorbell() noexcept {
 
 std::uint64_t WorkerRuntime::allocate_block_waiting(std::size_t bytes) {
   shm::SegmentHeader& h = *v_.header;
-  if (bytes > h.arena_bytes)
-    throw ObjectStoreFullError("a value of " + std::to_string(bytes >> 20) + " MiB is larger than the whole object store (" +
-                               std::to_string(h.arena_bytes >> 20) + " MiB); init() with a larger object_store_bytes");
+  if (bytes > h.arena_bytes) common::throw_larger_than_store(bytes, h.arena_bytes);
   const std::uint64_t deadline = shm::now_ns() + h.store_full_timeout_ns;
   for (;;) {
     const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
@@ -415,11 +418,7 @@ std::uint64_t WorkerRuntime::allocate_block_waiting(std::size_t bytes) {
       flush_releases_locked();
     }
     const std::uint64_t now = shm::now_ns();
-    if (now >= deadline)
-      throw ObjectStoreFullError("no room for a value of " + std::to_string(bytes >> 20) + " MiB in the object store (" +
-                                 std::to_string(h.arena_bytes >> 20) + " MiB) after waiting " +
-                                 std::to_string(h.store_full_timeout_ns / 1'000'000) +
-                                 " ms; drop ObjectRefs you no longer need or init() with a larger object_store_bytes");
+    if (now >= deadline) common::throw_no_room(bytes, h.arena_bytes, h.store_full_timeout_ns);
     shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
     ring_doorbell();  // the driver may be holding frees it has not processed
     shm::futex_wait(&h.arena_epoch.value, seen,
@@ -541,9 +540,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   const detail::FunctionInfo* fn = detail::function_at(req.function);
   if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
-  if (!(opt.num_cpus >= 0) || !std::isfinite(opt.num_cpus))
-    throw std::invalid_argument("shmray: TaskOptions::num_cpus must be a finite number >= 0");
-  if (opt.max_retries < -1) throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
+  const std::uint32_t cpus = common::checked_cpus(opt);
   const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
   std::uint64_t spill = 0;
   if (desc_size > sizeof(shm::TaskSlot::inline_args)) spill = allocate_block_waiting(desc_size);
@@ -560,7 +557,6 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   slot.args_size = static_cast<std::uint32_t>(desc_size);
   slot.args_off = spill;
   slot.attempt = 0;
-  const std::uint32_t cpus = opt.num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(opt.num_cpus));
   slot.num_cpus_centi = cpus * 100;
   const std::uint64_t parent = stack_.empty() ? 0 : stack_.back().task_ref;
   slot.parent = parent;

@@ -86,6 +86,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::vector<std::uint32_t> object_supply_, task_supply_;  // slots the driver handed us
   std::vector<std::uint64_t> own_children_;  // tasks we submitted, oldest first (run inline while waiting)
   bool blocked_reported_ = false;
+  bool trimmed_ = true;  // no task ran since the last malloc_trim
 };
 
 }  // namespace shmray::worker

@@ -1,20 +1,18 @@
 // Tasks that submit tasks: every API call works inside a task, no shape of nesting
 // deadlocks, and the number of worker processes stays within max_workers.
 #include <doctest/doctest.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include <shmray/shmray.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "support/leak_check.hpp"
+#include "support/procs.hpp"
 
 namespace {
 
@@ -112,30 +110,14 @@ class ProcessSampler {
 
  private:
   static int descendants(int root) {
-    std::vector<std::pair<int, int>> procs;  // pid, ppid
-    if (DIR* d = ::opendir("/proc")) {
-      while (dirent* e = ::readdir(d)) {
-        const int pid = std::atoi(e->d_name);
-        if (pid <= 0) continue;
-        std::ifstream f("/proc/" + std::string(e->d_name) + "/stat");
-        std::string line;
-        if (!std::getline(f, line)) continue;
-        const auto rp = line.rfind(')');
-        std::istringstream rest(line.substr(rp + 2));
-        char state;
-        int ppid;
-        rest >> state >> ppid;
-        if (state != 'Z') procs.emplace_back(pid, ppid);
-      }
-      ::closedir(d);
-    }
+    const auto procs = shmray::test::all_processes();
     int n = 0;
     std::vector<int> frontier{root};
     while (!frontier.empty()) {
       const int p = frontier.back();
       frontier.pop_back();
-      for (auto [pid, ppid] : procs)
-        if (ppid == p) ++n, frontier.push_back(pid);
+      for (const auto& q : procs)
+        if (q.ppid == p && q.state != 'Z') ++n, frontier.push_back(q.pid);
     }
     return n;
   }

@@ -175,3 +175,31 @@ TEST_CASE("Pipeline.DroppedPutObjectStillResolves" * doctest::timeout(60)) {
   CHECK(shmray::get(total, 30s) == 15);
   CHECK(shmray::get(busy2) == 2);
 }
+
+namespace {
+double sum_view(shmray::View<std::vector<double>> v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+SHMRAY_REMOTE(sum_view);
+
+std::uintptr_t address_of(shmray::View<std::vector<double>> v) { return reinterpret_cast<std::uintptr_t>(v.data()); }
+SHMRAY_REMOTE(address_of);
+
+std::vector<double> ones(std::size_t n) { return std::vector<double>(n, 1.0); }
+SHMRAY_REMOTE(ones);
+}  // namespace
+
+TEST_CASE("Pipeline.ViewParameterReadsTheObjectInPlace" * doctest::timeout(60)) {
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true});
+  auto data = shmray::task(ones).remote(std::size_t{1} << 20);
+  CHECK(shmray::get(shmray::task(sum_view).remote(data)) == doctest::Approx(double(1 << 20)));
+  // Zero-copy: the task sees the very bytes the driver's view sees (same address: the
+  // segment is mapped at one address in every process of the pool).
+  const auto view = shmray::get_view(data);
+  CHECK(shmray::get(shmray::task(address_of).remote(data)) == reinterpret_cast<std::uintptr_t>(view.data()));
+  const auto put_ref = shmray::put(std::vector<double>(1000, 2.0));
+  CHECK(shmray::get(shmray::task(sum_view).remote(put_ref)) == doctest::Approx(2000.0));
+}

@@ -1,12 +1,12 @@
 #include "support/leak_check.hpp"
 
+#include "support/procs.hpp"
+
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -20,24 +20,8 @@ std::vector<int> live_children() {
   }
   std::vector<int> out;
   const int self = ::getpid();
-  DIR* d = ::opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    const int pid = std::atoi(e->d_name);
-    if (pid <= 0) continue;
-    std::ifstream f("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    if (!std::getline(f, line)) continue;
-    // pid (comm) state ppid ...: comm may hold spaces, so parse after the last ')'.
-    const auto rp = line.rfind(')');
-    if (rp == std::string::npos) continue;
-    std::istringstream rest(line.substr(rp + 2));
-    char state = 0;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == self && state != 'Z') out.push_back(pid);
-  }
-  ::closedir(d);
+  for (const ProcInfo& p : all_processes())
+    if (p.ppid == self && p.state != 'Z') out.push_back(p.pid);
   return out;
 }
 

@@ -77,6 +77,12 @@ class ObjectRef {
     r.h_ = detail::adopt_ref(id);
     return r;
   }
+  /// Internal: takes a new reference to `id`.
+  static ObjectRef acquire(detail::ObjectId id) {
+    ObjectRef r;
+    r.h_ = detail::acquire_ref(id);
+    return r;
+  }
 
  private:
   detail::RefHandle* h_ = nullptr;

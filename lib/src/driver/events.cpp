@@ -64,12 +64,7 @@ void Driver::wake_owners_of_frees_locked() noexcept {
   for (std::uint32_t w = 0; w < workers_.size(); ++w) {
     if (!workers_[w].alive) continue;
     shm::WorkerControl& c = seg_.worker(w);
-    if (shm::load_acquire(c.control.tail) == shm::load_acquire(c.control.head)) continue;
-    std::uint32_t st = std::uint32_t(shm::WorkerState::kSleeping);
-    if (shm::cas(c.state, st, std::uint32_t(shm::WorkerState::kIdle))) {
-      shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);
-      shm::futex_wake(&c.wake, 1);
-    }
+    if (shm::load_acquire(c.control.tail) != shm::load_acquire(c.control.head)) shm::wake_if_sleeping(c);
   }
 }
 
@@ -172,7 +167,7 @@ void Driver::supply_locked(std::uint32_t w) {
     pushed = true;
   }
   shm::WorkerControl& c = seg_.worker(w);
-  if (pushed && shm::load_acquire(c.wants_supply)) {
+  if (pushed && shm::load_acquire(c.wants_supply)) {  // it waits on its wake word, awake or not
     shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);
     shm::futex_wake(&c.wake, 1);
   }

@@ -12,15 +12,12 @@
 #include <string>
 #include <thread>
 
+#include "common/checks.hpp"
 #include "driver/driver.hpp"
 #include "shm/futex.hpp"
 #include "shmray/errors.hpp"
 
 namespace shmray::driver {
-
-namespace {
-std::string mib(std::uint64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
-}  // namespace
 
 ObjectId Driver::allocate_object_locked() {
   std::uint32_t index;
@@ -132,9 +129,7 @@ std::uint64_t Driver::allocate_block(std::size_t bytes) {
 }
 
 std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
-  if (bytes > v_.header->arena_bytes)
-    throw ObjectStoreFullError("shmray: a value of " + mib(bytes) + " is larger than the whole object store (" +
-                               mib(v_.header->arena_bytes) + "); init() with a larger object_store_bytes");
+  if (bytes > v_.header->arena_bytes) common::throw_larger_than_store(bytes, v_.header->arena_bytes);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(v_.header->store_full_timeout_ns);
   shm::SegmentHeader& h = *v_.header;
   for (;;) {
@@ -147,11 +142,7 @@ std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
     }
     if (std::uint64_t off = allocate_block(bytes)) return off;
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline)
-      throw ObjectStoreFullError("shmray: no room for a value of " + mib(bytes) + " in the object store (" +
-                                 mib(h.arena_bytes) + ") after waiting " +
-                                 std::to_string(h.store_full_timeout_ns / 1'000'000) +
-                                 " ms; drop ObjectRefs you no longer need or init() with a larger object_store_bytes");
+    if (now >= deadline) common::throw_no_room(bytes, h.arena_bytes, h.store_full_timeout_ns);
     shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
     const auto left = std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::milliseconds(20));
     shm::futex_wait(&h.arena_epoch.value, seen, left);

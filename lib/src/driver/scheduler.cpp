@@ -11,6 +11,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "common/checks.hpp"
 #include "driver/driver.hpp"
 #include "shm/futex.hpp"
 #include "shmray/detail/registry.hpp"
@@ -19,17 +20,11 @@
 
 namespace shmray::driver {
 
-namespace {
-std::uint32_t cpus_of(double num_cpus) { return num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(num_cpus)); }
-}  // namespace
-
 ObjectId Driver::submit(const detail::SubmitRequest& req) {
   const detail::FunctionInfo* fn = detail::function_at(req.function);
   if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
-  if (!(opt.num_cpus >= 0) || !std::isfinite(opt.num_cpus))
-    throw std::invalid_argument("shmray: TaskOptions::num_cpus must be a finite number >= 0");
-  if (opt.max_retries < -1) throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
+  const std::uint32_t cpus = common::checked_cpus(opt);
   const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
   if (desc_size > v_.header->arena_bytes)
     throw ObjectStoreFullError("shmray: the arguments of " + fn->name + " (" + std::to_string(req.args.size()) +
@@ -44,7 +39,7 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   t.resolve.assign(req.resolve.begin(), req.resolve.end());
   t.info.max_retries = opt.max_retries;
   t.info.retry_exceptions = opt.retry_exceptions;
-  t.info.cpus = cpus_of(opt.num_cpus);
+  t.info.cpus = cpus;
   if (!opt.name.empty()) t.info.name = opt.name;
 
   std::lock_guard lock(mu_);
@@ -188,15 +183,8 @@ void Driver::wake_worker() noexcept {
   shm::SegmentHeader& h = *v_.header;
   shm::full_fence();  // pairs with the fence a worker makes before it sleeps
   if (shm::load_relaxed(h.idle.value) != 0 || shm::load_relaxed(h.idle.aux) == 0) return;  // a spinner takes it
-  for (std::uint32_t w = 0; w < workers_.size(); ++w) {
-    shm::WorkerControl& c = seg_.worker(w);
-    std::uint32_t st = shm::load_acquire(c.state);
-    if (st == std::uint32_t(shm::WorkerState::kSleeping) && shm::cas(c.state, st, std::uint32_t(shm::WorkerState::kIdle))) {
-      shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);
-      shm::futex_wake(&c.wake, 1);
-      return;
-    }
-  }
+  for (std::uint32_t w = 0; w < workers_.size(); ++w)
+    if (shm::wake_if_sleeping(seg_.worker(w))) return;
 }
 
 void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,

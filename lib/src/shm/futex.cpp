@@ -9,6 +9,7 @@
 #include <climits>
 
 #include "shm/atomics.hpp"
+#include "shm/words.hpp"
 
 namespace shmray::shm {
 
@@ -29,6 +30,15 @@ void futex_wake(std::uint32_t* word, int count) noexcept { syscall(SYS_futex, wo
 void futex_bump_and_wake_all(std::uint32_t* word) noexcept {
   atom(*word).fetch_add(1, std::memory_order_seq_cst);
   futex_wake(word, INT_MAX);
+}
+
+bool wake_if_sleeping(WorkerControl& w) noexcept {
+  std::uint32_t st = std::uint32_t(WorkerState::kSleeping);
+  if (load_relaxed(w.state) != st) return false;  // a plain read first: the line is the worker's own
+  if (!cas(w.state, st, std::uint32_t(WorkerState::kIdle))) return false;
+  atom(w.wake).fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(&w.wake, 1);
+  return true;
 }
 
 std::uint64_t now_ns() noexcept {

@@ -91,4 +91,8 @@ inline std::uint32_t finish_object_write(ObjectSlot& o, ObjectState final_state)
   }
 }
 
+/// Wakes `w` if it sleeps idle (one CAS decides who wakes it, so a sleeper is woken once).
+/// Returns whether it did.
+bool wake_if_sleeping(WorkerControl& w) noexcept;
+
 }  // namespace shmray::shm

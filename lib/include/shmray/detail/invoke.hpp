@@ -16,6 +16,7 @@
 #include "shmray/detail/registry.hpp"
 #include "shmray/detail/runtime_api.hpp"
 #include "shmray/object_ref.hpp"
+#include "shmray/view.hpp"
 
 namespace shmray::detail {
 
@@ -35,6 +36,21 @@ struct is_vector<std::vector<T, A>> : std::true_type {
 
 template <class>
 inline constexpr bool dependent_false_v = false;
+
+template <class T>
+struct is_view : std::false_type {};
+template <class T>
+struct is_view<View<T>> : std::true_type {
+  using inner = T;
+};
+template <class T>
+inline constexpr bool is_view_v = is_view<std::remove_cvref_t<T>>::value;
+
+/// What a parameter type must be: a View<T> (given an ObjectRef<T>, read in place), or a
+/// default-constructible type cereal can read and write.
+template <class D>
+inline constexpr bool valid_parameter_v =
+    is_view_v<D> || (std::is_default_constructible_v<D> && is_serializable_v<D>);
 
 /// What the worker gives an invoker.
 class TaskCall {
@@ -75,6 +91,12 @@ T decode_value(std::span<const std::byte> bytes) {
 
 // ---------------------------------------------------------------- driver side: encode
 
+/// True when an argument of type A may fill a View<T> parameter: A is ObjectRef<T>.
+template <class A, class V>
+struct view_accepts : std::false_type {};
+template <class T>
+struct view_accepts<ObjectRef<T>, View<T>> : std::true_type {};
+
 template <class P, class A>
 constexpr bool check_argument() {
   using D = std::remove_cvref_t<P>;
@@ -82,23 +104,29 @@ constexpr bool check_argument() {
   static_assert(!std::is_lvalue_reference_v<P> || std::is_const_v<std::remove_reference_t<P>>,
                 "shmray: a remote function takes its parameters by value or by const&: a non-const "
                 "reference cannot reach the caller's object from another process");
-  if constexpr (is_object_ref_v<AD> && !is_object_ref_v<D>) {
+  if constexpr (is_view_v<D>) {
+    static_assert(view_accepts<AD, D>::value,
+                  "shmray: a View<T> parameter reads a stored object in place: pass an ObjectRef<T> for it "
+                  "(put() the value first)");
+  } else if constexpr (is_object_ref_v<AD> && !is_object_ref_v<D>) {
     static_assert(std::is_same_v<typename is_object_ref<AD>::inner, D>,
                   "shmray: an ObjectRef<U> argument is resolved to its value, so the parameter must have "
                   "type U (or be ObjectRef<U> to receive the ref itself)");
-  } else if constexpr (is_vector<AD>::value && is_vector<D>::value) {
-    if constexpr (is_object_ref_v<typename is_vector<AD>::element> &&
-                  !is_object_ref_v<typename is_vector<D>::element>) {
-      static_assert(dependent_false_v<A>,
-                    "shmray: std::vector<ObjectRef<T>> cannot be passed for a std::vector<T> parameter "
-                    "(refs inside containers are not resolved). Either declare the parameter as "
-                    "std::vector<ObjectRef<T>> and call shmray::get(refs) inside the task, or pass "
-                    "shmray::get(refs) (the values) from the caller.");
-    }
   } else {
-    static_assert(std::is_constructible_v<D, A>, "shmray: an argument does not convert to its parameter's type");
-  }
-  if constexpr (!is_object_ref_v<AD> || is_object_ref_v<D>) {
+    if constexpr (is_vector<AD>::value && is_vector<D>::value) {
+      if constexpr (is_object_ref_v<typename is_vector<AD>::element> &&
+                    !is_object_ref_v<typename is_vector<D>::element>) {
+        static_assert(dependent_false_v<A>,
+                      "shmray: std::vector<ObjectRef<T>> cannot be passed for a std::vector<T> parameter "
+                      "(refs inside containers are not resolved). Either declare the parameter as "
+                      "std::vector<ObjectRef<T>> and call shmray::get(refs) inside the task, or pass "
+                      "shmray::get(refs) (the values) from the caller.");
+      } else {
+        static_assert(std::is_constructible_v<D, A>, "shmray: an argument does not convert to its parameter's type");
+      }
+    } else {
+      static_assert(std::is_constructible_v<D, A>, "shmray: an argument does not convert to its parameter's type");
+    }
     static_assert(is_serializable_v<D>,
                   "shmray: a parameter type cannot be serialized by cereal. Give it a "
                   "`template <class Archive> void serialize(Archive&)` member (or save/load), and "
@@ -111,7 +139,7 @@ template <class P, class A>
 void encode_argument(OutArchive& ar, std::vector<ObjectId>& resolve, A&& a) {
   using D = std::remove_cvref_t<P>;
   using AD = std::remove_cvref_t<A>;
-  if constexpr (is_object_ref_v<AD> && !is_object_ref_v<D>) {
+  if constexpr (is_object_ref_v<AD> && !is_object_ref_v<D>) {  // resolved: a value or a View
     const ObjectId id = a.checked_id("an ObjectRef argument");
     ar(static_cast<std::uint8_t>(ArgTag::kResolve), id.value);
     resolve.push_back(id);
@@ -152,19 +180,29 @@ template <class D>
 D decode_argument(InArchive& ar, TaskCall& call) {
   std::uint8_t tag = 0;
   ar(tag);
-  if (tag == static_cast<std::uint8_t>(ArgTag::kValue)) {
-    D v{};
-    ar(v);
-    return v;
-  }
-  if constexpr (!is_object_ref_v<D>) {
-    if (tag == static_cast<std::uint8_t>(ArgTag::kResolve)) {
-      std::uint64_t raw = 0;
-      ar(raw);
-      return decode_value<D>(call.resolve(ObjectId{raw}));
+  if constexpr (is_view_v<D>) {
+    using T = typename is_view<D>::inner;
+    if (tag != static_cast<std::uint8_t>(ArgTag::kResolve)) throw_serialization_error("a View parameter needs an ObjectRef argument");
+    std::uint64_t raw = 0;
+    ar(raw);
+    const ObjectId id{raw};
+    const auto bytes = call.resolve(id);  // pinned by the task while it runs; the view's ref keeps it after
+    return D(ObjectRef<T>::acquire(id), bytes);
+  } else {
+    if (tag == static_cast<std::uint8_t>(ArgTag::kValue)) {
+      D v{};
+      ar(v);
+      return v;
     }
+    if constexpr (!is_object_ref_v<D>) {
+      if (tag == static_cast<std::uint8_t>(ArgTag::kResolve)) {
+        std::uint64_t raw = 0;
+        ar(raw);
+        return decode_value<D>(call.resolve(ObjectId{raw}));
+      }
+    }
+    throw_serialization_error("unknown argument tag");
   }
-  throw_serialization_error("unknown argument tag");
 }
 
 /// Throws SerializationError saying the task's result could not be serialized, with the
@@ -198,9 +236,9 @@ template <class R, class... P>
 constexpr bool check_signature() {
   static_assert(((!std::is_lvalue_reference_v<P> || std::is_const_v<std::remove_reference_t<P>>) && ...),
                 "SHMRAY_REMOTE: a remote function takes its parameters by value or by const&");
-  static_assert((std::is_default_constructible_v<std::remove_cvref_t<P>> && ...),
+  static_assert(((is_view_v<P> || std::is_default_constructible_v<std::remove_cvref_t<P>>) && ...),
                 "SHMRAY_REMOTE: parameter types must be default-constructible (they are deserialized)");
-  static_assert((is_serializable_v<std::remove_cvref_t<P>> && ...),
+  static_assert(((is_view_v<P> || is_serializable_v<std::remove_cvref_t<P>>) && ...),
                 "SHMRAY_REMOTE: a parameter type cannot be serialized by cereal. Give it a "
                 "`template <class Archive> void serialize(Archive&)` member (or save/load), and include "
                 "the cereal header of each std type it uses (<cereal/types/map.hpp>, ...)");

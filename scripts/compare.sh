@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the peer harness (Dask, ProcessPoolExecutor, multiprocessing.Pool) and shmray_bench
+# on this machine, one after the other, and writes a markdown table of both side by side.
+#   ./scripts/compare.sh [--quick] [--out FILE]     (full: ~10 min, quick: ~2 min)
+# PEERS=path/to/peers.py overrides the harness location (default ../shared/peers/peers.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=() out=compare.md
+while (($#)); do
+  case $1 in
+    --quick) mode=(--quick) ;;
+    --out) out=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--out FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+peers=${PEERS:-../shared/peers/peers.py}
+[[ -f $peers ]] || { echo "no peer harness at $peers (set PEERS=...)" >&2; exit 2; }
+if ! /usr/bin/python3 -c "import distributed, numpy" 2>/dev/null; then
+  echo "installing python3-distributed and python3-numpy for the Dask peer" >&2
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-distributed python3-numpy >&2
+fi
+[[ -f build-release/build.ninja ]] || meson setup build-release --buildtype=release -Dtests=false -Ddemos=false >&2
+ninja -C build-release bench/shmray_bench >&2
+work=$(mktemp -d /tmp/shmray-compare-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+echo "peers ${mode[*]:-full} ..." >&2
+/usr/bin/python3 "$peers" "${mode[@]}" --json "$work/peers.json" >&2
+echo "shmray_bench ${mode[*]:-full} ..." >&2
+build-release/bench/shmray_bench "${mode[@]}" --json "$work/shmray.json" >&2
+python3 scripts/compare_table.py "$work/shmray.json" "$work/peers.json" "${mode[*]:-full}" > "$out"
+cat "$out"
