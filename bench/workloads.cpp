@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <ranges>
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
@@ -59,8 +58,10 @@ SHMRAY_REMOTE(sleep0);
 /// make_array(n): 0, 1, ..., n-1 as doubles (numpy arange), n*8 bytes made inside the task,
 /// written once (like np.arange; a sized vector would zero it first and write it twice).
 std::vector<double> make_array(std::int64_t n) {
-  auto values = std::views::iota(std::int64_t{0}, n) | std::views::transform([](std::int64_t i) { return double(i); });
-  return std::vector<double>(values.begin(), values.end());
+  std::vector<double> a;
+  a.reserve(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) a.push_back(double(i));
+  return a;
 }
 SHMRAY_REMOTE(make_array);
 
