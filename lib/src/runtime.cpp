@@ -156,6 +156,13 @@ void release_ref(RefHandle* h) noexcept {
   delete h;
 }
 
+std::uint64_t runtime_generation() noexcept { return g_generation.load(std::memory_order_acquire); }
+
+void free_block_noexcept(std::uint64_t offset, std::uint64_t generation) noexcept {
+  RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
+  if (rt && generation == g_generation.load(std::memory_order_acquire)) rt->free_block(offset);
+}
+
 ObjectId checked_id(const RefHandle* h, const char* what) {
   if (!h) throw std::invalid_argument(std::string(what) + ": the ObjectRef is empty (default-constructed or moved from)");
   if (h->runtime != g_generation.load(std::memory_order_acquire))

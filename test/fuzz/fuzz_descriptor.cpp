@@ -38,6 +38,7 @@ class FuzzCall final : public shmray::detail::TaskCall {
     return objects_.subspan(from);
   }
   void set_result(const shmray::detail::ValueSource&) override {}
+  void set_result_block(const shmray::detail::ValueBlock&) override {}
 
  private:
   shmray::detail::InArchive ar_;

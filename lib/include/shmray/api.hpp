@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "shmray/buffer.hpp"
 #include "shmray/detail/invoke.hpp"
 #include "shmray/detail/runtime_api.hpp"
 #include "shmray/object_ref.hpp"
@@ -40,6 +41,12 @@ ObjectRef<T> put(const T& value) {
   static_assert(detail::is_serializable_v<T>, "shmray::put: the type cannot be serialized by cereal (see SHMRAY_REMOTE's note)");
   std::vector<detail::ObjectId> contained;
   return ObjectRef<T>::adopt(detail::runtime().put(detail::value_source(value, contained)));
+}
+
+/// Stores a Buffer's bytes where they already are (no copy); the buffer is empty after.
+template <class T>
+ObjectRef<std::vector<T>> put(Buffer<T>&& buffer) {
+  return ObjectRef<std::vector<T>>::adopt(detail::runtime().put_block(buffer.release()));
 }
 
 namespace detail {

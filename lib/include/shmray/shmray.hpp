@@ -24,6 +24,7 @@
 #include <cereal/types/vector.hpp>
 
 #include "shmray/api.hpp"
+#include "shmray/buffer.hpp"
 #include "shmray/errors.hpp"
 #include "shmray/object_ref.hpp"
 #include "shmray/options.hpp"

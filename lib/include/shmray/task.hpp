@@ -3,6 +3,7 @@
 /// task(f).options({...}).remote(args...): submit a call of a registered function.
 #include <utility>
 
+#include "shmray/buffer.hpp"
 #include "shmray/detail/invoke.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/object_ref.hpp"
@@ -34,8 +35,11 @@ class TaskCaller<R (*)(P...)> {
 
   /// Submits the call and returns at once. An ObjectRef<T> given for a parameter of type T
   /// is resolved in the worker when ready; a parameter of type ObjectRef<T> gets the ref.
+  /// The result's ref: ObjectRef<R>, or ObjectRef<std::vector<T>> when R is Buffer<T>.
+  using Result = ObjectRef<detail::stored_t<R>>;
+
   template <class... A>
-  ObjectRef<R> remote(A&&... a) const {
+  Result remote(A&&... a) const {
     static_assert(sizeof...(A) == sizeof...(P),
                   "shmray: task(f).remote(...) got a different number of arguments than f has parameters");
     if constexpr (sizeof...(A) == sizeof...(P)) {
@@ -56,7 +60,7 @@ class TaskCaller<R (*)(P...)> {
       req.resolve = s.resolve;
       req.contained = s.contained;
       req.options = &options_;
-      return ObjectRef<R>::adopt(detail::runtime().submit(req));
+      return Result::adopt(detail::runtime().submit(req));
     }
   }
 

@@ -105,6 +105,9 @@ class Driver final : public detail::RuntimeApi {
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, const CancelOptions& options) override;
   bool cancelled() override { return false; }
+  std::uint64_t allocate_block(std::size_t bytes, void** at) override;
+  void free_block(std::uint64_t offset) noexcept override;
+  ObjectId put_block(const detail::ValueBlock& block) override;
 
   std::uint32_t num_workers() const { return v_.header->num_workers; }
   std::uint64_t store_bytes() const { return v_.header->arena_bytes; }
@@ -141,7 +144,7 @@ class Driver final : public detail::RuntimeApi {
   void release_locked(ObjectId id) noexcept;
   void free_object_locked(std::uint32_t index) noexcept;
   void free_block_locked(std::uint64_t offset) noexcept;
-  std::uint64_t allocate_block(std::size_t bytes);  // 0 when no space now
+  std::uint64_t try_allocate_block(std::size_t bytes);  // 0 when no space now
   std::uint64_t allocate_block_waiting(std::size_t bytes);  // throws ObjectStoreFullError
   bool write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes);
   std::string error_payload(const wire::ErrorRecord& r) const { return wire::encode(r); }

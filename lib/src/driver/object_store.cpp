@@ -123,7 +123,7 @@ void Driver::free_block_locked(std::uint64_t offset) noexcept {
     shm::futex_bump_and_wake_all(&h.arena_epoch.value);
 }
 
-std::uint64_t Driver::allocate_block(std::size_t bytes) {
+std::uint64_t Driver::try_allocate_block(std::size_t bytes) {
   std::lock_guard lock(heap_mu_);
   return heap_.allocate(bytes);
 }
@@ -134,13 +134,13 @@ std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
   shm::SegmentHeader& h = *v_.header;
   for (;;) {
     const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
-    if (std::uint64_t off = allocate_block(bytes)) return off;
+    if (std::uint64_t off = try_allocate_block(bytes)) return off;
     {
       // Frees the driver has not processed yet may be waiting in the event rings.
       std::unique_lock lock(mu_, std::try_to_lock);
       if (lock.owns_lock()) pump_locked();
     }
-    if (std::uint64_t off = allocate_block(bytes)) return off;
+    if (std::uint64_t off = try_allocate_block(bytes)) return off;
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) common::throw_no_room(bytes, h.arena_bytes, h.store_full_timeout_ns);
     shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
@@ -157,7 +157,7 @@ bool Driver::write_payload_locked(ObjectId obj, shm::ObjectState state, std::spa
     std::memcpy(s->inline_data, bytes.data(), bytes.size());
     s->data = 0;
   } else {
-    std::uint64_t off = allocate_block(bytes.size());
+    std::uint64_t off = try_allocate_block(bytes.size());
     if (!off) {
       // No room even for an error record: keep a truncated message inline rather than lose it.
       bytes = bytes.first(shm::kInlineBytes);
@@ -206,6 +206,35 @@ ObjectId Driver::put(const detail::ValueSource& value) {
     for (ObjectId c : value.contained) add_ref_locked(c);
     contained_[id.index()].assign(value.contained.begin(), value.contained.end());
   }
+  shm::store_release(s.state, shm::ObjectWord{id.gen(), std::uint8_t(shm::ObjectState::kReady), 0}.pack());
+  return id;
+}
+
+std::uint64_t Driver::allocate_block(std::size_t bytes, void** at) {
+  const std::uint64_t off = allocate_block_waiting(bytes);
+  *at = v_.base + off;
+  return off;
+}
+
+void Driver::free_block(std::uint64_t offset) noexcept {
+  if (!v_.arena_bytes(offset, 1)) return;
+  std::lock_guard lock(mu_);
+  free_block_locked(offset);
+}
+
+ObjectId Driver::put_block(const detail::ValueBlock& block) {
+  if (!v_.arena_bytes(block.offset, block.size)) throw std::invalid_argument("shmray::put: not a block of this store");
+  std::lock_guard lock(mu_);
+  ObjectId id;
+  try {
+    id = allocate_object_locked();
+  } catch (...) {
+    free_block_locked(block.offset);
+    throw;
+  }
+  shm::ObjectSlot& s = v_.objects[id.index()];
+  s.data = block.offset;
+  s.size = block.size;
   shm::store_release(s.state, shm::ObjectWord{id.gen(), std::uint8_t(shm::ObjectState::kReady), 0}.pack());
   return id;
 }

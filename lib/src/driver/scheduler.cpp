@@ -74,7 +74,7 @@ bool Driver::try_publish_locked(BacklogTask& t) {
   if (free_tasks_.size() <= driver_task_reserve()) return false;
   std::uint64_t spill = 0;
   if (t.desc.size() > sizeof(shm::TaskSlot::inline_args)) {
-    spill = allocate_block(t.desc.size());
+    spill = try_allocate_block(t.desc.size());
     if (!spill) return false;  // wait for store space in the backlog
     std::memcpy(v_.base + spill, t.desc.data(), t.desc.size());
   }

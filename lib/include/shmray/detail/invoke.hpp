@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "shmray/buffer.hpp"
 #include "shmray/detail/codec.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/detail/runtime_api.hpp"
@@ -59,6 +60,8 @@ class TaskCall {
   /// Bytes of an argument object, readable in place while the task runs.
   virtual std::span<const std::byte> resolve(ObjectId id) = 0;
   virtual void set_result(const ValueSource& value) = 0;
+  /// The result is a block the task wrote in place (a Buffer): it becomes the object.
+  virtual void set_result_block(const ValueBlock& block) = 0;
 
  protected:
   ~TaskCall() = default;
@@ -220,6 +223,9 @@ void invoke_function(AnyFn fn, TaskCall& call) {
   if constexpr (std::is_void_v<R>) {
     std::apply([&](auto&... a) { f(std::move(a)...); }, args);
     call.set_result(ValueSource{});
+  } else if constexpr (is_buffer<R>::value) {
+    R result = std::apply([&](auto&... a) -> R { return f(std::move(a)...); }, args);
+    call.set_result_block(result.release());
   } else {
     const R result = std::apply([&](auto&... a) -> R { return f(std::move(a)...); }, args);
     ValueSource source;
@@ -242,7 +248,7 @@ constexpr bool check_signature() {
                 "SHMRAY_REMOTE: a parameter type cannot be serialized by cereal. Give it a "
                 "`template <class Archive> void serialize(Archive&)` member (or save/load), and include "
                 "the cereal header of each std type it uses (<cereal/types/map.hpp>, ...)");
-  if constexpr (!std::is_void_v<R>) {
+  if constexpr (!std::is_void_v<R> && !is_buffer<R>::value) {
     static_assert(!std::is_reference_v<R>, "SHMRAY_REMOTE: a remote function returns by value");
     static_assert(is_serializable_v<R>,
                   "SHMRAY_REMOTE: the result type cannot be serialized by cereal. Give it a "

@@ -33,6 +33,13 @@ struct ValueSource {
   std::span<const ObjectId> contained;  ///< ObjectRefs inside the value: the object holds them
 };
 
+/// A block of the object store a process allocated for a value it writes in place
+/// (Buffer<T>): its arena offset and the bytes the value takes.
+struct ValueBlock {
+  std::uint64_t offset = 0;
+  std::size_t size = 0;
+};
+
 /// One task submission.
 struct SubmitRequest {
   std::uint32_t function = 0;              ///< registry index
@@ -61,9 +68,21 @@ class RuntimeApi {
   virtual void release(ObjectId id) noexcept = 0;
   virtual void cancel(ObjectId id, const CancelOptions& options) = 0;
   virtual bool cancelled() = 0;
+  /// A block of `bytes` in the store for a value written in place; `*at` receives its
+  /// address. Waits for space, then throws ObjectStoreFullError.
+  virtual std::uint64_t allocate_block(std::size_t bytes, void** at) = 0;
+  /// Gives back a block from allocate_block that did not become an object.
+  virtual void free_block(std::uint64_t offset) noexcept = 0;
+  /// Makes a block from allocate_block an object (no copy); the id carries one reference.
+  virtual ObjectId put_block(const ValueBlock& block) = 0;
 };
 
 /// The runtime of this process; throws NotInitializedError when there is none.
 RuntimeApi& runtime();
+/// Which init() of this process runs now (a 64-bit counter; 0 before the first).
+std::uint64_t runtime_generation() noexcept;
+/// free_block on the current runtime when it is still the one of `generation` (a Buffer
+/// that outlives shutdown() just goes).
+void free_block_noexcept(std::uint64_t offset, std::uint64_t generation) noexcept;
 
 }  // namespace shmray::detail
