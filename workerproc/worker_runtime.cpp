@@ -86,6 +86,9 @@ class WorkerRuntime::Call final : public detail::TaskCall {
     return bytes;
   }
   void set_result(const detail::ValueSource& value) override { published_ = rt_.publish_result(r_, value); }
+  void set_result_block(const detail::ValueBlock& block) override {
+    published_ = rt_.publish_block(r_, block.offset, block.size);
+  }
   bool published() const { return published_; }
 
  private:
@@ -265,44 +268,46 @@ void WorkerRuntime::run_hold(const Running& r) {
 
 bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& value) {
   leave_if_forked();  // before anything a second copy of this worker could write
-  shm::ObjectSlot* s = v_.slot(r.result);
-  if (!s) return false;
-  std::uint64_t off = 0;
-  std::byte staged[shm::kInlineBytes];
-  if (value.size > shm::kInlineBytes) {
-    off = allocate_block_waiting(value.size);  // throws ObjectStoreFullError: the task fails with it
-    try {
-      value.write(value.ctx, {v_.base + off, value.size});
-    } catch (...) {
-      {
-        std::lock_guard lock(mu_);
-        heap_.free(off);
+  if (value.size <= shm::kInlineBytes) {
+    std::byte staged[shm::kInlineBytes];
+    if (value.size) {
+      try {
+        value.write(value.ctx, {staged, value.size});
+      } catch (...) {
+        detail::rethrow_result_not_serializable();
       }
-      detail::rethrow_result_not_serializable();
     }
-  } else if (value.size) {
-    try {
-      value.write(value.ctx, {staged, value.size});
-    } catch (...) {
-      detail::rethrow_result_not_serializable();
-    }
-  }
-  if (!shm::begin_object_write(*s, r.result.gen())) {
-    // Not pending any more (cancelled): the result is dropped.
-    if (off) {
-      std::lock_guard lock(mu_);
-      heap_.free(off);
-    }
-    return false;
-  }
-  if (off) {
-    s->data = off;
-  } else {
+    shm::ObjectSlot* s = v_.slot(r.result);
+    if (!s || !shm::begin_object_write(*s, r.result.gen())) return false;  // not pending any more (cancelled)
     std::memcpy(s->inline_data, staged, value.size);
     s->data = 0;
+    s->size = value.size;
+    contained_.assign(value.contained.begin(), value.contained.end());
+    result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kReady);
+    if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+    return true;
   }
-  s->size = value.size;
+  const std::uint64_t off = allocate_block_waiting(value.size);  // ObjectStoreFullError: the task fails with it
+  try {
+    value.write(value.ctx, {v_.base + off, value.size});
+  } catch (...) {
+    free_block(off);
+    detail::rethrow_result_not_serializable();
+  }
   contained_.assign(value.contained.begin(), value.contained.end());
+  return publish_block(r, off, value.size);
+}
+
+bool WorkerRuntime::publish_block(const Running& r, std::uint64_t offset, std::size_t size) {
+  leave_if_forked();
+  shm::ObjectSlot* s = v_.slot(r.result);
+  if (!s || !v_.arena_bytes(offset, size) || !shm::begin_object_write(*s, r.result.gen())) {
+    free_block(offset);  // cancelled meanwhile: the result is dropped
+    contained_.clear();
+    return false;
+  }
+  s->data = offset;
+  s->size = size;
   result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kReady);
   if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
   return true;
@@ -604,24 +609,47 @@ ObjectId WorkerRuntime::put(const detail::ValueSource& value) {
     try {
       value.write(value.ctx, {v_.base + off, value.size});
     } catch (...) {
-      std::lock_guard lock(mu_);
-      heap_.free(off);
+      free_block(off);
       throw;
     }
   }
+  return publish_put(off, value.size, off ? nullptr : &value, value.contained);
+}
+
+ObjectId WorkerRuntime::put_block(const detail::ValueBlock& block) {
+  throw_if_cancelled();
+  if (!v_.arena_bytes(block.offset, block.size)) throw std::invalid_argument("shmray::put: not a block of this store");
+  return publish_put(block.offset, block.size, nullptr, {});
+}
+
+// Makes a ready object in a supplied slot and reports it: the payload at `offset`, or
+// written inline by `inline_value`.
+ObjectId WorkerRuntime::publish_put(std::uint64_t offset, std::size_t size, const detail::ValueSource* inline_value,
+                                    std::span<const ObjectId> contained) {
   const std::uint32_t obj = take_supply(object_supply_);
   shm::ObjectSlot& s = v_.objects[obj];
   const ObjectId id = ObjectId::make(v_.session, v_.word(s).gen, obj);
-  if (off) {
-    s.data = off;
-  } else if (value.size) {
-    value.write(value.ctx, {s.inline_data, value.size});
+  if (offset) {
+    s.data = offset;
+  } else if (inline_value && size) {
+    inline_value->write(inline_value->ctx, {s.inline_data, size});
   }
-  s.size = value.size;
+  s.size = size;
   if (shm::begin_object_write(s, id.gen())) shm::finish_object_write(s, shm::ObjectState::kReady);
-  wire::PutHeader h{id.value, static_cast<std::uint32_t>(value.contained.size()), 0};
-  post(wire::MsgType::kPut, std::as_bytes(std::span(&h, 1)), std::as_bytes(value.contained));
+  wire::PutHeader h{id.value, static_cast<std::uint32_t>(contained.size()), 0};
+  post(wire::MsgType::kPut, std::as_bytes(std::span(&h, 1)), std::as_bytes(contained));
   return id;
+}
+
+std::uint64_t WorkerRuntime::allocate_block(std::size_t bytes, void** at) {
+  const std::uint64_t off = allocate_block_waiting(bytes);
+  *at = v_.base + off;
+  return off;
+}
+
+void WorkerRuntime::free_block(std::uint64_t offset) noexcept {
+  std::lock_guard lock(mu_);
+  heap_.free(offset);
 }
 
 std::span<const std::byte> WorkerRuntime::fetch(ObjectId id, detail::Deadline until) {

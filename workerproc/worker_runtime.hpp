@@ -40,6 +40,9 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, const CancelOptions& options) override;
   bool cancelled() override;
+  std::uint64_t allocate_block(std::size_t bytes, void** at) override;
+  void free_block(std::uint64_t offset) noexcept override;
+  ObjectId put_block(const detail::ValueBlock& block) override;
 
  private:
   class Call;
@@ -53,6 +56,9 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void run_task(std::uint64_t task_ref);
   void run_hold(const Running& r);
   bool publish_result(const Running& r, const detail::ValueSource& value);
+  bool publish_block(const Running& r, std::uint64_t offset, std::size_t size);
+  ObjectId publish_put(std::uint64_t offset, std::size_t size, const detail::ValueSource* inline_value,
+                       std::span<const ObjectId> contained);
   void publish_error(const Running& r, const std::string& payload);
   void finish(const Running& r, bool failed);
   void post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b = {});
