@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the peer harness (Dask, ProcessPoolExecutor, multiprocessing.Pool) and shmray_bench
 # on this machine, one after the other, and writes a markdown table of both side by side.
-#   ./scripts/compare.sh [--quick] [--out FILE]     (full: ~10 min, quick: ~2 min)
+#   ./scripts/compare.sh [--quick] [--out FILE.md]   (full: ~10 min, quick: ~2 min)
+# FILE.md gets the table; FILE.shmray.json and FILE.peers.json every figure of both runs.
 # PEERS=path/to/peers.py overrides the harness location (default ../shared/peers/peers.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +31,6 @@ echo "peers ${mode[*]:-full} ..." >&2
 echo "shmray_bench ${mode[*]:-full} ..." >&2
 build-release/bench/shmray_bench "${mode[@]}" --json "$work/shmray.json" >&2
 python3 scripts/compare_table.py "$work/shmray.json" "$work/peers.json" "${mode[*]:-full}" > "$out"
+cp "$work/shmray.json" "${out%.md}.shmray.json"  # every repetition, for a closer look
+cp "$work/peers.json" "${out%.md}.peers.json"
 cat "$out"
