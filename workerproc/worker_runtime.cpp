@@ -632,7 +632,13 @@ ObjectId WorkerRuntime::publish_put(std::uint64_t offset, std::size_t size, cons
   if (offset) {
     s.data = offset;
   } else if (inline_value && size) {
-    inline_value->write(inline_value->ctx, {s.inline_data, size});
+    try {
+      inline_value->write(inline_value->ctx, {s.inline_data, size});
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      object_supply_.push_back(obj);  // unused after all: keep it for the next put
+      throw;
+    }
   }
   s.size = size;
   if (shm::begin_object_write(s, id.gen())) shm::finish_object_write(s, shm::ObjectState::kReady);

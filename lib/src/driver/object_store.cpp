@@ -199,7 +199,12 @@ ObjectId Driver::put(const detail::ValueSource& value) {
   if (off) {
     s.data = off;
   } else if (value.size) {
-    value.write(value.ctx, {s.inline_data, value.size});
+    try {
+      value.write(value.ctx, {s.inline_data, value.size});
+    } catch (...) {
+      free_object_locked(id.index());  // never published: nobody else knows the id
+      throw;
+    }
   }
   s.size = value.size;
   if (!value.contained.empty()) {
