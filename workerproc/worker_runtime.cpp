@@ -12,6 +12,7 @@
 #include <typeinfo>
 
 #include "common/checks.hpp"
+#include "common/store_space.hpp"
 #include "driver/driver.hpp"  // kControlFree
 #include "shm/futex.hpp"
 #include "shmray/detail/invoke.hpp"
@@ -85,17 +86,13 @@ class WorkerRuntime::Call final : public detail::TaskCall {
     if (w.is(shm::ObjectState::kFailed)) throw ArgumentFailed{std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())};
     return bytes;
   }
-  void set_result(const detail::ValueSource& value) override { published_ = rt_.publish_result(r_, value); }
-  void set_result_block(const detail::ValueBlock& block) override {
-    published_ = rt_.publish_block(r_, block.offset, block.size);
-  }
-  bool published() const { return published_; }
+  void set_result(const detail::ValueSource& value) override { rt_.publish_result(r_, value); }
+  void set_result_block(const detail::ValueBlock& block) override { rt_.publish_block(r_, block.offset, block.size); }
 
  private:
   WorkerRuntime& rt_;
   const Running r_;  // a copy: inline tasks grow stack_ while this call runs
   detail::InArchive ar_;
-  bool published_ = false;
 };
 
 WorkerRuntime::WorkerRuntime(const shm::Segment& seg, std::uint32_t slot)
@@ -115,25 +112,23 @@ void WorkerRuntime::run() {
 }
 
 std::uint64_t WorkerRuntime::next_task() {
-  shm::SegmentHeader& h = *v_.header;
   for (;;) {
     drain_control();
     if (auto ref = v_.dispatch.claim(task_owner_)) return *ref;
     // Spin a while (one idle worker at a time), then sleep on our own wake word.
-    if (shm::atom(h.idle.value).fetch_add(1, std::memory_order_seq_cst) < kMaxIdleSpinners) {
+    v_.spinning.set(slot_);
+    if (v_.spinning.count() <= kMaxIdleSpinners) {
       const std::uint64_t until = shm::now_ns() + kIdleSpinNs;
       while (shm::now_ns() < until && v_.dispatch.empty()) shm::cpu_relax();
-      shm::atom(h.idle.value).fetch_sub(1, std::memory_order_seq_cst);
-      if (!v_.dispatch.empty()) continue;
-    } else {
-      shm::atom(h.idle.value).fetch_sub(1, std::memory_order_seq_cst);
     }
+    v_.spinning.clear(slot_);
+    if (!v_.dispatch.empty()) continue;
     {
       std::lock_guard lock(mu_);
       flush_releases_locked();  // an idle worker must not sit on references
     }
     const std::uint32_t seen = shm::atom(ctl_.wake).load(std::memory_order_seq_cst);
-    shm::atom(h.idle.aux).fetch_add(1, std::memory_order_seq_cst);
+    v_.sleeping.set(slot_);
     shm::atom(ctl_.state).store(std::uint32_t(shm::WorkerState::kSleeping), std::memory_order_seq_cst);
     // Pairs with the fence in Driver::wake_worker: either it sees kSleeping or we see its task.
     // A worker started while others were blocked leaves once it has been idle a while.
@@ -156,7 +151,7 @@ std::uint64_t WorkerRuntime::next_task() {
     }
     std::uint32_t st = std::uint32_t(shm::WorkerState::kSleeping);
     shm::cas(ctl_.state, st, std::uint32_t(shm::WorkerState::kIdle));
-    shm::atom(h.idle.aux).fetch_sub(1, std::memory_order_seq_cst);
+    v_.sleeping.clear(slot_);
   }
 }
 
@@ -198,10 +193,7 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
   shm::store_relaxed(ctl_.state, std::uint32_t(shm::WorkerState::kRunning));
   ctl_.depth = static_cast<std::uint32_t>(stack_.size());
   // Wake a sleeping worker when more is queued and nobody is spinning for it.
-  if (!v_.dispatch.empty() && shm::load_relaxed(v_.header->idle.value) == 0 && shm::load_relaxed(v_.header->idle.aux) != 0) {
-    for (std::uint32_t w = 0; w < v_.header->max_workers; ++w)
-      if (shm::wake_if_sleeping(seg_.worker(w))) break;
-  }
+  if (!v_.dispatch.empty()) v_.wake_one_idle();
 
   bool failed = false;
   std::string error;
@@ -209,15 +201,9 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
     run_hold(r);
   } else {
     const detail::FunctionInfo* fn = detail::function_at(slot.function);
-    const std::string fname = fn ? fn->name : "<unknown function>";
-    // Descriptor bytes: inline in the slot, or in the arena; both bounds-checked.
-    std::span<const std::byte> desc;
-    if (slot.args_off == 0 && slot.args_size <= sizeof slot.inline_args) {
-      desc = {slot.inline_args, slot.args_size};
-    } else if (const std::byte* p = v_.arena_bytes(slot.args_off, slot.args_size)) {
-      desc = {p, slot.args_size};
-    }
-    const auto parsed = wire::parse_descriptor(desc);
+    static const std::string kUnknown = "<unknown function>";
+    const std::string& fname = fn ? fn->name : kUnknown;  // no copy per task
+    const auto parsed = wire::parse_descriptor(v_.descriptor(slot));
     if (!parsed || !fn) {
       failed = true;
       wire::ErrorRecord e{wire::ErrorKind::kSerialization, "",
@@ -411,25 +397,20 @@ void WorkerRuntime::ring_doorbell() noexcept {
 }
 
 std::uint64_t WorkerRuntime::allocate_block_waiting(std::size_t bytes) {
-  shm::SegmentHeader& h = *v_.header;
-  if (bytes > h.arena_bytes) common::throw_larger_than_store(bytes, h.arena_bytes);
-  const std::uint64_t deadline = shm::now_ns() + h.store_full_timeout_ns;
-  for (;;) {
-    const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
-    drain_control();
-    {
-      std::lock_guard lock(mu_);
-      if (std::uint64_t off = heap_.allocate(bytes)) return off;
-      flush_releases_locked();
-    }
-    const std::uint64_t now = shm::now_ns();
-    if (now >= deadline) common::throw_no_room(bytes, h.arena_bytes, h.store_full_timeout_ns);
-    shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
-    ring_doorbell();  // the driver may be holding frees it has not processed
-    shm::futex_wait(&h.arena_epoch.value, seen,
-                    std::chrono::nanoseconds(std::min<std::uint64_t>(deadline - now, 20'000'000)));
-    shm::atom(h.arena_epoch.aux).fetch_sub(1, std::memory_order_seq_cst);
-  }
+  return common::allocate_waiting(
+      *v_.header, bytes,
+      [&] {
+        drain_control();  // frees the driver sent us first
+        std::lock_guard lock(mu_);
+        return heap_.allocate(bytes);
+      },
+      [&] {
+        {
+          std::lock_guard lock(mu_);
+          flush_releases_locked();
+        }
+        ring_doorbell();  // the driver may be holding frees it has not processed
+      });
 }
 
 // ------------------------------------------------------------------ API inside a task
@@ -484,13 +465,7 @@ bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
   if (tw.state == shm::TaskState::kWaiting) {
     // Its arguments' producers may be queued: run those (the slot may change under us; every
     // id read here is checked again before use).
-    std::span<const std::byte> desc;
-    if (t.args_off == 0 && t.args_size <= sizeof t.inline_args) {
-      desc = {t.inline_args, t.args_size};
-    } else if (const std::byte* p = v_.arena_bytes(t.args_off, t.args_size)) {
-      desc = {p, t.args_size};
-    }
-    if (auto d = wire::parse_descriptor(desc))
+    if (auto d = wire::parse_descriptor(v_.descriptor(t)))
       for (std::uint32_t i = 0; i < d->resolve && i < 4096; ++i)
         if (try_run_producer(d->resolve_id(i), depth + 1)) return true;
   }
@@ -596,7 +571,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   post(wire::MsgType::kSubmit, std::as_bytes(std::span(body.data(), body.size())));
   if (ready) own_children_.push_back(ref);
   // Idle workers can only see it once the driver has processed it: tell the driver now.
-  if (!ready || shm::load_relaxed(v_.header->idle.value) + shm::load_relaxed(v_.header->idle.aux) != 0)
+  if (!ready || v_.spinning.any() || v_.sleeping.any())
     ring_doorbell();
   return result;
 }
@@ -661,25 +636,12 @@ void WorkerRuntime::free_block(std::uint64_t offset) noexcept {
 std::span<const std::byte> WorkerRuntime::fetch(ObjectId id, detail::Deadline until) {
   const ObjectId one[] = {id};
   InlineHelper helper(*this, one);
-  shm::ObjectWord w;
-  switch (common::wait_final(v_, id, until, helper, w)) {
-    case common::WaitOutcome::kBadId:
-      throw std::invalid_argument("shmray::get: ObjectRef(" + id.hex() + ") names no live object");
-    case common::WaitOutcome::kTimeout:
-      throw GetTimeoutError("shmray::get: ObjectRef(" + id.hex() + ") was not ready before the timeout");
-    case common::WaitOutcome::kFinal:
-      break;
-  }
-  std::span<const std::byte> bytes;
-  if (!v_.payload(*v_.slot(id), bytes)) throw SerializationError("shmray: ObjectRef(" + id.hex() + ") has a corrupt slot");
-  if (w.is(shm::ObjectState::kFailed)) wire::throw_error(wire::decode_error(bytes));
-  return bytes;
+  return common::fetch_object(v_, id, until, helper);
 }
 
 std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                                 std::vector<char>& ready) {
-  if (num_returns == 0 || num_returns > ids.size())
-    throw std::invalid_argument("shmray::wait: num_returns must lie in 1..number of refs");
+  common::check_wait_arguments(ids, num_returns);
   InlineHelper helper(*this, ids);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
 }

@@ -235,3 +235,22 @@ TEST_CASE("Nested.ErrorsOfChildrenReachTheParent" * doctest::timeout(60)) {
   CHECK(empty.empty());
   CHECK(shmray::get(shmray::task(sum_of).remote(std::vector<int>{1, 2, 3})) == 6);
 }
+
+namespace {
+std::string wait_twice_inside() {
+  auto r = shmray::task(leaf).remote(1);
+  try {
+    shmray::wait(std::vector<shmray::ObjectRef<int>>{r, r});
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+SHMRAY_REMOTE(wait_twice_inside);
+}  // namespace
+
+TEST_CASE("Nested.WaitInsideATaskChecksItsArgumentsLikeTheDriver" * doctest::timeout(30)) {
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true});
+  CHECK(shmray::get(shmray::task(wait_twice_inside).remote()).find("appears twice") != std::string::npos);
+}

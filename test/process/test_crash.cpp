@@ -174,3 +174,25 @@ TEST_CASE("Crash.OutOfMemoryInATaskIsATaskError" * doctest::timeout(60)) {
   CHECK(shmray::get(shmray::task(identity).remote(5)) == 5);
 }
 #endif
+
+namespace {
+int my_pid() { return static_cast<int>(::getpid()); }
+SHMRAY_REMOTE(my_pid);
+}  // namespace
+
+TEST_CASE("Crash.AWorkerKilledWhileIdleDoesNotStallThePool" * doctest::timeout(60)) {
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 1, .object_store_bytes = 16 << 20, .quiet = true});
+  // Right after a task the worker spins idle for a few tens of microseconds: kill it there.
+  // Its "idle" mark must not outlive it, or no sleeping worker would ever be woken again.
+  for (int round = 0; round < 20; ++round) {
+    const int pid = shmray::get(shmray::task(my_pid).remote(), 10s);
+    ::kill(pid, SIGKILL);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (shmray::test::process_alive(pid) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  }
+  std::this_thread::sleep_for(200ms);  // the replacement has long gone to sleep (it spins 50 us)
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(shmray::get(shmray::task(identity).remote(9), 10s) == 9);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);  // woken at once, not by a timeout
+}

@@ -4,6 +4,8 @@
 #include <stdexcept>
 
 #include "shm/futex.hpp"
+#include "shmray/errors.hpp"
+#include "wire/error_record.hpp"
 
 namespace shmray::common {
 namespace {
@@ -76,7 +78,6 @@ std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t
     std::int64_t limit = helper.before_sleep();
     if (left >= 0) limit = limit < 0 ? left : std::min(limit, left);
     shm::futex_wait(&epoch, seen, std::chrono::nanoseconds(limit));
-    helper.after_sleep();
   }
 }
 
@@ -91,6 +92,37 @@ WaitOutcome wait_final(const Views& v, ObjectId id, detail::Deadline until, Wait
   const std::size_t n = wait_many(v, one, 1, until, helper, ready);
   word = v.word(*s);
   return n == 1 ? WaitOutcome::kFinal : WaitOutcome::kTimeout;
+}
+
+std::span<const std::byte> fetch_object(const Views& v, ObjectId id, detail::Deadline until, WaitHelper& helper) {
+  shm::ObjectWord w;
+  switch (wait_final(v, id, until, helper, w)) {
+    case WaitOutcome::kBadId:
+      throw std::invalid_argument("shmray::get: ObjectRef(" + id.hex() +
+                                  ") names no live object (a ref from before shutdown()/init()?)");
+    case WaitOutcome::kTimeout:
+      throw GetTimeoutError("shmray::get: ObjectRef(" + id.hex() + ") was not ready before the timeout");
+    case WaitOutcome::kFinal:
+      break;
+  }
+  std::span<const std::byte> bytes;
+  if (!v.payload(*v.slot(id), bytes)) throw SerializationError("shmray: ObjectRef(" + id.hex() + ") has a corrupt slot");
+  if (w.is(shm::ObjectState::kFailed)) wire::throw_error(wire::decode_error(bytes));
+  return bytes;
+}
+
+void check_wait_arguments(std::span<const ObjectId> ids, std::size_t num_returns) {
+  if (num_returns == 0) throw std::invalid_argument("shmray::wait: num_returns must be at least 1");
+  if (num_returns > ids.size())
+    throw std::invalid_argument("shmray::wait: num_returns (" + std::to_string(num_returns) +
+                                ") is larger than the number of refs (" + std::to_string(ids.size()) + ")");
+  std::vector<ObjectId> sorted(ids.begin(), ids.end());
+  std::sort(sorted.begin(), sorted.end(), [](ObjectId a, ObjectId b) { return a.value < b.value; });
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (!sorted[i].valid()) throw std::invalid_argument("shmray::wait: the list holds an empty ObjectRef");
+    if (i && sorted[i] == sorted[i - 1])
+      throw std::invalid_argument("shmray::wait: ObjectRef(" + sorted[i].hex() + ") appears twice; pass each ref once");
+  }
 }
 
 }  // namespace shmray::common

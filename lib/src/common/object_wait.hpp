@@ -20,7 +20,6 @@ class WaitHelper {
   virtual bool help() { return false; }
   /// Called before sleeping; the wait sleeps at most the returned nanoseconds (<0: no limit).
   virtual std::int64_t before_sleep() { return -1; }
-  virtual void after_sleep() {}
 
  protected:
   ~WaitHelper() = default;
@@ -35,6 +34,13 @@ WaitOutcome wait_final(const Views& v, ObjectId id, detail::Deadline until, Wait
 /// (fewer at the deadline). Throws std::invalid_argument for an id of no live object.
 std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                       WaitHelper& helper, std::vector<char>& ready);
+
+/// get(): waits for `id` and returns its payload, or throws what the object failed with
+/// (GetTimeoutError at `until`, std::invalid_argument for an id of no live object).
+std::span<const std::byte> fetch_object(const Views& v, ObjectId id, detail::Deadline until, WaitHelper& helper);
+
+/// wait()'s argument checks: num_returns in 1..ids.size(), no empty and no repeated ref.
+void check_wait_arguments(std::span<const ObjectId> ids, std::size_t num_returns);
 
 /// Spin budget before sleeping, in ns.
 inline constexpr std::uint64_t kSpinNs = 50'000;

@@ -10,6 +10,8 @@ Views::Views(const shm::Segment& seg)
       spans(seg.spans(), seg.header().span_count, seg.header().arena_off),
       dispatch(&seg.dispatch_index(), seg.dispatch_entries(), seg.header().dispatch_capacity, seg.tasks(),
                seg.header().task_capacity),
+      spinning(seg.idle_spinning(), seg.header().idle_words),
+      sleeping(seg.idle_sleeping(), seg.header().idle_words),
       session(seg.header().session),
       object_capacity(seg.header().object_capacity),
       task_capacity(seg.header().task_capacity),

@@ -5,6 +5,7 @@
 #include <span>
 
 #include "shm/dispatch.hpp"
+#include "shm/idle_set.hpp"
 #include "shm/segment.hpp"
 #include "shm/spans.hpp"
 #include "shm/words.hpp"
@@ -23,10 +24,21 @@ struct Views {
   shm::ObjectSlot* objects;
   shm::SpanTable spans;
   shm::DispatchQueue dispatch;
+  shm::IdleSet spinning, sleeping;  // idle workers, by slot
   std::uint32_t session;
   std::uint32_t object_capacity;
   std::uint32_t task_capacity;
   std::uint64_t arena_off, arena_end;
+
+  shm::WorkerControl& worker(std::uint32_t slot) const noexcept {
+    return *reinterpret_cast<shm::WorkerControl*>(base + header->workers_off + std::uint64_t(slot) * header->worker_block_bytes);
+  }
+  /// Wakes one sleeping worker for newly queued work, unless an idle worker is spinning
+  /// (it will take the work, warm). Call after publishing, with a full fence in between.
+  bool wake_one_idle() const noexcept {
+    if (spinning.any()) return false;
+    return sleeping.find([&](std::uint32_t slot) { return shm::wake_if_sleeping(worker(slot)); });
+  }
 
   /// The slot of `id`, or nullptr for an id of another session or out of range.
   shm::ObjectSlot* slot(ObjectId id) const noexcept {
@@ -42,6 +54,13 @@ struct Views {
   shm::TaskSlot& task(std::uint64_t task_ref) const noexcept { return tasks[shm::task_ref_index(task_ref)]; }
   bool valid_task_ref(std::uint64_t ref) const noexcept {
     return std::uint32_t(ref) != 0 && shm::task_ref_index(ref) < task_capacity;
+  }
+  /// The descriptor bytes of a task slot (inline, or in the arena), empty when its fields
+  /// are out of bounds.
+  std::span<const std::byte> descriptor(const shm::TaskSlot& t) const noexcept {
+    if (t.args_off == 0 && t.args_size <= sizeof t.inline_args) return {t.inline_args, t.args_size};
+    if (const std::byte* p = arena_bytes(t.args_off, t.args_size)) return {p, t.args_size};
+    return {};
   }
   /// Arena bytes at `off` of length `n`, or nullptr when out of bounds.
   std::byte* arena_bytes(std::uint64_t off, std::uint64_t n) const noexcept {

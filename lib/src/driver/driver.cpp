@@ -70,36 +70,12 @@ Driver::~Driver() {
 
 std::span<const std::byte> Driver::fetch(ObjectId id, detail::Deadline until) {
   Helper helper(*this);
-  shm::ObjectWord w;
-  switch (common::wait_final(v_, id, until, helper, w)) {
-    case common::WaitOutcome::kBadId:
-      throw std::invalid_argument("shmray::get: ObjectRef(" + id.hex() +
-                                  ") names no live object (a ref from before shutdown()/init()?)");
-    case common::WaitOutcome::kTimeout:
-      throw GetTimeoutError("shmray::get: ObjectRef(" + id.hex() + ") was not ready before the timeout");
-    case common::WaitOutcome::kFinal:
-      break;
-  }
-  const shm::ObjectSlot& s = *v_.slot(id);
-  std::span<const std::byte> bytes;
-  if (!v_.payload(s, bytes)) throw SerializationError("shmray: ObjectRef(" + id.hex() + ") has a corrupt slot");
-  if (w.is(shm::ObjectState::kFailed)) wire::throw_error(wire::decode_error(bytes));
-  return bytes;
+  return common::fetch_object(v_, id, until, helper);
 }
 
 std::size_t Driver::wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                          std::vector<char>& ready) {
-  if (num_returns == 0) throw std::invalid_argument("shmray::wait: num_returns must be at least 1");
-  if (num_returns > ids.size())
-    throw std::invalid_argument("shmray::wait: num_returns (" + std::to_string(num_returns) +
-                                ") is larger than the number of refs (" + std::to_string(ids.size()) + ")");
-  std::vector<ObjectId> sorted(ids.begin(), ids.end());
-  std::sort(sorted.begin(), sorted.end(), [](ObjectId a, ObjectId b) { return a.value < b.value; });
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    if (!sorted[i].valid()) throw std::invalid_argument("shmray::wait: the list holds an empty ObjectRef");
-    if (i && sorted[i] == sorted[i - 1])
-      throw std::invalid_argument("shmray::wait: ObjectRef(" + sorted[i].hex() + ") appears twice; pass each ref once");
-  }
+  common::check_wait_arguments(ids, num_returns);
   Helper helper(*this);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
 }

@@ -109,7 +109,6 @@ class Driver final : public detail::RuntimeApi {
   void free_block(std::uint64_t offset) noexcept override;
   ObjectId put_block(const detail::ValueBlock& block) override;
 
-  std::uint32_t num_workers() const { return v_.header->num_workers; }
   std::uint64_t store_bytes() const { return v_.header->arena_bytes; }
   /// What the store holds (tests and benchmarks).
   Usage usage();
@@ -147,7 +146,6 @@ class Driver final : public detail::RuntimeApi {
   std::uint64_t try_allocate_block(std::size_t bytes);  // 0 when no space now
   std::uint64_t allocate_block_waiting(std::size_t bytes);  // throws ObjectStoreFullError
   bool write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes);
-  std::string error_payload(const wire::ErrorRecord& r) const { return wire::encode(r); }
   void check_live(ObjectId id) const;
 
   // cancel.cpp

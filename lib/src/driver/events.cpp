@@ -27,7 +27,6 @@ bool Driver::events_pending() noexcept {
 }
 
 void Driver::pump_locked() {
-  std::vector<ObjectId> scratch;
   for (std::uint32_t w = 0; w < workers_.size(); ++w) {
     WorkerEnd& we = workers_[w];
     if (!we.events.valid() || we.corrupt) continue;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/checks.hpp"
+#include "common/store_space.hpp"
 #include "driver/driver.hpp"
 #include "shm/futex.hpp"
 #include "shmray/errors.hpp"
@@ -129,25 +130,11 @@ std::uint64_t Driver::try_allocate_block(std::size_t bytes) {
 }
 
 std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
-  if (bytes > v_.header->arena_bytes) common::throw_larger_than_store(bytes, v_.header->arena_bytes);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(v_.header->store_full_timeout_ns);
-  shm::SegmentHeader& h = *v_.header;
-  for (;;) {
-    const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
-    if (std::uint64_t off = try_allocate_block(bytes)) return off;
-    {
-      // Frees the driver has not processed yet may be waiting in the event rings.
-      std::unique_lock lock(mu_, std::try_to_lock);
-      if (lock.owns_lock()) pump_locked();
-    }
-    if (std::uint64_t off = try_allocate_block(bytes)) return off;
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) common::throw_no_room(bytes, h.arena_bytes, h.store_full_timeout_ns);
-    shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
-    const auto left = std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::milliseconds(20));
-    shm::futex_wait(&h.arena_epoch.value, seen, left);
-    shm::atom(h.arena_epoch.aux).fetch_sub(1, std::memory_order_seq_cst);
-  }
+  return common::allocate_waiting(*v_.header, bytes, [&] { return try_allocate_block(bytes); }, [&] {
+    // Frees may wait unprocessed in the event rings; pumping also wakes workers with frees.
+    std::unique_lock lock(mu_, std::try_to_lock);
+    if (lock.owns_lock()) pump_locked();
+  });
 }
 
 bool Driver::write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes) {

@@ -180,11 +180,8 @@ void Driver::push_dispatch_locked(std::uint64_t task_ref) {
 }
 
 void Driver::wake_worker() noexcept {
-  shm::SegmentHeader& h = *v_.header;
-  shm::full_fence();  // pairs with the fence a worker makes before it sleeps
-  if (shm::load_relaxed(h.idle.value) != 0 || shm::load_relaxed(h.idle.aux) == 0) return;  // a spinner takes it
-  for (std::uint32_t w = 0; w < workers_.size(); ++w)
-    if (shm::wake_if_sleeping(seg_.worker(w))) return;
+  shm::full_fence();  // the queued entry before the idle sets: pairs with a worker going to sleep
+  v_.wake_one_idle();
 }
 
 void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,

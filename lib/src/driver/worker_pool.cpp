@@ -159,6 +159,8 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
   }
   we.alive = false;
   shm::store_release(seg_.worker(r.slot).state, std::uint32_t(shm::WorkerState::kDead));
+  v_.spinning.clear(r.slot);  // it may have died idle: its bits must not look like a live idle worker
+  v_.sleeping.clear(r.slot);
   const std::uint16_t owner = static_cast<std::uint16_t>(r.slot + 1);
   const std::string how = describe_exit(r.status);
 

@@ -16,7 +16,6 @@ std::uint64_t Heap::allocate(std::size_t bytes) {
   if (n > spans_.count()) return 0;
   auto first = spans_.claim_run(owner_, static_cast<std::uint32_t>(n));
   if (!first) return 0;
-  ++blocks_in_use_;
   return spans_.offset_of(*first);
 }
 
@@ -47,7 +46,6 @@ std::uint64_t Heap::allocate_small(std::uint8_t cls) {
   info.free_blocks.pop_back();
   if (info.used++ == 0) --empty_spans_[cls];
   if (info.free_blocks.empty()) remove_partial(info);
-  ++blocks_in_use_;
   return spans_.offset_of(span) + std::uint64_t(block) * kSizeClasses[cls];
 }
 
@@ -74,7 +72,6 @@ bool Heap::free(std::uint64_t offset) {
   const SpanWord w = spans_.word(span);
   if (w.kind == SpanKind::kLargeHead) {
     spans_.release_run(span);
-    if (w.owner == owner_ && blocks_in_use_) --blocks_in_use_;
     return true;
   }
   auto it = info_.find(span);
@@ -82,7 +79,6 @@ bool Heap::free(std::uint64_t offset) {
   SpanInfo& info = it->second;
   const std::uint32_t block = static_cast<std::uint32_t>((offset - spans_.offset_of(span)) / kSizeClasses[info.size_class]);
   info.free_blocks.push_back(static_cast<std::uint16_t>(block));
-  --blocks_in_use_;
   if (info.partial_pos < 0) add_partial(span, info);
   if (--info.used == 0) {
     // Keep one empty span per class for the next burst; give further ones back to the arena.
@@ -131,7 +127,6 @@ void Heap::adopt_owner(std::uint16_t dead, const std::vector<std::uint64_t>& liv
           spans_.release_span(span + k);
         }
       }
-      if (keep) ++blocks_in_use_;
       span += n - 1;
     } else {
       spans_.release_span(span);  // a continuation without its head: a claim cut short
@@ -160,7 +155,6 @@ void Heap::adopt_small(std::uint32_t span, SpanWord w, const std::vector<std::ui
   info.free_blocks.clear();
   for (std::uint32_t b = info.capacity; b-- > 0;)
     if (!taken[b]) info.free_blocks.push_back(static_cast<std::uint16_t>(b));
-  blocks_in_use_ += info.used;
   if (!info.free_blocks.empty()) add_partial(span, info);
 }
 

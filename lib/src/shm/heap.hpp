@@ -39,8 +39,6 @@ class Heap {
   std::size_t block_size(std::uint64_t offset) const noexcept;
   std::uint16_t owner() const noexcept { return owner_; }
   const SpanTable& spans() const noexcept { return spans_; }
-  /// Live blocks this heap handed out (small and large).
-  std::size_t blocks_in_use() const noexcept { return blocks_in_use_; }
 
  private:
   struct SpanInfo {
@@ -61,7 +59,6 @@ class Heap {
   std::unordered_map<std::uint32_t, SpanInfo> info_;
   std::array<std::vector<std::uint32_t>, kSizeClasses.size()> partial_;
   std::array<std::uint32_t, kSizeClasses.size()> empty_spans_{};
-  std::size_t blocks_in_use_ = 0;
 };
 
 }  // namespace shmray::shm

@@ -53,19 +53,21 @@ struct SegmentHeader {
   std::uint32_t exits_entries;          // 136: power of two
   std::uint32_t reserved0;              // 140: zero
   std::uint64_t store_full_timeout_ns;  // 144
-  std::uint32_t reserved[28];           // 152..263: zero, room to grow
+  std::uint64_t idle_off;               // 152: IdleSet words: spinning, then sleeping (own lines)
+  std::uint32_t idle_words;             // 160: 64-bit words per set: ceil(max_workers / 64)
+  std::uint32_t reserved[25];           // 164..263: zero, room to grow
   // Hot words, one cache line each (offsets pinned below).
   HotWord doorbell;        // driver wake-up futex; aux = driver sleeping
   HotWord object_epoch;    // bumped when an object someone sleeps on becomes final
   HotWord arena_epoch;     // bumped when store space is freed; aux = waiters
-  HotWord idle;            // value = idle workers spinning, aux = idle workers sleeping
+  HotWord reserved_hot;    // zero (was the idle counters, now the IdleSet region)
   HotWord driver_flags;    // kFlag* below
 };
 inline constexpr std::uint32_t kFlagBacklog = 1;  ///< driver holds tasks the table had no room for
 
 static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_trivially_copyable_v<SegmentHeader>);
 static_assert(offsetof(SegmentHeader, magic) == 0 && offsetof(SegmentHeader, layout_version) == 8);
-static_assert(offsetof(SegmentHeader, store_full_timeout_ns) == 144);
+static_assert(offsetof(SegmentHeader, store_full_timeout_ns) == 144 && offsetof(SegmentHeader, idle_off) == 152);
 static_assert(offsetof(SegmentHeader, doorbell) == 320 && offsetof(SegmentHeader, driver_flags) == 576);
 static_assert(sizeof(SegmentHeader) == 640 && sizeof(SegmentHeader) <= kPage);
 

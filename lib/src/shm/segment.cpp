@@ -42,6 +42,9 @@ void lay_out(const SegmentParams& p, SegmentHeader& h) {
   off += std::uint64_t(h.worker_block_bytes) * h.max_workers;
   h.exits_off = off = align_up(off, kPage);
   off += sizeof(RingIndex) + sizeof(ExitReport) * h.exits_entries;
+  h.idle_words = (h.max_workers + 63) / 64;
+  h.idle_off = off = align_up(off, kCacheLine);
+  off += 2 * align_up(8ull * h.idle_words, kCacheLine);
   h.dispatch_off = off = align_up(off, kPage);
   off += sizeof(RingIndex) + 8ull * h.dispatch_capacity;
   h.tasks_off = off = align_up(off, kPage);
@@ -98,7 +101,8 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
                     expect.objects_off == h.objects_off && expect.spans_off == h.spans_off &&
                     expect.arena_off == h.arena_off && expect.arena_bytes == h.arena_bytes &&
                     expect.total_bytes == h.total_bytes && expect.worker_block_bytes == h.worker_block_bytes &&
-                    expect.dispatch_capacity == h.dispatch_capacity && expect.exits_entries == h.exits_entries;
+                    expect.dispatch_capacity == h.dispatch_capacity && expect.exits_entries == h.exits_entries &&
+                    expect.idle_off == h.idle_off && expect.idle_words == h.idle_words;
   if (!same || h.total_bytes > mapping.size()) return AttachError::kBadGeometry;
   return AttachError::kNone;
 }

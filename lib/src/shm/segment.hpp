@@ -59,6 +59,10 @@ class Segment {
   }
   RingIndex& exits_index() const noexcept { return *at<RingIndex>(header().exits_off); }
   ExitReport* exits_entries() const noexcept { return at<ExitReport>(header().exits_off + sizeof(RingIndex)); }
+  std::uint64_t* idle_spinning() const noexcept { return at<std::uint64_t>(header().idle_off); }
+  std::uint64_t* idle_sleeping() const noexcept {
+    return at<std::uint64_t>(header().idle_off + (8ull * header().idle_words + kCacheLine - 1) / kCacheLine * kCacheLine);
+  }
   RingIndex& dispatch_index() const noexcept { return *at<RingIndex>(header().dispatch_off); }
   std::uint64_t* dispatch_entries() const noexcept { return at<std::uint64_t>(header().dispatch_off + sizeof(RingIndex)); }
   TaskSlot* tasks() const noexcept { return at<TaskSlot>(header().tasks_off); }

@@ -1,0 +1,33 @@
+#pragma once
+// Waiting for room in the store, the same in the driver and in workers: try; if that fails,
+// nudge whoever may hold frees not yet given back; sleep on arena_epoch (bumped when spans
+// are freed, announced through its aux counter) and try again until the store_full_timeout.
+#include <algorithm>
+#include <cstdint>
+
+#include "common/checks.hpp"
+#include "shm/atomics.hpp"
+#include "shm/futex.hpp"
+#include "shm/layout.hpp"
+
+namespace shmray::common {
+
+/// `try_allocate()` returns an arena offset or 0; `nudge()` runs before each sleep.
+template <class TryAllocate, class Nudge>
+std::uint64_t allocate_waiting(shm::SegmentHeader& h, std::size_t bytes, TryAllocate&& try_allocate, Nudge&& nudge) {
+  if (bytes > h.arena_bytes) throw_larger_than_store(bytes, h.arena_bytes);
+  const std::uint64_t deadline = shm::now_ns() + h.store_full_timeout_ns;
+  for (;;) {
+    const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
+    if (const std::uint64_t off = try_allocate()) return off;
+    const std::uint64_t now = shm::now_ns();
+    if (now >= deadline) throw_no_room(bytes, h.arena_bytes, h.store_full_timeout_ns);
+    shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
+    nudge();
+    // Bounded: a safety net, the epoch bump is what wakes us.
+    shm::futex_wait(&h.arena_epoch.value, seen, std::chrono::nanoseconds(std::min<std::uint64_t>(deadline - now, 20'000'000)));
+    shm::atom(h.arena_epoch.aux).fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+}  // namespace shmray::common
