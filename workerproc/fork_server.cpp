@@ -47,7 +47,7 @@ class ForkServer {
  public:
   ForkServer(const shm::Segment& seg, int request_fd, const ForkServerConfig& cfg)
       : seg_(seg), req_fd_(request_fd), cfg_(cfg),
-        exits_(&seg.exits_index(), seg.exits_entries(), seg.header().exits_entries) {}
+        exits_(&seg.exits_index(), seg.exits_entries(), seg.geometry().exits_entries) {}
 
   [[noreturn]] void run() {
     ::prctl(PR_SET_NAME, "shmray-forksrv", 0, 0, 0);
@@ -135,7 +135,7 @@ class ForkServer {
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) stop_all();  // driver closed the pipe
     if (n != static_cast<ssize_t>(sizeof req)) return;
     if (req.op == kShutdown) stop_all();
-    if (req.op == kSpawn && req.slot < seg_.header().max_workers) spawn(req.slot);
+    if (req.op == kSpawn && req.slot < seg_.geometry().max_workers) spawn(req.slot);
   }
 
   bool is_pidfd(int fd) const {
@@ -175,7 +175,7 @@ class ForkServer {
       pending_reports_.pop_front();
       any = true;
     }
-    if (any) shm::futex_bump_and_wake_all(&seg_.header().doorbell.value);
+    if (any) shm::futex_bump_and_wake_all(&seg_.hot().doorbell.value);
   }
 
   // Copies a worker's output to ours, one "(pid=N) " prefixed line at a time.

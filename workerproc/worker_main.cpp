@@ -42,6 +42,7 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // a pipe now: flush per line so output survives a kill
 
   if (shm::validate_header({seg.base(), seg.size()}) != shm::AttachError::kNone) ::_exit(kExitBadLayout);
+  seg.protect_for_worker();  // a task's stray write into the header faults here, not in the driver
   // Inline execution of nested tasks deepens the stack; let it grow well past 8 MiB.
   rlimit rl{};
   if (::getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (256ul << 20)) {
@@ -62,12 +63,12 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
   ::pthread_atfork(nullptr, nullptr, note_fork_in_task);
   static WorkerRuntime* rt = new WorkerRuntime(seg, start.slot);  // lives until _exit
-  internal::install_worker_runtime(rt, seg.header().session);
+  internal::install_worker_runtime(rt, seg.geometry().session);
   shm::WorkerControl& c = seg.worker(start.slot);
   c.pid = ::getpid();
   c.version_ack = shm::kLayoutVersion;
   shm::store_release(c.state, std::uint32_t(shm::WorkerState::kIdle));
-  shm::futex_bump_and_wake_all(&seg.header().doorbell.value);  // init() waits for us
+  shm::futex_bump_and_wake_all(&seg.hot().doorbell.value);  // init() waits for us
   try {
     rt->run();
   } catch (const std::exception& e) {

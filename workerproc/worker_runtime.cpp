@@ -102,8 +102,8 @@ WorkerRuntime::WorkerRuntime(const shm::Segment& seg, std::uint32_t slot)
       slot_(slot),
       task_owner_(static_cast<std::uint16_t>(slot + 1)),
       heap_(v_.spans, shm::owner_of_worker(slot)),
-      events_(&ctl_.events, seg.event_buffer(slot), v_.header->event_ring_bytes),
-      control_(&ctl_.control, seg.control_entries(slot), v_.header->control_ring_entries) {
+      events_(&ctl_.events, seg.event_buffer(slot), v_.geo.event_ring_bytes),
+      control_(&ctl_.control, seg.control_entries(slot), v_.geo.control_ring_entries) {
   releases_.reserve(256);
 }
 
@@ -116,9 +116,12 @@ std::uint64_t WorkerRuntime::next_task() {
     drain_control();
     if (auto ref = v_.dispatch.claim(task_owner_)) return *ref;
     // Spin a while (one idle worker at a time), then sleep on our own wake word.
+    // The end of the spin is published before the bit: a submitter that sees the bit past
+    // that time (we were stopped or descheduled) wakes a sleeper instead of counting on us.
+    const std::uint64_t until = shm::now_ns() + kIdleSpinNs;
+    shm::store_relaxed(ctl_.spin_until_ns, until);
     v_.spinning.set(slot_);
     if (v_.spinning.count() <= kMaxIdleSpinners) {
-      const std::uint64_t until = shm::now_ns() + kIdleSpinNs;
       while (shm::now_ns() < until && v_.dispatch.empty()) shm::cpu_relax();
     }
     v_.spinning.clear(slot_);
@@ -162,7 +165,7 @@ void WorkerRuntime::drain_control() {
     std::lock_guard lock(mu_);
     released = drain_control_locked();
   }
-  shm::SegmentHeader& h = *v_.header;
+  shm::HotWords& h = *v_.hot;
   if (released && shm::atom(h.arena_epoch.aux).load(std::memory_order_seq_cst) != 0)
     shm::futex_bump_and_wake_all(&h.arena_epoch.value);  // someone waits for store space
 }
@@ -270,7 +273,7 @@ bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& 
     s->size = value.size;
     contained_.assign(value.contained.begin(), value.contained.end());
     result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kReady);
-    if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+    if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
     return true;
   }
   const std::uint64_t off = allocate_block_waiting(value.size);  // ObjectStoreFullError: the task fails with it
@@ -295,7 +298,7 @@ bool WorkerRuntime::publish_block(const Running& r, std::uint64_t offset, std::s
   s->data = offset;
   s->size = size;
   result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kReady);
-  if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+  if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
   return true;
 }
 
@@ -319,7 +322,7 @@ void WorkerRuntime::publish_error(const Running& r, const std::string& payload) 
   s->data = off;
   s->size = n;
   result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kFailed);
-  if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+  if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
 }
 
 void WorkerRuntime::finish(const Running& r, bool failed) {
@@ -342,7 +345,7 @@ void WorkerRuntime::finish(const Running& r, bool failed) {
     flush_releases_locked();  // only now: the driver has registered what the result contains
     wake_driver = (result_flags_ & shm::kObjDriverWatch) || events_.used() > events_.capacity() / 2;
   }
-  const std::uint32_t flags = shm::load_relaxed(v_.header->driver_flags.value);
+  const std::uint32_t flags = shm::load_relaxed(v_.shared->driver_flags.value);
   if ((flags & shm::kFlagBacklog) && v_.dispatch.size() < v_.task_capacity / 4) wake_driver = true;
   result_flags_ = 0;
   if (wake_driver) ring_doorbell();
@@ -393,12 +396,12 @@ void WorkerRuntime::flush_releases_locked() {
 
 void WorkerRuntime::ring_doorbell() noexcept {
   shm::full_fence();  // our ring writes before the "sleeping" check
-  if (shm::load_relaxed(v_.header->doorbell.aux) != 0) shm::futex_bump_and_wake_all(&v_.header->doorbell.value);
+  if (shm::load_relaxed(v_.hot->doorbell.aux) != 0) shm::futex_bump_and_wake_all(&v_.hot->doorbell.value);
 }
 
 std::uint64_t WorkerRuntime::allocate_block_waiting(std::size_t bytes) {
   return common::allocate_waiting(
-      *v_.header, bytes,
+      v_.geo, *v_.hot, bytes,
       [&] {
         drain_control();  // frees the driver sent us first
         std::lock_guard lock(mu_);

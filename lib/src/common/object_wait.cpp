@@ -67,7 +67,7 @@ std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t
       continue;
     }
     // Sleep: read the epoch, mark every open object, re-check, then wait on the epoch.
-    std::uint32_t& epoch = v.header->object_epoch.value;
+    std::uint32_t& epoch = v.hot->object_epoch.value;
     const std::uint32_t seen = shm::atom(epoch).load(std::memory_order_seq_cst);
     bool all_open = true;
     for (std::size_t i = 0; i < ids.size(); ++i) {

@@ -14,14 +14,14 @@ namespace shmray::common {
 
 /// `try_allocate()` returns an arena offset or 0; `nudge()` runs before each sleep.
 template <class TryAllocate, class Nudge>
-std::uint64_t allocate_waiting(shm::SegmentHeader& h, std::size_t bytes, TryAllocate&& try_allocate, Nudge&& nudge) {
-  if (bytes > h.arena_bytes) throw_larger_than_store(bytes, h.arena_bytes);
-  const std::uint64_t deadline = shm::now_ns() + h.store_full_timeout_ns;
+std::uint64_t allocate_waiting(const shm::SegmentHeader& geo, shm::HotWords& h, std::size_t bytes, TryAllocate&& try_allocate, Nudge&& nudge) {
+  if (bytes > geo.arena_bytes) throw_larger_than_store(bytes, geo.arena_bytes);
+  const std::uint64_t deadline = shm::now_ns() + geo.store_full_timeout_ns;
   for (;;) {
     const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
     if (const std::uint64_t off = try_allocate()) return off;
     const std::uint64_t now = shm::now_ns();
-    if (now >= deadline) throw_no_room(bytes, h.arena_bytes, h.store_full_timeout_ns);
+    if (now >= deadline) throw_no_room(bytes, geo.arena_bytes, geo.store_full_timeout_ns);
     shm::atom(h.arena_epoch.aux).fetch_add(1, std::memory_order_seq_cst);
     nudge();
     // Bounded: a safety net, the epoch bump is what wakes us.

@@ -1,22 +1,34 @@
 #include "common/views.hpp"
 
+#include "shm/futex.hpp"
+
 namespace shmray::common {
 
 Views::Views(const shm::Segment& seg)
-    : header(&seg.header()),
+    : geo(seg.geometry()),
+      shared(&seg.header()),
+      hot(&seg.hot()),
       base(seg.base()),
       tasks(seg.tasks()),
       objects(seg.objects()),
-      spans(seg.spans(), seg.header().span_count, seg.header().arena_off),
-      dispatch(&seg.dispatch_index(), seg.dispatch_entries(), seg.header().dispatch_capacity, seg.tasks(),
-               seg.header().task_capacity),
-      spinning(seg.idle_spinning(), seg.header().idle_words),
-      sleeping(seg.idle_sleeping(), seg.header().idle_words),
-      session(seg.header().session),
-      object_capacity(seg.header().object_capacity),
-      task_capacity(seg.header().task_capacity),
-      arena_off(seg.header().arena_off),
-      arena_end(seg.header().arena_off + seg.header().arena_bytes) {}
+      spans(seg.spans(), geo.span_count, geo.arena_off),
+      dispatch(&seg.dispatch_index(), seg.dispatch_entries(), geo.dispatch_capacity, seg.tasks(), geo.task_capacity),
+      spinning(seg.idle_spinning(), geo.idle_words, geo.max_workers),
+      sleeping(seg.idle_sleeping(), geo.idle_words, geo.max_workers),
+      session(geo.session),
+      object_capacity(geo.object_capacity),
+      task_capacity(geo.task_capacity),
+      arena_off(geo.arena_off),
+      arena_end(geo.arena_off + geo.arena_bytes) {}
+
+bool Views::live_spinner() const noexcept {
+  if (!spinning.any()) return false;
+  const std::uint64_t now = shm::now_ns();
+  return spinning.find([&](std::uint32_t slot) {
+    // Grace past the spin's end: the spinner may be between its last look and clearing its bit.
+    return now < shm::load_relaxed(worker(slot).spin_until_ns) + kSpinGraceNs;
+  });
+}
 
 bool Views::payload(const shm::ObjectSlot& s, std::span<const std::byte>& out) const noexcept {
   const std::uint64_t size = s.size, data = s.data;

@@ -15,10 +15,16 @@ namespace shmray::common {
 
 using detail::ObjectId;
 
+/// How long past the end of its spin an idle worker still counts as spinning (it may be
+/// between its last look at the queue and clearing its bit).
+inline constexpr std::uint64_t kSpinGraceNs = 200'000;
+
 struct Views {
   explicit Views(const shm::Segment& seg);
 
-  shm::SegmentHeader* header;
+  shm::SegmentHeader geo;       // private copy of the geometry: never re-read from the segment
+  shm::SegmentHeader* shared;   // the shared header: driver_flags only (read-only in workers)
+  shm::HotWords* hot;           // futex words
   std::byte* base;
   shm::TaskSlot* tasks;
   shm::ObjectSlot* objects;
@@ -31,14 +37,23 @@ struct Views {
   std::uint64_t arena_off, arena_end;
 
   shm::WorkerControl& worker(std::uint32_t slot) const noexcept {
-    return *reinterpret_cast<shm::WorkerControl*>(base + header->workers_off + std::uint64_t(slot) * header->worker_block_bytes);
+    return *reinterpret_cast<shm::WorkerControl*>(base + geo.workers_off + std::uint64_t(slot) * geo.worker_block_bytes);
   }
   /// Wakes one sleeping worker for newly queued work, unless an idle worker is spinning
   /// (it will take the work, warm). Call after publishing, with a full fence in between.
+  /// A spinner past the end of its spin is stopped (SIGSTOP, a debugger, a frozen cgroup) or
+  /// descheduled: it does not count, or one stalled process would keep every sleeper asleep.
   bool wake_one_idle() const noexcept {
-    if (spinning.any()) return false;
+    if (live_spinner()) return false;
+    return wake_one_sleeper();
+  }
+  /// Wakes one sleeping worker whatever the spinners do (the driver's stall check).
+  bool wake_one_sleeper() const noexcept {
     return sleeping.find([&](std::uint32_t slot) { return shm::wake_if_sleeping(worker(slot)); });
   }
+  /// Some idle worker spins now and is within its spin time. Reads the clock only when a
+  /// spinning bit is set (no syscall: vDSO).
+  bool live_spinner() const noexcept;
 
   /// The slot of `id`, or nullptr for an id of another session or out of range.
   shm::ObjectSlot* slot(ObjectId id) const noexcept {

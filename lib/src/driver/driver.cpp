@@ -1,6 +1,9 @@
 // Driver start/stop and the RuntimeApi entry points that do not belong to one area.
 #include "driver/driver.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 #include <iostream>
 #include <stdexcept>
@@ -29,17 +32,35 @@ class Driver::Helper final : public common::WaitHelper {
   Driver& d_;
 };
 
+/// A thread of the library's own blocks every signal, so a signal meant for the host (one it
+/// blocks everywhere and takes with sigwait, say) is never delivered to it. The mask is set
+/// around the creation: a new thread starts with its creator's.
+template <class F>
+std::thread start_thread_without_signals(F&& f) {
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  try {
+    std::thread t(std::forward<F>(f));
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return t;
+  } catch (...) {
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw;
+  }
+}
+
 Driver::Driver(const Options& options, shm::Segment seg)
     : options_(options),
       seg_(std::move(seg)),
       v_(seg_),
-      session_(seg_.header().session),
+      session_(seg_.geometry().session),
       heap_(v_.spans, shm::kOwnerDriver),
-      exits_(&seg_.exits_index(), seg_.exits_entries(), seg_.header().exits_entries) {
+      exits_(&seg_.exits_index(), seg_.exits_entries(), seg_.geometry().exits_entries) {
   tasks_.resize(v_.task_capacity);
   free_tasks_.reserve(v_.task_capacity);
   for (std::uint32_t i = v_.task_capacity; i-- > 0;) free_tasks_.push_back(i);
-  v_.header->driver_pid = ::getpid();
+  v_.shared->driver_pid = ::getpid();
 }
 
 std::unique_ptr<Driver> Driver::start(const Options& options, std::uint32_t session) {
@@ -57,7 +78,7 @@ std::unique_ptr<Driver> Driver::start(const Options& options, std::uint32_t sess
   if (!seg) throw Error("shmray: could not map a shared segment of the requested size; lower object_store_bytes");
   std::unique_ptr<Driver> d(new Driver(options, std::move(*seg)));
   d->start_pool();
-  d->event_thread_ = std::thread([raw = d.get()] { raw->event_loop(); });
+  d->event_thread_ = start_thread_without_signals([raw = d.get()] { raw->event_loop(); });
   return d;
 }
 

@@ -109,7 +109,7 @@ class Driver final : public detail::RuntimeApi {
   void free_block(std::uint64_t offset) noexcept override;
   ObjectId put_block(const detail::ValueBlock& block) override;
 
-  std::uint64_t store_bytes() const { return v_.header->arena_bytes; }
+  std::uint64_t store_bytes() const { return v_.geo.arena_bytes; }
   /// What the store holds (tests and benchmarks).
   Usage usage();
 
@@ -158,6 +158,7 @@ class Driver final : public detail::RuntimeApi {
   void pump_locked();
   void handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
   void event_loop();
+  bool unstall_dispatch() noexcept;  // event thread only; true while it must look again soon
   void wake_owners_of_frees_locked() noexcept;
   void ring_doorbell() noexcept;
 
@@ -195,6 +196,7 @@ class Driver final : public detail::RuntimeApi {
   int zygote_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread event_thread_;
+  std::uint64_t stall_head_ = 0, stall_since_ns_ = 0;  // event thread only (unstall_dispatch)
 };
 
 }  // namespace shmray::driver

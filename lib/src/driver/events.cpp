@@ -13,6 +13,8 @@ namespace shmray::driver {
 
 namespace {
 constexpr auto kHousekeeping = std::chrono::milliseconds(200);
+constexpr auto kStallCheck = std::chrono::milliseconds(1);  // while queued work waits with a worker asleep
+constexpr std::uint64_t kStallNs = 2'000'000;                // no claim for this long: wake a sleeper anyway
 }
 
 bool Driver::events_pending() noexcept {
@@ -198,8 +200,8 @@ void Driver::maybe_grow_locked() {
     runnable += we.alive && !we.blocked;
   }
   // Blocked workers gave their CPU slots back: start another worker, up to max_workers.
-  if (runnable >= v_.header->num_workers || alive >= v_.header->max_workers) return;
-  for (std::uint32_t s = v_.header->num_workers; s < workers_.size(); ++s) {
+  if (runnable >= v_.geo.num_workers || alive >= v_.geo.max_workers) return;
+  for (std::uint32_t s = v_.geo.num_workers; s < workers_.size(); ++s) {
     if (workers_[s].alive) continue;
     workers_[s].extra = true;
     shm::store_relaxed(seg_.worker(s).extra, 1u);
@@ -209,20 +211,42 @@ void Driver::maybe_grow_locked() {
 }
 
 void Driver::ring_doorbell() noexcept {
-  shm::futex_bump_and_wake_all(&v_.header->doorbell.value);
+  shm::futex_bump_and_wake_all(&v_.hot->doorbell.value);
+}
+
+bool Driver::unstall_dispatch() noexcept {
+  // Submitters skip the wake-up while a worker spins, and a wake-up can land on a stopped
+  // sleeper: a single stopped or stalled worker would then keep queued work waiting with the
+  // rest of the pool asleep. Whatever the reason, queued work that no worker claimed for
+  // kStallNs while some worker sleeps wakes one sleeper (one that is really asleep).
+  v_.dispatch.skip_dead();
+  if (v_.dispatch.empty() || !v_.sleeping.any()) {
+    stall_since_ns_ = 0;
+    return false;
+  }
+  const std::uint64_t head = v_.dispatch.head(), now = shm::now_ns();
+  if (stall_since_ns_ == 0 || head != stall_head_) {
+    stall_head_ = head;
+    stall_since_ns_ = now;
+  } else if (now - stall_since_ns_ >= kStallNs) {
+    v_.wake_one_sleeper();
+    stall_since_ns_ = now;
+  }
+  return true;
 }
 
 void Driver::event_loop() {
-  shm::SegmentHeader& h = *v_.header;
+  shm::HotWords& h = *v_.hot;
   while (!stopping_.load(std::memory_order_acquire)) {
     {
       std::lock_guard lock(mu_);
       pump_locked();
     }
+    const bool watching = unstall_dispatch();
     const std::uint32_t seen = shm::atom(h.doorbell.value).load(std::memory_order_seq_cst);
     shm::atom(h.doorbell.aux).store(1, std::memory_order_seq_cst);  // "driver sleeping": workers ring
     if (!events_pending() && !stopping_.load(std::memory_order_acquire))
-      shm::futex_wait(&h.doorbell.value, seen, kHousekeeping);
+      shm::futex_wait(&h.doorbell.value, seen, watching ? kStallCheck : kHousekeeping);
     shm::atom(h.doorbell.aux).store(0, std::memory_order_relaxed);
   }
 }

@@ -119,7 +119,7 @@ void Driver::free_block_locked(std::uint64_t offset) noexcept {
     std::lock_guard lock(heap_mu_);
     released = heap_.free(offset);  // ours, or a large run (freed in the span table, whoever made it)
   }
-  shm::SegmentHeader& h = *v_.header;
+  shm::HotWords& h = *v_.hot;
   if (released && shm::atom(h.arena_epoch.aux).load(std::memory_order_seq_cst) != 0)
     shm::futex_bump_and_wake_all(&h.arena_epoch.value);
 }
@@ -130,7 +130,7 @@ std::uint64_t Driver::try_allocate_block(std::size_t bytes) {
 }
 
 std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
-  return common::allocate_waiting(*v_.header, bytes, [&] { return try_allocate_block(bytes); }, [&] {
+  return common::allocate_waiting(v_.geo, *v_.hot, bytes, [&] { return try_allocate_block(bytes); }, [&] {
     // Frees may wait unprocessed in the event rings; pumping also wakes workers with frees.
     std::unique_lock lock(mu_, std::try_to_lock);
     if (lock.owns_lock()) pump_locked();
@@ -157,7 +157,7 @@ bool Driver::write_payload_locked(ObjectId obj, shm::ObjectState state, std::spa
   }
   s->size = bytes.size();
   const std::uint32_t flags = shm::finish_object_write(*s, state);
-  if (flags & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+  if (flags & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
   return true;
 }
 

@@ -26,7 +26,7 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
   const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
-  if (desc_size > v_.header->arena_bytes)
+  if (desc_size > v_.geo.arena_bytes)
     throw ObjectStoreFullError("shmray: the arguments of " + fn->name + " (" + std::to_string(req.args.size()) +
                                " bytes) are larger than the whole object store; put() large values once and "
                                "pass the ref, or init() with a larger object_store_bytes");
@@ -51,20 +51,20 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   for (ObjectId id : req.resolve) add_ref_locked(id), t.info.pins.push_back(id);
   for (ObjectId id : req.contained) add_ref_locked(id), t.info.pins.push_back(id);
   const ObjectId result = t.result;
-  if (t.info.cpus > v_.header->num_workers) {
+  if (t.info.cpus > v_.geo.num_workers) {
     // As in Ray: a task asking for more CPUs than the runtime has stays pending.
     const std::string key = fn->name + "/" + std::to_string(t.info.cpus);
     if (std::find(warned_.begin(), warned_.end(), key) == warned_.end()) {
       warned_.push_back(key);
       std::cerr << "shmray: a task of " << fn->name << " asks for num_cpus=" << opt.num_cpus << " but the runtime has "
-                << v_.header->num_workers << "; it stays pending (init() with more workers to run it)\n";
+                << v_.geo.num_workers << "; it stays pending (init() with more workers to run it)\n";
     }
     infeasible_.push_back(std::move(t));
     return result;
   }
   if (backlog_.empty() && try_publish_locked(t)) return result;
   backlog_.push_back(std::move(t));
-  shm::atom(v_.header->driver_flags.value).fetch_or(shm::kFlagBacklog, std::memory_order_seq_cst);
+  shm::atom(v_.shared->driver_flags.value).fetch_or(shm::kFlagBacklog, std::memory_order_seq_cst);
   return result;
 }
 
@@ -166,7 +166,7 @@ void Driver::queue_task_locked(std::uint32_t idx) {
   }
   // A worker blocked on this result may run it inline now: wake whoever sleeps on it.
   if (shm::ObjectWord::unpack(shm::load_acquire(v_.objects[info.result.index()].state)).flags & shm::kObjWaiters)
-    shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+    shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
   wake_worker();
 }
 
@@ -295,7 +295,7 @@ void Driver::on_final_locked(ObjectId obj) {
 
 void Driver::drain_backlog_locked() {
   while (!backlog_.empty() && try_publish_locked(backlog_.front())) backlog_.pop_front();
-  if (backlog_.empty()) shm::atom(v_.header->driver_flags.value).fetch_and(~shm::kFlagBacklog, std::memory_order_seq_cst);
+  if (backlog_.empty()) shm::atom(v_.shared->driver_flags.value).fetch_and(~shm::kFlagBacklog, std::memory_order_seq_cst);
 }
 
 }  // namespace shmray::driver

@@ -51,7 +51,7 @@ void write_request(int fd, worker::ForkRequest req) noexcept {
 
 void Driver::reset_worker_rings(std::uint32_t slot) {
   shm::WorkerControl& c = seg_.worker(slot);
-  const shm::SegmentHeader& h = *v_.header;
+  const shm::SegmentHeader& h = v_.geo;
   shm::store_relaxed(c.events.head, std::uint64_t{0});
   shm::store_relaxed(c.events.tail, std::uint64_t{0});
   shm::store_relaxed(c.control.head, std::uint64_t{0});
@@ -65,8 +65,8 @@ void Driver::reset_worker_rings(std::uint32_t slot) {
 }
 
 void Driver::start_pool() {
-  const std::uint32_t n = v_.header->num_workers;
-  workers_.resize(v_.header->max_workers);
+  const std::uint32_t n = v_.geo.num_workers;
+  workers_.resize(v_.geo.max_workers);
   for (std::uint32_t s = 0; s < workers_.size(); ++s) reset_worker_rings(s);
   for (std::uint32_t s = 0; s < n; ++s) {
     shm::WorkerControl& c = seg_.worker(s);
@@ -98,11 +98,11 @@ void Driver::start_pool() {
   ::close(fds[0]);
   zygote_pid_ = pid;
   zygote_fd_ = fds[1];
-  v_.header->zygote_pid = pid;
+  v_.shared->zygote_pid = pid;
 
   // Wait until every first worker has checked the layout and is ready (they ring the doorbell).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  shm::SegmentHeader& h = *v_.header;
+  shm::HotWords& h = *v_.hot;
   for (;;) {
     const std::uint32_t seen = shm::atom(h.doorbell.value).load(std::memory_order_seq_cst);
     std::uint32_t ready = 0;
@@ -224,7 +224,7 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
     std::lock_guard lock(heap_mu_);
     heap_.adopt_owner(shm::owner_of_worker(r.slot), live);
   }
-  shm::futex_bump_and_wake_all(&v_.header->arena_epoch.value);
+  shm::futex_bump_and_wake_all(&v_.hot->arena_epoch.value);
   // A worker started while others were blocked is not replaced; a regular one is.
   if (we.extra) {
     we.extra = false;

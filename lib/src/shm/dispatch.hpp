@@ -23,6 +23,7 @@ class DispatchQueue {
   /// Driver only.
   bool try_push(std::uint64_t task_ref) noexcept {
     const std::uint64_t tail = load_relaxed(index_->tail);
+    repair_head(tail);
     if (tail - load_acquire(index_->head) > mask_) {
       skip_dead();
       if (tail - load_acquire(index_->head) > mask_) return false;
@@ -45,9 +46,24 @@ class DispatchQueue {
     }
   }
 
-  /// Entries between head and tail (an upper bound of the queued tasks).
-  std::uint64_t size() const noexcept { return load_acquire(index_->tail) - load_acquire(index_->head); }
+  /// Entries between head and tail (an upper bound of the queued tasks); 0 when a stray
+  /// write put head past tail.
+  std::uint64_t size() const noexcept {
+    const std::uint64_t head = load_acquire(index_->head), tail = load_acquire(index_->tail);
+    return tail > head ? tail - head : 0;
+  }
   bool empty() const noexcept { return size() == 0; }
+  std::uint64_t head() const noexcept { return load_acquire(index_->head); }
+
+  /// Driver only: a head a stray write moved past tail, or more than a ring behind it, is
+  /// set back to the oldest entry the ring can hold. Entries are claimed through the task
+  /// word (generation and state), so looking at dead ones again costs a skip, never a task.
+  void repair_head(std::uint64_t tail) noexcept {
+    std::uint64_t head = load_acquire(index_->head);
+    const std::uint64_t oldest = tail > mask_ ? tail - mask_ - 1 : 0;
+    while ((head > tail || head < oldest) && !cas(index_->head, head, oldest)) {
+    }
+  }
 
   /// Moves head past entries that are no longer queued.
   void skip_dead() noexcept {

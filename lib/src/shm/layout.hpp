@@ -12,7 +12,7 @@ namespace shmray::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY1"
 /// Bump on any field added, moved, resized or re-meant.
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kSpanBytes = 64 * 1024;  ///< arena unit owned by one process
@@ -53,23 +53,31 @@ struct SegmentHeader {
   std::uint32_t exits_entries;          // 136: power of two
   std::uint32_t reserved0;              // 140: zero
   std::uint64_t store_full_timeout_ns;  // 144
-  std::uint64_t idle_off;               // 152: IdleSet words: spinning, then sleeping (own lines)
+  std::uint64_t idle_off;               // 152: IdleSet words: spinning, then sleeping (own page)
   std::uint32_t idle_words;             // 160: 64-bit words per set: ceil(max_workers / 64)
-  std::uint32_t reserved[25];           // 164..263: zero, room to grow
-  // Hot words, one cache line each (offsets pinned below).
-  HotWord doorbell;        // driver wake-up futex; aux = driver sleeping
-  HotWord object_epoch;    // bumped when an object someone sleeps on becomes final
-  HotWord arena_epoch;     // bumped when store space is freed; aux = waiters
-  HotWord reserved_hot;    // zero (was the idle counters, now the IdleSet region)
-  HotWord driver_flags;    // kFlag* below
+  std::uint32_t reserved1;              // 164: zero
+  std::uint64_t hot_off;                // 168: HotWords (own page, right after this one)
+  std::uint32_t reserved[36];           // 176..319: zero, room to grow
+  HotWord driver_flags;                 // 320: kFlag* below; written by the driver only
 };
 inline constexpr std::uint32_t kFlagBacklog = 1;  ///< driver holds tasks the table had no room for
 
 static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_trivially_copyable_v<SegmentHeader>);
 static_assert(offsetof(SegmentHeader, magic) == 0 && offsetof(SegmentHeader, layout_version) == 8);
 static_assert(offsetof(SegmentHeader, store_full_timeout_ns) == 144 && offsetof(SegmentHeader, idle_off) == 152);
-static_assert(offsetof(SegmentHeader, doorbell) == 320 && offsetof(SegmentHeader, driver_flags) == 576);
-static_assert(sizeof(SegmentHeader) == 640 && sizeof(SegmentHeader) <= kPage);
+static_assert(offsetof(SegmentHeader, hot_off) == 168 && offsetof(SegmentHeader, driver_flags) == 320);
+static_assert(sizeof(SegmentHeader) == 384 && sizeof(SegmentHeader) <= kPage);
+
+/// The futex words every process writes, on their own page after the header: the header
+/// page is read-only in workers (a stray write by a task kills only its own worker), these
+/// stay writable. Nothing here is ever used as an offset or a size.
+struct HotWords {
+  HotWord doorbell;      // 0: driver wake-up futex; aux = driver sleeping
+  HotWord object_epoch;  // 64: bumped when an object someone sleeps on becomes final
+  HotWord arena_epoch;   // 128: bumped when store space is freed; aux = waiters
+};
+static_assert(std::is_standard_layout_v<HotWords> && std::is_trivially_copyable_v<HotWords>);
+static_assert(sizeof(HotWords) == 3 * kCacheLine && offsetof(HotWords, arena_epoch) == 128 && sizeof(HotWords) <= kPage);
 
 /// Producer/consumer positions of a single-producer single-consumer ring; the data follows.
 struct RingIndex {
@@ -102,13 +110,13 @@ struct WorkerControl {
   std::uint32_t wants_supply;       // 40: set by the worker while it waits for object/task slots
   std::uint32_t extra;              // 44: 1 for a worker started while others were blocked
   std::uint64_t bottom_task;        // 48: TaskRef of the outermost task on its stack, 0 when idle
-  std::uint64_t reserved;           // 56
+  std::uint64_t spin_until_ns;      // 56: monotonic ns when its idle spin ends; later, a spinner is stopped or stalled
   RingIndex events;                 // 64
   RingIndex control;                // 192
 };
 static_assert(std::is_standard_layout_v<WorkerControl> && std::is_trivially_copyable_v<WorkerControl>);
 static_assert(sizeof(WorkerControl) == 320 && offsetof(WorkerControl, wants_supply) == 40 &&
-              offsetof(WorkerControl, bottom_task) == 48 &&
+              offsetof(WorkerControl, bottom_task) == 48 && offsetof(WorkerControl, spin_until_ns) == 56 &&
               offsetof(WorkerControl, events) == 64);
 
 /// Zygote -> driver: a worker process ended.

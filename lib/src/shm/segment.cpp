@@ -2,6 +2,8 @@
 
 #include <boost/interprocess/anonymous_shared_memory.hpp>
 
+#include <sys/mman.h>
+
 #include <cstring>
 
 namespace shmray::shm {
@@ -37,13 +39,14 @@ void lay_out(const SegmentParams& p, SegmentHeader& h) {
   h.store_full_timeout_ns = p.store_full_timeout_ns;
   h.span_count = static_cast<std::uint32_t>((p.arena_bytes + kSpanBytes - 1) / kSpanBytes);
 
-  std::uint64_t off = kPage;
+  h.hot_off = kPage;  // the header's page is read-only in workers; the futex words they write are not
+  std::uint64_t off = 2 * kPage;
   h.workers_off = off;
   off += std::uint64_t(h.worker_block_bytes) * h.max_workers;
   h.exits_off = off = align_up(off, kPage);
   off += sizeof(RingIndex) + sizeof(ExitReport) * h.exits_entries;
   h.idle_words = (h.max_workers + 63) / 64;
-  h.idle_off = off = align_up(off, kCacheLine);
+  h.idle_off = off = align_up(off, kPage);  // the exit ring's pages before it are read-only in workers
   off += 2 * align_up(8ull * h.idle_words, kCacheLine);
   h.dispatch_off = off = align_up(off, kPage);
   off += sizeof(RingIndex) + 8ull * h.dispatch_capacity;
@@ -102,7 +105,7 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
                     expect.arena_off == h.arena_off && expect.arena_bytes == h.arena_bytes &&
                     expect.total_bytes == h.total_bytes && expect.worker_block_bytes == h.worker_block_bytes &&
                     expect.dispatch_capacity == h.dispatch_capacity && expect.exits_entries == h.exits_entries &&
-                    expect.idle_off == h.idle_off && expect.idle_words == h.idle_words;
+                    expect.idle_off == h.idle_off && expect.idle_words == h.idle_words && expect.hot_off == h.hot_off;
   if (!same || h.total_bytes > mapping.size()) return AttachError::kBadGeometry;
   return AttachError::kNone;
 }
@@ -111,12 +114,22 @@ std::optional<Segment> Segment::create(const SegmentParams& params) noexcept {
   SegmentHeader h{};
   lay_out(params, h);
   try {
-    Segment seg(boost::interprocess::anonymous_shared_memory(h.total_bytes));
+    Segment seg(boost::interprocess::anonymous_shared_memory(h.total_bytes), h);
     std::memcpy(seg.base(), &h, sizeof h);  // fresh anonymous memory is zero: every ring and slot starts empty
+    // Keep the object store (the host's data) out of the core dump of any process of the
+    // pool; the flag is on the mapping, so the fork server and workers inherit it.
+    ::madvise(seg.base(), seg.size(), MADV_DONTDUMP);
     return seg;
   } catch (...) {
     return std::nullopt;
   }
+}
+
+bool Segment::protect_for_worker() const noexcept {
+  const std::uint64_t exits_end = align_up(geo_.exits_off + sizeof(RingIndex) + sizeof(ExitReport) * geo_.exits_entries, kPage);
+  bool ok = ::mprotect(base(), kPage, PROT_READ) == 0;  // the header
+  ok &= ::mprotect(base() + geo_.exits_off, exits_end - geo_.exits_off, PROT_READ) == 0;  // fork server -> driver
+  return ok;
 }
 
 }  // namespace shmray::shm

@@ -42,36 +42,50 @@ class Segment {
 
   std::byte* base() const noexcept { return static_cast<std::byte*>(region_.get_address()); }
   std::size_t size() const noexcept { return region_.get_size(); }
+  /// This process's private copy of the geometry, taken when the segment was made (workers
+  /// inherit it over fork). Every offset, capacity and size comes from here, never from the
+  /// shared header, which any process of the pool could have scribbled over.
+  const SegmentHeader& geometry() const noexcept { return geo_; }
+  /// The shared header: the driver writes its pids and flags there. Read-only in workers.
   SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base()); }
+  /// The futex words on their own page, writable by every process.
+  HotWords& hot() const noexcept { return *at<HotWords>(geo_.hot_off); }
 
   template <class T>
   T* at(std::uint64_t offset) const noexcept {
     return reinterpret_cast<T*>(base() + offset);
   }
   WorkerControl& worker(std::uint32_t slot) const noexcept {
-    return *at<WorkerControl>(header().workers_off + std::uint64_t(slot) * header().worker_block_bytes);
+    return *at<WorkerControl>(geo_.workers_off + std::uint64_t(slot) * geo_.worker_block_bytes);
   }
   std::byte* event_buffer(std::uint32_t slot) const noexcept {
     return reinterpret_cast<std::byte*>(&worker(slot)) + sizeof(WorkerControl);
   }
   std::uint64_t* control_entries(std::uint32_t slot) const noexcept {
-    return reinterpret_cast<std::uint64_t*>(event_buffer(slot) + header().event_ring_bytes);
+    return reinterpret_cast<std::uint64_t*>(event_buffer(slot) + geo_.event_ring_bytes);
   }
-  RingIndex& exits_index() const noexcept { return *at<RingIndex>(header().exits_off); }
-  ExitReport* exits_entries() const noexcept { return at<ExitReport>(header().exits_off + sizeof(RingIndex)); }
-  std::uint64_t* idle_spinning() const noexcept { return at<std::uint64_t>(header().idle_off); }
+  RingIndex& exits_index() const noexcept { return *at<RingIndex>(geo_.exits_off); }
+  ExitReport* exits_entries() const noexcept { return at<ExitReport>(geo_.exits_off + sizeof(RingIndex)); }
+  std::uint64_t* idle_spinning() const noexcept { return at<std::uint64_t>(geo_.idle_off); }
   std::uint64_t* idle_sleeping() const noexcept {
-    return at<std::uint64_t>(header().idle_off + (8ull * header().idle_words + kCacheLine - 1) / kCacheLine * kCacheLine);
+    return at<std::uint64_t>(geo_.idle_off + (8ull * geo_.idle_words + kCacheLine - 1) / kCacheLine * kCacheLine);
   }
-  RingIndex& dispatch_index() const noexcept { return *at<RingIndex>(header().dispatch_off); }
-  std::uint64_t* dispatch_entries() const noexcept { return at<std::uint64_t>(header().dispatch_off + sizeof(RingIndex)); }
-  TaskSlot* tasks() const noexcept { return at<TaskSlot>(header().tasks_off); }
-  ObjectSlot* objects() const noexcept { return at<ObjectSlot>(header().objects_off); }
-  std::uint64_t* spans() const noexcept { return at<std::uint64_t>(header().spans_off); }
+  RingIndex& dispatch_index() const noexcept { return *at<RingIndex>(geo_.dispatch_off); }
+  std::uint64_t* dispatch_entries() const noexcept { return at<std::uint64_t>(geo_.dispatch_off + sizeof(RingIndex)); }
+  TaskSlot* tasks() const noexcept { return at<TaskSlot>(geo_.tasks_off); }
+  ObjectSlot* objects() const noexcept { return at<ObjectSlot>(geo_.objects_off); }
+  std::uint64_t* spans() const noexcept { return at<std::uint64_t>(geo_.spans_off); }
+
+  /// In a worker, after validate_header: makes what workers never write (the header page,
+  /// the exit ring) read-only, so a stray write by a task faults in the task's own process
+  /// instead of corrupting what the driver and the fork server read. False if mprotect failed.
+  bool protect_for_worker() const noexcept;
 
  private:
-  explicit Segment(boost::interprocess::mapped_region region) noexcept : region_(std::move(region)) {}
+  Segment(boost::interprocess::mapped_region region, const SegmentHeader& geo) noexcept
+      : region_(std::move(region)), geo_(geo) {}
   boost::interprocess::mapped_region region_;
+  SegmentHeader geo_{};
 };
 
 }  // namespace shmray::shm
