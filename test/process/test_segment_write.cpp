@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shm/layout.hpp"
@@ -86,6 +87,22 @@ int scribble_hot_words(shmray::View<std::vector<char>> anchor) {
 }
 SHMRAY_REMOTE(scribble_hot_words);
 
+// Puts the driver's pid where its worker's own pid belongs, then runs until cancelled.
+int forge_worker_pid(shmray::View<std::vector<char>> anchor) {
+  std::byte* base = segment_base(anchor.data());
+  if (!base) return -1;
+  shm::SegmentHeader h;
+  std::memcpy(&h, base, sizeof h);
+  for (std::uint32_t slot = 0; slot < h.max_workers; ++slot) {
+    auto* c = reinterpret_cast<shm::WorkerControl*>(base + h.workers_off + std::uint64_t(slot) * h.worker_block_bytes);
+    if (c->pid == ::getpid()) c->pid = h.driver_pid;
+  }
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!shmray::cancelled() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  return 1;
+}
+SHMRAY_REMOTE(forge_worker_pid);
+
 int plus_one(int x) { return x + 1; }
 SHMRAY_REMOTE(plus_one);
 
@@ -127,6 +144,17 @@ TEST_CASE("Segment.GarbageInTheHotWordsDoesNotCrashTheDriver" * doctest::timeout
     auto big = shmray::put(std::vector<double>(100000, 2.0));  // the store still frees and allocates
     CHECK(shmray::get_view(big).size() == 100000u);
   }
+}
+
+TEST_CASE("Segment.AForgedWorkerPidIsNeverSignalled" * doctest::timeout(120)) {
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true});
+  auto anchor = shmray::put(std::vector<char>(4096, 'a'));
+  auto ref = shmray::task(forge_worker_pid).remote(anchor);
+  std::this_thread::sleep_for(200ms);  // it has forged the pid by now
+  shmray::cancel(ref, {.force = true});  // must not SIGKILL the pid the worker wrote: ours
+  CHECK_THROWS_AS(shmray::get(ref, 30s), shmray::TaskCancelledError);
+  check_pool_serves();
 }
 
 TEST_CASE("Segment.TheStoreIsKeptOutOfCoreDumps" * doctest::timeout(60)) {

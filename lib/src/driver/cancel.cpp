@@ -96,7 +96,7 @@ void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
         const std::uint32_t worker = tw.owner - 1u;
         if (force && worker < workers_.size() && workers_[worker].alive &&
             shm::load_acquire(seg_.worker(worker).bottom_task) == ref) {
-          const pid_t pid = shm::load_acquire(seg_.worker(worker).pid);
+          const pid_t pid = worker_pid(worker);
           if (pid > 0) ::kill(pid, SIGKILL);  // the fork server reports it; handle_exit cleans up
         }
         return;  // the slot is recycled when the worker reports TaskDone (or dies)

@@ -168,6 +168,7 @@ class Driver final : public detail::RuntimeApi {
   void request_spawn(std::uint32_t slot);
   void handle_exit_locked(const shm::ExitReport& r);
   void reset_worker_rings(std::uint32_t slot);
+  pid_t worker_pid(std::uint32_t slot) const noexcept;
 
   Options options_;
   shm::Segment seg_;

@@ -37,9 +37,10 @@ void Driver::pump_locked() {
       const auto st = we.events.peek(m);
       if (st == shm::MessageReader::Status::kEmpty) break;
       if (st == shm::MessageReader::Status::kCorrupt) {
-        std::cerr << "shmray: worker " << we.pid << " wrote a corrupt event record; restarting it\n";
+        const pid_t pid = worker_pid(w);
+        std::cerr << "shmray: worker " << pid << " wrote a corrupt event record; restarting it\n";
         we.corrupt = true;
-        if (we.pid > 0) ::kill(we.pid, SIGKILL);
+        if (pid > 0) ::kill(pid, SIGKILL);
         break;
       }
       handle_message_locked(w, m);

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -47,7 +48,34 @@ void write_request(int fd, worker::ForkRequest req) noexcept {
   }
 }
 
+// The parent of `pid` from /proc (0 when it is gone or unreadable).
+pid_t parent_of(pid_t pid) noexcept {
+  char path[64], buf[512];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* close_paren = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+  int ppid = 0;
+  char state = 0;
+  if (!close_paren || std::sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return 0;
+  return static_cast<pid_t>(ppid);
+}
+
 }  // namespace
+
+pid_t Driver::worker_pid(std::uint32_t slot) const noexcept {
+  // The worker writes its pid itself, so it is as trustworthy as the worker: before the
+  // driver signals it, it must be a child of our fork server, never the driver, the fork
+  // server, or any other process (a stray write could name any of them, -1 all of them).
+  if (slot >= workers_.size()) return 0;
+  const pid_t pid = shm::load_acquire(seg_.worker(slot).pid);
+  if (pid <= 1 || pid == ::getpid() || pid == zygote_pid_ || zygote_pid_ <= 0) return 0;
+  return parent_of(pid) == zygote_pid_ ? pid : 0;
+}
 
 void Driver::reset_worker_rings(std::uint32_t slot) {
   shm::WorkerControl& c = seg_.worker(slot);

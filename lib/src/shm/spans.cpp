@@ -1,5 +1,7 @@
 #include "shm/spans.hpp"
 
+#include <algorithm>
+
 namespace shmray::shm {
 
 std::optional<std::uint32_t> SpanTable::claim_small(std::uint16_t owner, std::uint8_t size_class) noexcept {
@@ -38,8 +40,10 @@ std::optional<std::uint32_t> SpanTable::claim_run(std::uint16_t owner, std::uint
 }
 
 void SpanTable::release_run(std::uint32_t first) noexcept {
+  if (first >= count_) return;
   const SpanWord head = word(first);
-  const std::uint32_t n = head.kind == SpanKind::kLargeHead ? head.run : 1;
+  // The run length is read from shared memory: a scribbled one must not reach past the table.
+  const std::uint32_t n = head.kind == SpanKind::kLargeHead ? std::min(std::max(head.run, 1u), count_ - first) : 1;
   // Continuations first, head last: a scan never sees a free head with owned continuations.
   for (std::uint32_t k = n; k-- > 1;) release_span(first + k);
   release_span(first);
