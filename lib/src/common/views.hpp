@@ -45,10 +45,6 @@ struct Views {
   /// descheduled: it does not count, or one stalled process would keep every sleeper asleep.
   bool wake_one_idle() const noexcept {
     if (live_spinner()) return false;
-    return wake_one_sleeper();
-  }
-  /// Wakes one sleeping worker whatever the spinners do (the driver's stall check).
-  bool wake_one_sleeper() const noexcept {
     return sleeping.find([&](std::uint32_t slot) { return shm::wake_if_sleeping(worker(slot)); });
   }
   /// Some idle worker spins now and is within its spin time. Reads the clock only when a

@@ -26,7 +26,15 @@ class Driver::Helper final : public common::WaitHelper {
     d_.pump_locked();
     return false;  // progress for others, not an answer for us: keep the spin budget honest
   }
-  std::int64_t before_sleep() override { return 200'000'000; }  // re-check now and then (housekeeping)
+  std::int64_t before_sleep() override {
+    // Queued work while an idle worker exists: the spinner that should take it, or the
+    // sleeper a wake-up went to, may be stopped. Wake one now (a stale spinner no longer
+    // counts) and look again soon. With every worker busy, nothing here costs a syscall.
+    if (d_.v_.dispatch.empty()) return 200'000'000;  // re-check now and then (housekeeping)
+    shm::full_fence();
+    d_.v_.wake_one_idle();
+    return d_.v_.spinning.any() || d_.v_.sleeping.any() ? 1'000'000 : 200'000'000;
+  }
 
  private:
   Driver& d_;

@@ -219,9 +219,13 @@ bool Driver::unstall_dispatch() noexcept {
   // Submitters skip the wake-up while a worker spins, and a wake-up can land on a stopped
   // sleeper: a single stopped or stalled worker would then keep queued work waiting with the
   // rest of the pool asleep. Whatever the reason, queued work that no worker claimed for
-  // kStallNs while some worker sleeps wakes one sleeper (one that is really asleep).
+  // kStallNs while some worker sleeps wakes one sleeper (one that is really asleep). The
+  // sleepers are found by their state words, not the idle bits, which a task could clear.
   v_.dispatch.skip_dead();
-  if (v_.dispatch.empty() || !v_.sleeping.any()) {
+  bool any_sleeping = false;
+  for (std::uint32_t w = 0; w < workers_.size() && !any_sleeping && !v_.dispatch.empty(); ++w)
+    any_sleeping = shm::load_acquire(seg_.worker(w).state) == std::uint32_t(shm::WorkerState::kSleeping);
+  if (!any_sleeping) {
     stall_since_ns_ = 0;
     return false;
   }
@@ -230,7 +234,8 @@ bool Driver::unstall_dispatch() noexcept {
     stall_head_ = head;
     stall_since_ns_ = now;
   } else if (now - stall_since_ns_ >= kStallNs) {
-    v_.wake_one_sleeper();
+    for (std::uint32_t w = 0; w < workers_.size(); ++w)
+      if (shm::wake_if_sleeping(seg_.worker(w))) break;
     stall_since_ns_ = now;
   }
   return true;
