@@ -28,16 +28,27 @@ class Driver::Helper final : public common::WaitHelper {
   }
   std::int64_t before_sleep() override {
     // Queued work while an idle worker exists: the spinner that should take it, or the
-    // sleeper a wake-up went to, may be stopped. Wake one now (a stale spinner no longer
-    // counts) and look again soon. With every worker busy, nothing here costs a syscall.
-    if (d_.v_.dispatch.empty()) return 200'000'000;  // re-check now and then (housekeeping)
-    shm::full_fence();
-    d_.v_.wake_one_idle();
-    return d_.v_.spinning.any() || d_.v_.sleeping.any() ? 1'000'000 : 200'000'000;
+    // sleeper a wake-up went to, may be stopped. Look again after 1 ms; if no claim moved
+    // the queue meanwhile, wake a sleeper (a stale spinner no longer counts). With every
+    // worker busy nobody is idle, and nothing here costs a syscall.
+    const common::Views& v = d_.v_;
+    if (v.dispatch.empty() || !(v.spinning.any() || v.sleeping.any())) {
+      seen_head_ = kNone;
+      return 200'000'000;  // re-check now and then (housekeeping)
+    }
+    const std::uint64_t head = v.dispatch.head();
+    if (head == seen_head_) {
+      shm::full_fence();
+      v.wake_one_idle();
+    }
+    seen_head_ = head;
+    return 1'000'000;
   }
 
  private:
+  static constexpr std::uint64_t kNone = ~std::uint64_t{0};
   Driver& d_;
+  std::uint64_t seen_head_ = kNone;  // dispatch head at the last short sleep
 };
 
 /// A thread of the library's own blocks every signal, so a signal meant for the host (one it
