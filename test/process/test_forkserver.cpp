@@ -275,9 +275,10 @@ int closed_stdio_role(const std::vector<std::string>&) {
   shmray::init({.num_workers = 1, .object_store_bytes = 16 << 20});  // not quiet: its line goes to fd 2
   std::atomic<bool> stop{false};
   std::thread noise([&] {
+    const std::string burst(63, 'x');  // not a multiple of 8: shifts any 8-byte framing
     while (!stop) {
-      for (int fd = 1; fd <= 2; ++fd) (void)!::write(fd, "x", 1);
-      std::this_thread::sleep_for(200us);
+      for (int fd = 1; fd <= 2; ++fd) (void)!::write(fd, burst.data(), burst.size());
+      std::this_thread::sleep_for(100us);
     }
   });
   int rc = 0;

@@ -2,6 +2,8 @@
 // cleaning up after a worker that died: its tasks are retried or failed, its references
 // released, its arena spans adopted, its rings reset, and a replacement requested.
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -9,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -57,6 +60,27 @@ std::string fork_failed_message(int err) {
 
 bool is_fork_failure(const shm::ExitReport& r) {
   return WIFEXITED(r.status) && WEXITSTATUS(r.status) == worker::kExitForkFailed;
+}
+
+// A line on the host's stderr that can neither block the event thread (a stderr pipe nobody
+// drains) nor raise SIGPIPE in the host (one whose reader is gone): dropped when it cannot
+// be written at once; a SIGPIPE it causes is taken back before the mask is restored.
+void warn(const std::string& line) noexcept {
+  const std::string text = line + "\n";
+  pollfd p{STDERR_FILENO, POLLOUT, 0};
+  if (::poll(&p, 1, 0) != 1 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) return;
+  sigset_t pipe_sig, old, pending;
+  sigemptyset(&pipe_sig);
+  sigaddset(&pipe_sig, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_sig, &old);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  (void)!::write(STDERR_FILENO, text.data(), std::min<std::size_t>(text.size(), PIPE_BUF));
+  if (!was_pending) {
+    const timespec zero{};
+    ::sigtimedwait(&pipe_sig, nullptr, &zero);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 // Fork-server restarts tolerated within kRestartWindow before the pool is declared broken.
@@ -243,7 +267,7 @@ void Driver::on_fork_server_death_locked() {
                       std::to_string(kRestartWindow.count()) + " s (last: " + how + "); the pool is stopped");
     return;
   }
-  std::cerr << "shmray: the fork server " << how << "; starting a new one\n";
+  warn("shmray: the fork server " + how + "; starting a new one");
   std::vector<std::uint32_t> slots;
   for (std::uint32_t w = 0; w < workers_.size(); ++w)
     if (workers_[w].alive && shm::load_acquire(seg_.worker(w).state) == std::uint32_t(shm::WorkerState::kStarting))
@@ -258,7 +282,7 @@ void Driver::on_fork_server_death_locked() {
 void Driver::break_pool_locked(const std::string& why) {
   if (!broken_.empty()) return;
   broken_ = why;
-  std::cerr << why << "\n";
+  warn(why);
   wire::ErrorRecord e;
   e.kind = wire::ErrorKind::kPool;
   e.message = why;
