@@ -208,9 +208,14 @@ void Driver::send_requests_locked() noexcept {
 }
 
 void Driver::watch_pool_locked() {
-  if (zygote_pid_ > 0 && (zygote_pidfd_ >= 0 ? readable(zygote_pidfd_) : ::waitpid(zygote_pid_, nullptr, WNOHANG) != 0))
-    on_fork_server_death_locked();
+  // At most one system call per 20 ms for this, however often the doorbell rings (the
+  // event thread's housekeeping pass bounds the delay to 200 ms).
   const auto now = std::chrono::steady_clock::now();
+  if (zygote_pid_ > 0 && now - last_zygote_check_ >= std::chrono::milliseconds(20)) {
+    last_zygote_check_ = now;
+    if (zygote_pidfd_ >= 0 ? readable(zygote_pidfd_) : ::waitpid(zygote_pid_, nullptr, WNOHANG) != 0)
+      on_fork_server_death_locked();
+  }
   for (std::uint32_t w = 0; w < workers_.size(); ++w) {
     WorkerEnd& we = workers_[w];
     shm::WorkerControl& c = seg_.worker(w);
