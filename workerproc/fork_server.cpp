@@ -1,18 +1,23 @@
 #include "workerproc/fork_server.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shm/futex.hpp"
@@ -22,26 +27,120 @@
 
 namespace shmray::worker {
 
+int fd_above_stdio(int fd) noexcept {
+  if (fd < 0 || fd > STDERR_FILENO) return fd;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+  ::close(fd);
+  return moved;
+}
+
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Bounds of the relay. A worker line longer than kMaxPartial is relayed in pieces of that
+// size (each with its prefix), so no amount of output without newlines costs more than
+// kMaxPartial per stream of a worker. At most kMaxQueued bytes wait for each of the driver's
+// streams; while the driver's stream drains, workers are held back by their pipes (nothing
+// is lost); once it has taken nothing for kStall, further output is dropped and a marker
+// says how much.
+constexpr std::size_t kMaxPartial = 64 << 10;
+constexpr std::size_t kMaxQueued = 1 << 20;
+constexpr std::size_t kWriteChunk = PIPE_BUF;  // after POLLOUT a pipe takes this much without blocking
+constexpr auto kStall = 1s;
+// A failed fork (EAGAIN under a pids limit, ENOMEM) is retried after 10, 20, 40, 80, 160 ms,
+// then reported to the driver with its errno instead of spinning.
+constexpr int kForkAttempts = 6;
+constexpr auto kFirstBackoff = 10ms;
+// At shutdown, the driver's streams get this long without progress (2 s at most) to take
+// the last output: a stdout nobody reads must not make shutdown() slow.
+constexpr auto kFlushPatience = 250ms;
+constexpr auto kFlushMax = 2s;
+
+int pidfd_open(pid_t pid) { return fd_above_stdio(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
+
+/// One of the driver's output streams (fd 1 or 2). Never written without POLLOUT, and never
+/// made O_NONBLOCK: that flag lives on the open file description the host shares.
+struct Sink {
+  int fd = -1;
+  std::string q;
+  std::size_t head = 0;
+  std::uint64_t dropped = 0;
+  bool broken = false;  // closed, or its reader went away: drop everything from now on
+  Clock::time_point progress = Clock::now();
+
+  std::size_t pending() const { return q.size() - head; }
+  // Full and taking nothing: stop holding workers back, drop instead.
+  bool stalled(Clock::time_point now) const { return pending() >= kMaxQueued && now - progress >= kStall; }
+  bool accepting(Clock::time_point now) const { return broken || pending() < kMaxQueued || stalled(now); }
+
+  void put(std::string_view prefix, std::string_view a, std::string_view b, bool newline) {
+    if (broken) return;
+    const std::size_t n = prefix.size() + a.size() + b.size() + (newline ? 1 : 0);
+    if (pending() + n > kMaxQueued + kMaxPartial) {
+      dropped += n;
+      return;
+    }
+    note_dropped();
+    q.append(prefix).append(a).append(b);
+    if (newline) q += '\n';
+  }
+  void note_dropped() {
+    if (!dropped) return;
+    q += "[shmray: " + std::to_string(dropped) + " bytes of worker output dropped]\n";
+    dropped = 0;
+  }
+  // Writes what the stream takes now; never blocks.
+  void flush_some() {
+    for (int i = 0; i < 1024 && !broken && pending(); ++i) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 0) <= 0) break;
+      if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return fail();
+      const ssize_t w = ::write(fd, q.data() + head, std::min(pending(), kWriteChunk));
+      if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (w <= 0) return fail();
+      head += static_cast<std::size_t>(w);
+      progress = Clock::now();
+    }
+    if (head == q.size()) {
+      q.clear();
+      head = 0;
+      progress = Clock::now();
+      note_dropped();
+    } else if (head > q.size() / 2) {
+      q.erase(0, head);
+      head = 0;
+    }
+  }
+  void fail() {
+    broken = true;
+    q.clear();
+    q.shrink_to_fit();
+    head = 0;
+  }
+};
+
+struct Stream {
+  int fd = -1;
+  std::string partial;  // bytes after the last newline, fewer than kMaxPartial
+};
 
 struct Child {
   pid_t pid = 0;
   std::uint32_t slot = 0;
   std::uint32_t incarnation = 0;
   int pidfd = -1;  // readable once the child has ended: a per-child wake-up no signal can lose
-  int out = -1, err = -1;
-  std::string out_line, err_line;
+  bool reaped = false;
+  Stream out, err;
+  std::string prefix;
 };
 
-void write_all(int fd, const char* p, std::size_t n) {
-  while (n) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;  // the driver's output is gone: drop the text, keep serving
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
+struct PendingSpawn {
+  std::uint32_t slot = 0;
+  int attempts = 0;
+  Clock::time_point at;
+};
 
 class ForkServer {
  public:
@@ -51,117 +150,217 @@ class ForkServer {
 
   [[noreturn]] void run() {
     ::prctl(PR_SET_NAME, "shmray-forksrv", 0, 0, 0);
-    ::signal(SIGPIPE, SIG_IGN);
-    ::signal(SIGINT, SIG_IGN);  // Ctrl-C is the driver's to handle; we end when it does
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) ::signal(sig, SIG_DFL);
+    setup_signals();
+    // Our own process group: `kill -TERM -PGID` or a terminal's SIGINT aimed at the host's
+    // group does not reach the pool. We still end with the driver (its pidfd), and workers
+    // with us (PR_SET_PDEATHSIG). SIGTTOU/SIGTTIN are ignored (setup_signals) so output to
+    // the host's terminal from this background group never stops us.
+    ::setpgid(0, 0);
     // The whole process, not the forking thread, must be gone: a pidfd tells exactly that.
-    driver_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, cfg_.driver_pid, 0));
+    driver_fd_ = pidfd_open(cfg_.driver_pid);
     if (::getppid() != cfg_.driver_pid) ::_exit(kExitOrphan);
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &chld, nullptr);
-    sig_fd_ = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    for (std::uint32_t s = 0; s < cfg_.initial_workers; ++s) spawn(s);
+    req_fd_ = fd_above_stdio(req_fd_);
+    out_.fd = STDOUT_FILENO;
+    err_.fd = STDERR_FILENO;
+    const auto now = Clock::now();
+    for (std::uint32_t s : cfg_.initial_slots) spawns_.push_back({s, 0, now});
     for (;;) loop_once();
   }
 
  private:
-  void spawn(std::uint32_t slot) {
+  void setup_signals() {
+    // Workers get the host's dispositions minus its handlers; take the picture before we
+    // change ours.
+    host_ignored_ = ignored_signals();
+    reset_signal_dispositions(host_ignored_);
+    // SIGCHLD is default again (reset above, SA_NOCLDWAIT cleared): with the host's SIG_IGN
+    // the kernel would reap workers itself and we would never learn how they ended.
+    for (int sig : {SIGPIPE, SIGINT, SIGTTOU, SIGTTIN}) ::signal(sig, SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    // Set, not add: a fork server re-forked by the driver's event thread inherits its mask.
+    ::sigprocmask(SIG_SETMASK, &chld, nullptr);
+    sig_fd_ = fd_above_stdio(::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
+  }
+
+  // One attempt; returns 0 or the errno of what failed.
+  int try_spawn(std::uint32_t slot) {
     int out[2] = {-1, -1}, err[2] = {-1, -1};
     if (cfg_.log_to_driver) {
-      if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) out[0] = out[1] = err[0] = err[1] = -1;
+      if (::pipe2(out, O_CLOEXEC) != 0) return errno;
+      if (::pipe2(err, O_CLOEXEC) != 0) {
+        const int e = errno;
+        ::close(out[0]), ::close(out[1]);
+        return e;
+      }
+      for (int* fd : {&out[0], &out[1], &err[0], &err[1]}) *fd = fd_above_stdio(*fd);
     }
     const std::uint32_t incarnation = shm::load_acquire(seg_.worker(slot).incarnation);
     const pid_t pid = ::fork();
     if (pid < 0) {
-      report(slot, 0, W_EXITCODE(kExitInternal, 0), incarnation);
-      return;
+      const int e = errno;
+      for (int fd : {out[0], out[1], err[0], err[1]})
+        if (fd >= 0) ::close(fd);
+      return e;
     }
-    if (pid == 0) {
-      std::vector<int> mine{req_fd_, sig_fd_, driver_fd_, out[0], err[0]};
-      for (const Child& c : children_) mine.push_back(c.out), mine.push_back(c.err), mine.push_back(c.pidfd);
-      std::vector<int> close_fds;
-      for (int fd : mine)
-        if (fd >= 0) close_fds.push_back(fd);
-      WorkerStart start;
-      start.slot = slot;
-      start.parent = ::getppid();
-      start.out_fd = cfg_.log_to_driver ? out[1] : ::open("/dev/null", O_WRONLY);
-      start.err_fd = cfg_.log_to_driver ? err[1] : ::open("/dev/null", O_WRONLY);
-      start.close_fds = close_fds;
-      worker_main(seg_, start);
-    }
+    if (pid == 0) start_worker(slot, out, err);
     Child c;
     c.pid = pid;
     c.slot = slot;
     c.incarnation = incarnation;
-    c.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    c.pidfd = pidfd_open(pid);
+    c.prefix = "(pid=" + std::to_string(pid) + ") ";
     if (out[1] >= 0) ::close(out[1]);
     if (err[1] >= 0) ::close(err[1]);
-    c.out = out[0];
-    c.err = err[0];
+    c.out.fd = out[0];
+    c.err.fd = err[0];
     children_.push_back(std::move(c));
+    return 0;
   }
 
+  [[noreturn]] void start_worker(std::uint32_t slot, const int out[2], const int err[2]) {
+    std::vector<int> close_fds;
+    for (int fd : {req_fd_, sig_fd_, driver_fd_, out[0], err[0]})
+      if (fd >= 0) close_fds.push_back(fd);
+    for (const Child& c : children_)
+      for (int fd : {c.out.fd, c.err.fd, c.pidfd})
+        if (fd >= 0) close_fds.push_back(fd);
+    WorkerStart start;
+    start.slot = slot;
+    start.parent = ::getppid();
+    start.out_fd = cfg_.log_to_driver ? out[1] : fd_above_stdio(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    start.err_fd = cfg_.log_to_driver ? err[1] : fd_above_stdio(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    start.close_fds = close_fds;
+    start.host_ignored = host_ignored_;
+    worker_main(seg_, start);
+  }
+
+  void run_spawns(Clock::time_point now) {
+    for (std::size_t i = 0; i < spawns_.size();) {
+      PendingSpawn& p = spawns_[i];
+      if (p.at > now) {
+        ++i;
+        continue;
+      }
+      const int e = try_spawn(p.slot);
+      if (e == 0) {
+        spawns_.erase(spawns_.begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      }
+      if (++p.attempts >= kForkAttempts) {
+        // The driver decides: init() fails with the errno, later the slot waits or the
+        // pool is declared broken; either way nobody waits for a worker that never comes.
+        report(p.slot, e, W_EXITCODE(kExitForkFailed, 0), shm::load_acquire(seg_.worker(p.slot).incarnation));
+        spawns_.erase(spawns_.begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      }
+      p.at = now + std::min<Clock::duration>(kFirstBackoff * (1 << (p.attempts - 1)), 1s);
+      ++i;
+    }
+  }
+
+  int poll_timeout(Clock::time_point now) const {
+    Clock::duration t = Clock::duration::max();
+    if (!pending_reports_.empty()) t = 1ms;  // exits ring full: retry soon
+    if (driver_fd_ < 0) t = std::min<Clock::duration>(t, 1s);  // no pidfd: look at getppid()
+    for (const PendingSpawn& p : spawns_) t = std::min<Clock::duration>(t, std::max<Clock::duration>(p.at - now, 0ms));
+    for (const Sink* s : {&out_, &err_})
+      if (!s->accepting(now)) t = std::min<Clock::duration>(t, s->progress + kStall - now + 1ms);
+    if (t == Clock::duration::max()) return -1;
+    return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(std::max<Clock::duration>(t, 0ms)).count());
+  }
+
+  enum class Kind { kRequest, kSignal, kDriver, kSinkOut, kSinkErr, kPidfd, kOut, kErr };
+
   void loop_once() {
+    const auto now = Clock::now();
+    run_spawns(now);
     std::vector<pollfd> fds;
-    fds.push_back({req_fd_, POLLIN, 0});
-    fds.push_back({sig_fd_, POLLIN, 0});
-    fds.push_back({driver_fd_, POLLIN, 0});
-    for (const Child& c : children_) {
-      fds.push_back({c.out, POLLIN, 0});
-      fds.push_back({c.err, POLLIN, 0});
-      fds.push_back({c.pidfd, POLLIN, 0});
+    std::vector<std::pair<Kind, std::size_t>> what;
+    auto add = [&](int fd, short ev, Kind k, std::size_t i = 0) {
+      if (fd < 0) return;
+      fds.push_back({fd, ev, 0});
+      what.emplace_back(k, i);
+    };
+    add(req_fd_, POLLIN, Kind::kRequest);
+    add(sig_fd_, POLLIN, Kind::kSignal);
+    add(driver_fd_, POLLIN, Kind::kDriver);
+    if (out_.pending() && !out_.broken) add(out_.fd, POLLOUT, Kind::kSinkOut);
+    if (err_.pending() && !err_.broken) add(err_.fd, POLLOUT, Kind::kSinkErr);
+    const bool take_out = out_.accepting(now), take_err = err_.accepting(now);
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      const Child& c = children_[i];
+      if (!c.reaped) add(c.pidfd, POLLIN, Kind::kPidfd, i);
+      if (take_out) add(c.out.fd, POLLIN, Kind::kOut, i);
+      if (take_err) add(c.err.fd, POLLIN, Kind::kErr, i);
     }
-    for (const Child& c : finished_) {
-      fds.push_back({c.out, POLLIN, 0});
-      fds.push_back({c.err, POLLIN, 0});
-    }
-    const int timeout = pending_reports_.empty() ? -1 : 1;  // exits ring full: retry soon
-    const int n = ::poll(fds.data(), fds.size(), timeout);
+    const int n = ::poll(fds.data(), fds.size(), poll_timeout(now));
     if (n < 0 && errno != EINTR) ::_exit(kExitInternal);
-    if (fds[2].revents) stop_all();  // the driver is gone
-    if (fds[0].revents) read_requests();
-    reap();
-    for (std::size_t i = 3; i < fds.size(); ++i)
-      if (fds[i].revents && !is_pidfd(fds[i].fd)) relay(fds[i].fd);
+    if (driver_fd_ < 0 && ::getppid() != cfg_.driver_pid) stop_all();
+    bool reap_now = false;
+    for (std::size_t k = 0; n > 0 && k < fds.size(); ++k) {
+      if (!fds[k].revents) continue;
+      auto [kind, i] = what[k];
+      switch (kind) {
+        case Kind::kDriver: stop_all();  // the driver is gone
+        case Kind::kRequest: read_requests(); break;
+        case Kind::kSignal: reap_now = true; break;
+        case Kind::kPidfd: reap_child(children_[i]); break;
+        case Kind::kSinkOut: out_.flush_some(); break;
+        case Kind::kSinkErr: err_.flush_some(); break;
+        case Kind::kOut: relay(children_[i], children_[i].out, out_); break;
+        case Kind::kErr: relay(children_[i], children_[i].err, err_); break;
+      }
+    }
+    if (reap_now) reap_any();
     flush_reports();
+    out_.flush_some();
+    err_.flush_some();
+    std::erase_if(children_, [](const Child& c) { return c.reaped && c.out.fd < 0 && c.err.fd < 0; });
   }
 
   void read_requests() {
-    ForkRequest req;
-    const ssize_t n = ::read(req_fd_, &req, sizeof req);
-    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) stop_all();  // driver closed the pipe
-    if (n != static_cast<ssize_t>(sizeof req)) return;
-    if (req.op == kShutdown) stop_all();
-    if (req.op == kSpawn && req.slot < seg_.geometry().max_workers) spawn(req.slot);
+    for (;;) {
+      ForkRequest req;
+      const ssize_t n = ::recv(req_fd_, &req, sizeof req, MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) stop_all();  // the driver closed its end
+      if (n != static_cast<ssize_t>(sizeof req)) continue;
+      if (req.op == kShutdown) stop_all();
+      if (req.op == kSpawn && req.slot < seg_.geometry().max_workers) spawns_.push_back({req.slot, 0, Clock::now()});
+    }
   }
 
-  bool is_pidfd(int fd) const {
-    for (const Child& c : children_)
-      if (c.pidfd == fd) return true;
-    return false;
-  }
-
-  // Reaps every ended child (woken by its pidfd, or the signalfd as a second way in).
-  void reap() {
+  // The signalfd's way in: whatever ended, by pid.
+  void reap_any() {
     signalfd_siginfo si;
     while (::read(sig_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
     }
     int status = 0;
     pid_t pid;
-    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-      for (std::size_t i = 0; i < children_.size(); ++i) {
-        if (children_[i].pid != pid) continue;
-        report(children_[i].slot, pid, status, children_[i].incarnation);
-        if (children_[i].pidfd >= 0) ::close(children_[i].pidfd);
-        children_[i].pidfd = -1;
-        finished_.push_back(std::move(children_[i]));  // its pipes may still hold output
-        children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
-        break;
-      }
-    }
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0)
+      for (Child& c : children_)
+        if (c.pid == pid && !c.reaped) reaped(c, status);
+  }
+
+  // The pidfd's way in: this child ended. Its status may have been taken already (by
+  // reap_any, or by the kernel if SIGCHLD were ignored): then it is still reported, once,
+  // and its pidfd leaves the poll set, so nothing can spin on it.
+  void reap_child(Child& c) {
+    if (c.reaped) return;
+    int status = 0;
+    const pid_t r = ::waitpid(c.pid, &status, WNOHANG);
+    if (r == c.pid) reaped(c, status);
+    else if (r < 0 && errno == ECHILD) reaped(c, W_EXITCODE(kExitStatusLost, 0));
+  }
+
+  void reaped(Child& c, int status) {
+    c.reaped = true;
+    report(c.slot, c.pid, status, c.incarnation);
+    if (c.pidfd >= 0) ::close(c.pidfd);
+    c.pidfd = -1;  // its pipes may still hold output
   }
 
   void report(std::uint32_t slot, pid_t pid, int status, std::uint32_t incarnation) {
@@ -178,72 +377,82 @@ class ForkServer {
     if (any) shm::futex_bump_and_wake_all(&seg_.hot().doorbell.value);
   }
 
-  // Copies a worker's output to ours, one "(pid=N) " prefixed line at a time.
-  void relay(int fd) {
-    auto find = [&](std::vector<Child>& v) -> Child* {
-      for (Child& c : v)
-        if (c.out == fd || c.err == fd) return &c;
-      return nullptr;
-    };
-    Child* c = find(children_);
-    if (!c) c = find(finished_);
-    if (!c) return;
-    const bool is_out = c->out == fd;
-    std::string& line = is_out ? c->out_line : c->err_line;
-    char buf[65536];
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) return;
-      emit(*c, line, is_out, true);
-      ::close(fd);
-      (is_out ? c->out : c->err) = -1;
-      drop_finished();
-      return;
-    }
-    line.append(buf, static_cast<std::size_t>(n));
-    emit(*c, line, is_out, false);
+  // Copies what one read gives of a worker's stream to the driver's, one "(pid=N) "
+  // prefixed line at a time. Each byte is scanned once.
+  void relay(Child& c, Stream& s, Sink& sink) {
+    static char buf[65536];
+    const ssize_t n = ::read(s.fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) return end_stream(c, s, sink);
+    take(c, s, sink, std::string_view(buf, static_cast<std::size_t>(n)));
   }
 
-  void emit(const Child& c, std::string& line, bool is_out, bool final) {
-    const std::string prefix = "(pid=" + std::to_string(c.pid) + ") ";
-    std::string out;
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = line.find('\n', start)) != std::string::npos; start = nl + 1)
-      out += prefix + line.substr(start, nl - start + 1);
-    line.erase(0, start);
-    if (final && !line.empty()) {
-      out += prefix + line + "\n";
-      line.clear();
+  static void take(const Child& c, Stream& s, Sink& sink, std::string_view data) {
+    while (!data.empty()) {
+      const auto nl = data.find('\n');
+      if (nl != std::string_view::npos && s.partial.size() + nl < kMaxPartial) {
+        sink.put(c.prefix, s.partial, data.substr(0, nl + 1), false);
+        s.partial.clear();
+        data.remove_prefix(nl + 1);
+        continue;
+      }
+      const std::size_t room = kMaxPartial - s.partial.size();
+      if (data.size() < room && nl == std::string_view::npos) {
+        s.partial.append(data);
+        return;
+      }
+      // A line of kMaxPartial bytes without its end yet: relay this piece as a line.
+      sink.put(c.prefix, s.partial, data.substr(0, room), true);
+      s.partial.clear();
+      data.remove_prefix(room);
     }
-    if (!out.empty()) write_all(is_out ? STDOUT_FILENO : STDERR_FILENO, out.data(), out.size());
   }
 
-  void drop_finished() {
-    for (std::size_t i = finished_.size(); i-- > 0;)
-      if (finished_[i].out < 0 && finished_[i].err < 0) finished_.erase(finished_.begin() + static_cast<std::ptrdiff_t>(i));
+  static void end_stream(const Child& c, Stream& s, Sink& sink) {
+    if (!s.partial.empty()) sink.put(c.prefix, s.partial, {}, true);
+    s.partial.clear();
+    ::close(s.fd);
+    s.fd = -1;
   }
 
   [[noreturn]] void stop_all() {
-    for (const Child& c : children_) ::kill(c.pid, SIGKILL);
+    for (const Child& c : children_)
+      if (!c.reaped) ::kill(c.pid, SIGKILL);
     for (const Child& c : children_) {
       int status;
-      while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+      while (!c.reaped && ::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
       }
     }
-    // Relay what the workers wrote before they went.
-    for (auto* list : {&children_, &finished_})
-      for (Child& c : *list) {
-        for (int* fd : {&c.out, &c.err}) {
-          if (*fd < 0) continue;
-          ::fcntl(*fd, F_SETFL, O_NONBLOCK);
-          std::string& line = fd == &c.out ? c.out_line : c.err_line;
-          char buf[65536];
-          ssize_t n;
-          while ((n = ::read(*fd, buf, sizeof buf)) > 0) line.append(buf, static_cast<std::size_t>(n));
-          emit(c, line, fd == &c.out, true);
-        }
+    // Relay what the workers wrote before they went (a task's grandchild may hold a pipe
+    // open: read what is there, do not wait for its end).
+    static char buf[65536];
+    for (Child& c : children_)
+      for (auto [s, sink] : {std::pair{&c.out, &out_}, std::pair{&c.err, &err_}}) {
+        if (s->fd < 0) continue;
+        ::fcntl(s->fd, F_SETFL, O_NONBLOCK);  // our own pipe: no one else shares this flag
+        ssize_t n;
+        while ((n = ::read(s->fd, buf, sizeof buf)) > 0) take(c, *s, *sink, std::string_view(buf, static_cast<std::size_t>(n)));
+        end_stream(c, *s, *sink);
       }
+    flush_before_exit();
     ::_exit(kExitShutdown);
+  }
+
+  void flush_before_exit() {
+    const auto start = Clock::now();
+    auto last = start;
+    for (;;) {
+      out_.flush_some();
+      err_.flush_some();
+      std::vector<pollfd> fds;
+      for (const Sink* s : {&out_, &err_})
+        if (s->pending() && !s->broken) fds.push_back({s->fd, POLLOUT, 0});
+      const auto now = Clock::now();
+      if (fds.empty() || now - start > kFlushMax) return;
+      if (std::max(out_.progress, err_.progress) > last) last = std::max(out_.progress, err_.progress);
+      if (now - last > kFlushPatience) return;
+      ::poll(fds.data(), fds.size(), 10);
+    }
   }
 
   const shm::Segment& seg_;
@@ -252,7 +461,10 @@ class ForkServer {
   shm::SpscProducer<shm::ExitReport> exits_;
   int driver_fd_ = -1;
   int sig_fd_ = -1;
-  std::vector<Child> children_, finished_;
+  sigset_t host_ignored_{};
+  Sink out_, err_;
+  std::vector<Child> children_;
+  std::vector<PendingSpawn> spawns_;
   std::deque<shm::ExitReport> pending_reports_;
 };
 

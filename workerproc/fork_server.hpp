@@ -1,10 +1,13 @@
 #pragma once
-// The fork server (zygote): forked by init() before the driver starts any thread, it forks
-// every worker, reaps them, reports their exits through the segment, relays their output
-// with a "(pid=N) " prefix, and takes every worker down when the driver dies.
+// The fork server (zygote): forked by init() (and again by the driver's event thread when a
+// previous one died), it forks every worker, reaps them, reports their exits through the
+// segment, relays their output with a "(pid=N) " prefix, and takes every worker down when
+// the driver dies. Its loop never blocks: requests, deaths, worker output and the driver's
+// stdout/stderr are all polled.
 #include <sys/types.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "shm/segment.hpp"
 
@@ -12,17 +15,23 @@ namespace shmray::worker {
 
 struct ForkServerConfig {
   pid_t driver_pid = 0;
-  std::uint32_t initial_workers = 0;
+  std::vector<std::uint32_t> initial_slots;  // workers to start before the first request
   bool log_to_driver = true;
 };
 
-/// Requests the driver writes on the fork server's pipe.
+/// Requests the driver sends on the fork server's SOCK_SEQPACKET socket: one datagram each,
+/// so a request can never be split or shifted by another writer.
 struct ForkRequest {
   std::uint32_t op;    // kSpawn or kShutdown
   std::uint32_t slot;  // worker slot to (re)start
 };
 inline constexpr std::uint32_t kSpawn = 1;
 inline constexpr std::uint32_t kShutdown = 2;
+
+/// Moves `fd` above 2 (close-on-exec): a host that closed stdin/stdout/stderr would
+/// otherwise get library descriptors there, and its own writes to fd 1/2 would land in them.
+/// Returns the new descriptor (or -1, with `fd` closed, when none is left).
+int fd_above_stdio(int fd) noexcept;
 
 /// Runs the fork server in the child forked for it; never returns.
 [[noreturn]] void fork_server_main(const shm::Segment& seg, int request_fd, const ForkServerConfig& cfg);

@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <stdio_ext.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -18,6 +20,26 @@
 
 namespace shmray::worker {
 
+sigset_t ignored_signals() noexcept {
+  sigset_t out;
+  sigemptyset(&out);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction sa {};
+    if (::sigaction(sig, nullptr, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_IGN) sigaddset(&out, sig);
+  }
+  return out;
+}
+
+void reset_signal_dispositions(const sigset_t& ignored) noexcept {
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction sa {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = sig != SIGCHLD && sigismember(&ignored, sig) == 1 ? SIG_IGN : SIG_DFL;
+    ::sigaction(sig, &sa, nullptr);  // EINVAL for the C library's own signals: left alone
+  }
+}
+
 void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   // Die with the fork server (which dies with the driver); it may have gone already.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -26,12 +48,18 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   sigset_t all;
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);  // the fork server blocks SIGCHLD for its signalfd
-  // Start from default dispositions: handlers the host installed (a test framework's crash
-  // reporter, say) belong to the driver. Ctrl-C goes to the whole process group; the driver
-  // decides what it means, and workers end with it.
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE, SIGUSR1, SIGUSR2})
-    ::signal(sig, SIG_DFL);
-  ::signal(SIGINT, SIG_IGN);
+  // Start from the host's dispositions without its handlers: a handler the host installed
+  // (a crash reporter, a SIGWINCH or SIGALRM handler) belongs to the driver and would run
+  // on driver state here; what the host ignores (nohup's SIGHUP) stays ignored; SIGCHLD is
+  // default. The fork server's own choices (SIGPIPE ignored) are not passed on.
+  reset_signal_dispositions(start.host_ignored);
+  // Ctrl-C is the driver's to handle; workers end with it. The pool has its own process
+  // group (fork_server.cpp): reading or writing the host's terminal from it must not stop
+  // a worker (SIGTTIN/SIGTTOU), it fails or goes through instead.
+  for (int sig : {SIGINT, SIGTTIN, SIGTTOU}) ::signal(sig, SIG_IGN);
+  // What the driver had buffered in stdio when it forked us is the driver's to print.
+  __fpurge(stdout);
+  __fpurge(stderr);
   for (int fd : start.close_fds) ::close(fd);
   if (start.out_fd >= 0) {
     ::dup2(start.out_fd, STDOUT_FILENO);

@@ -1,6 +1,7 @@
 // Chaos: 20,000 tasks (tiny, 1 MiB results, pipelined pairs) while another thread SIGKILLs
-// a random worker every 20 ms. Every result must be correct, none lost, no hang; the pool
-// and the store are whole afterwards.
+// a random worker every 20 ms (and, in a second case, also kills the fork server once
+// mid-run; in a third, SIGSTOPs and SIGCONTs random workers instead). Every result must be
+// correct, none lost, no hang; the pool and the store are whole afterwards.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -28,18 +30,19 @@ SHMRAY_REMOTE(megabyte);
 long plus_one(long x) { return x + 1; }
 SHMRAY_REMOTE(plus_one);
 
+// Every `every`, does `what` to a random worker (SIGKILL by default).
 struct Killer {
   std::atomic<bool> stop{false};
   std::atomic<int> kills{0};
   std::thread thread;
-  explicit Killer(std::chrono::milliseconds every) {
-    thread = std::thread([this, every] {
+  explicit Killer(std::chrono::milliseconds every, std::function<void(int)> what = [](int pid) { ::kill(pid, SIGKILL); }) {
+    thread = std::thread([this, every, what] {
       std::mt19937 rng(12345);
       while (!stop) {
         std::this_thread::sleep_for(every);
         auto workers = shmray::test::workers_of();
         if (workers.empty()) continue;
-        ::kill(workers[rng() % workers.size()], SIGKILL);
+        what(workers[rng() % workers.size()]);
         ++kills;
       }
     });
@@ -57,52 +60,48 @@ constexpr long kTasks = 4000;  // same mix, fewer tasks: sanitized workers are ~
 constexpr long kTasks = 20000;
 #endif
 
-}  // namespace
-
-TEST_CASE("Chaos.RandomWorkerKillsLoseNothing" * doctest::timeout(600)) {
-  shmray::test::NoLeaks guard;
-  shmray::init({.num_workers = 2, .object_store_bytes = 256 << 20, .quiet = true});
-  const shmray::StoreStats base = shmray::store_stats();
+// Runs the mix in windows of 300; `mid_run` is called once, at the middle window.
+void run_mix(long tasks, const std::function<void()>& mid_run = {}) {
   const shmray::TaskOptions retry{.max_retries = -1};  // killed any number of times: retried until done
-  const auto t0 = std::chrono::steady_clock::now();
   long checked = 0;
-  {
-    Killer killer(20ms);
-    for (long start = 0; start < kTasks; start += 300) {  // windows, so 1 MiB results do not pile up
-      std::vector<shmray::ObjectRef<long>> small;
-      std::vector<std::pair<long, shmray::ObjectRef<std::vector<char>>>> big;
-      std::vector<long> small_expect;
-      for (long i = start; i < std::min(kTasks, start + 300); ++i) {
-        switch (i % 3) {
-          case 0:
-            small.push_back(shmray::task(tiny).options(retry).remote(i));
-            small_expect.push_back(2 * i);
-            break;
-          case 1:
-            big.emplace_back(i, shmray::task(megabyte).options(retry).remote(i));
-            break;
-          default:
-            small.push_back(shmray::task(plus_one).options(retry).remote(shmray::task(tiny).options(retry).remote(i)));
-            small_expect.push_back(2 * i + 1);
-        }
+  for (long start = 0; start < tasks; start += 300) {  // windows, so 1 MiB results do not pile up
+    std::vector<shmray::ObjectRef<long>> small;
+    std::vector<std::pair<long, shmray::ObjectRef<std::vector<char>>>> big;
+    std::vector<long> small_expect;
+    for (long i = start; i < std::min(tasks, start + 300); ++i) {
+      switch (i % 3) {
+        case 0:
+          small.push_back(shmray::task(tiny).options(retry).remote(i));
+          small_expect.push_back(2 * i);
+          break;
+        case 1:
+          big.emplace_back(i, shmray::task(megabyte).options(retry).remote(i));
+          break;
+        default:
+          small.push_back(shmray::task(plus_one).options(retry).remote(shmray::task(tiny).options(retry).remote(i)));
+          small_expect.push_back(2 * i + 1);
       }
-      const auto got = shmray::get(small, 120s);
-      for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == small_expect[k]);
-      for (auto& [i, ref] : big) {
-        auto v = shmray::get_view(ref);
-        REQUIRE(v.size() == (1u << 20));
-        CHECK(v[0] == static_cast<char>(i & 0x7f));
-        CHECK(v[v.size() - 1] == static_cast<char>(i & 0x7f));
-      }
-      checked += static_cast<long>(got.size() + big.size());
     }
-    killer.finish();
-    MESSAGE("workers killed: " << killer.kills.load() << ", tasks: " << kTasks << ", seconds: "
-                               << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    CHECK(killer.kills.load() > 10);
+    if (mid_run && start <= tasks / 2 && tasks / 2 < start + 300) mid_run();
+    const auto got = shmray::get(small, 120s);
+    for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == small_expect[k]);
+    std::vector<shmray::ObjectRef<std::vector<char>>> big_refs;
+    for (auto& b : big) big_refs.push_back(b.second);
+    const auto [ready, rest] = shmray::wait(big_refs, {.num_returns = big_refs.size(), .timeout = 120s});
+    REQUIRE(rest.empty());  // not a hang: a lost result
+    for (auto& [i, ref] : big) {
+      auto v = shmray::get_view(ref);
+      REQUIRE(v.size() == (1u << 20));
+      CHECK(v[0] == static_cast<char>(i & 0x7f));
+      CHECK(v[v.size() - 1] == static_cast<char>(i & 0x7f));
+    }
+    checked += static_cast<long>(got.size() + big.size());
   }
-  CHECK(checked == kTasks - kTasks / 3 + kTasks / 3);  // every submission accounted for (pairs count once)
-  // Whole again: both workers run tasks, and the store holds what it held before.
+  CHECK(checked == tasks - tasks / 3 + tasks / 3);  // every submission accounted for (pairs count once)
+}
+
+// Whole again: both workers run tasks, and the store holds what it held before.
+void check_whole(const shmray::StoreStats& base) {
   CHECK(shmray::get(shmray::task(tiny).remote(21L), 30s) == 42);
   const auto until = std::chrono::steady_clock::now() + 20s;
   shmray::StoreStats now = shmray::store_stats();
@@ -116,4 +115,67 @@ TEST_CASE("Chaos.RandomWorkerKillsLoseNothing" * doctest::timeout(600)) {
   while (shmray::test::workers_of().size() != 2 && std::chrono::steady_clock::now() < until_workers)
     std::this_thread::sleep_for(5ms);
   CHECK(shmray::test::workers_of().size() == 2);
+}
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+TEST_CASE("Chaos.RandomWorkerKillsLoseNothing" * doctest::timeout(600)) {
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 2, .object_store_bytes = 256 << 20, .quiet = true});
+  const shmray::StoreStats base = shmray::store_stats();
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    Killer killer(20ms);
+    run_mix(kTasks);
+    killer.finish();
+    MESSAGE("workers killed: " << killer.kills.load() << ", tasks: " << kTasks << ", seconds: " << since(t0));
+    CHECK(killer.kills.load() > 10);
+  }
+  check_whole(base);
+}
+
+TEST_CASE("Chaos.ForkServerKilledMidRunLosesNothing" * doctest::timeout(600)) {
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 2, .object_store_bytes = 256 << 20, .quiet = true});
+  const shmray::StoreStats base = shmray::store_stats();
+  const auto t0 = std::chrono::steady_clock::now();
+  int old_fs = 0;
+  {
+    Killer killer(20ms);
+    run_mix(kTasks, [&] {
+      old_fs = shmray::test::fork_server_of();
+      REQUIRE(old_fs > 0);
+      ::kill(old_fs, SIGKILL);  // it and every worker it had: the driver starts a new one
+    });
+    killer.finish();
+    MESSAGE("fork server killed once, workers killed: " << killer.kills.load() << ", seconds: " << since(t0));
+  }
+  CHECK(shmray::test::fork_server_of() != old_fs);
+  check_whole(base);
+}
+
+// Stopped workers (a debugger, a cgroup freezer) that come back: nothing is lost, nothing
+// hangs. Each stop lasts 30 ms; at the end every worker is running again.
+TEST_CASE("Chaos.StoppedWorkersLoseNothing" * doctest::timeout(600)) {
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 2, .object_store_bytes = 256 << 20, .quiet = true});
+  const shmray::StoreStats base = shmray::store_stats();
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    Killer stopper(20ms, [](int pid) {
+      ::kill(pid, SIGSTOP);
+      std::this_thread::sleep_for(30ms);
+      ::kill(pid, SIGCONT);
+    });
+    run_mix(kTasks / 2);
+    stopper.finish();
+    MESSAGE("workers stopped: " << stopper.kills.load() << ", seconds: " << since(t0));
+    CHECK(stopper.kills.load() > 10);
+  }
+  for (int w : shmray::test::workers_of()) ::kill(w, SIGCONT);
+  check_whole(base);
 }

@@ -65,7 +65,11 @@ void run_and_check(const std::string& how) {
   in >> tag;
   for (int p; in >> p;) pids.push_back(p);
   REQUIRE(tag == "PIDS");
-  REQUIRE(pids.size() == 3);  // fork server + 2 workers
+  // The fork server and 2 workers, or 3: a nested_long whose child was claimed by the other
+  // worker before it could run it inline is blocked on a task running elsewhere, and the
+  // pool legitimately starts an extra worker (max_workers). Every listed pid is checked below
+  // and the subreaper check catches any unlisted one.
+  REQUIRE(pids.size() >= 3);
   const auto t0 = std::chrono::steady_clock::now();
   if (how == "kill") ::kill(c.id(), SIGKILL);
   c.wait();

@@ -78,4 +78,13 @@ class SerializationError : public Error {
   using Error::Error;
 };
 
+/// The worker pool cannot run tasks: worker processes could not be started (`fork` failed,
+/// e.g. under a pids limit: the message names the errno), or the fork server that starts
+/// them kept dying. Pending tasks fail with it, and so do later submissions; `shutdown()`
+/// and `init()` again start a fresh pool.
+class PoolError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace shmray

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -73,6 +74,9 @@ struct WorkerEnd {
   bool corrupt = false;
   bool blocked = false;  // waiting inside a task: its CPU slot is free for another worker
   bool extra = false;    // started because others were blocked; not replaced when it ends
+  int pidfd = -1;        // opened once the worker announced its pid: kills and waits hit exactly it
+  bool respawn_pending = false;  // its fork failed: try again at respawn_at
+  std::chrono::steady_clock::time_point respawn_at{};
 };
 
 /// Control ring entries (driver -> worker): [63:60] kind, [59:0] payload.
@@ -169,6 +173,11 @@ class Driver final : public detail::RuntimeApi {
   void handle_exit_locked(const shm::ExitReport& r);
   void reset_worker_rings(std::uint32_t slot);
   pid_t worker_pid(std::uint32_t slot) const noexcept;
+  void start_fork_server(const std::vector<std::uint32_t>& slots);
+  void send_requests_locked() noexcept;
+  void watch_pool_locked();
+  void on_fork_server_death_locked();
+  void break_pool_locked(const std::string& why);
 
   Options options_;
   shm::Segment seg_;
@@ -194,7 +203,12 @@ class Driver final : public detail::RuntimeApi {
   std::vector<std::string> warned_;
 
   pid_t zygote_pid_ = -1;
-  int zygote_fd_ = -1;
+  int zygote_fd_ = -1;      // our end of the fork server's SOCK_SEQPACKET request socket
+  int zygote_pidfd_ = -1;   // readable once the fork server has died (the event thread polls it)
+  std::deque<std::uint64_t> requests_;  // requests the socket had no room for (op << 32 | slot)
+  std::deque<std::chrono::steady_clock::time_point> restarts_;
+  std::chrono::steady_clock::time_point last_zygote_check_{};  // recent fork-server restarts
+  std::string broken_;      // why the pool cannot run tasks (PoolError); empty while it can
   std::atomic<bool> stopping_{false};
   std::thread event_thread_;
   std::uint64_t stall_head_ = 0, stall_since_ns_ = 0;  // event thread only (unstall_dispatch)

@@ -194,7 +194,7 @@ void Driver::reclaim_supply_locked(std::uint32_t w) {
 }
 
 void Driver::maybe_grow_locked() {
-  if (stopping_.load(std::memory_order_acquire) || v_.dispatch.empty()) return;
+  if (stopping_.load(std::memory_order_acquire) || v_.dispatch.empty() || !broken_.empty()) return;
   std::uint32_t alive = 0, runnable = 0;
   for (const WorkerEnd& we : workers_) {
     alive += we.alive;
@@ -247,6 +247,7 @@ void Driver::event_loop() {
     {
       std::lock_guard lock(mu_);
       pump_locked();
+      watch_pool_locked();  // the fork server's death (its pidfd), new workers' pidfds, respawns
     }
     const bool watching = unstall_dispatch();
     const std::uint32_t seen = shm::atom(h.doorbell.value).load(std::memory_order_seq_cst);

@@ -43,6 +43,7 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   if (!opt.name.empty()) t.info.name = opt.name;
 
   std::lock_guard lock(mu_);
+  if (!broken_.empty()) throw PoolError(broken_);
   if (events_pending()) pump_locked();
   t.result = allocate_object_locked();
   add_ref_locked(t.result);  // the producer pin: released when the task is finished

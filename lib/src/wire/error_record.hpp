@@ -14,6 +14,7 @@ enum class ErrorKind : std::uint8_t {
   kWorkerCrashed = 3,
   kStoreFull = 4,
   kSerialization = 5,
+  kPool = 6,  // PoolError: the pool could not run the task
 };
 
 struct ErrorRecord {
