@@ -110,6 +110,12 @@ class Driver final : public detail::RuntimeApi {
   ObjectId put_block(const detail::ValueBlock& block) override;
 
   std::uint64_t store_bytes() const { return v_.header->arena_bytes; }
+  /// shutdown() begins: calls in flight and new ones throw NotInitializedError; wakes every
+  /// waiter (object and store-space epochs). Idempotent.
+  void close_calls() noexcept;
+  /// In a child forked from this process (atfork handler): closes what the child inherited
+  /// without telling anyone; the object itself is never destroyed there.
+  void forget_after_fork() noexcept;
   /// What the store holds (tests and benchmarks).
   Usage usage();
 
@@ -155,6 +161,7 @@ class Driver final : public detail::RuntimeApi {
 
   // events.cpp
   bool events_pending() noexcept;
+  void throw_if_closing() const;
   void pump_locked();
   void handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
   void event_loop();
@@ -194,6 +201,7 @@ class Driver final : public detail::RuntimeApi {
   pid_t zygote_pid_ = -1;
   int zygote_fd_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> closing_{false};  // shutdown() runs: API calls leave
   std::thread event_thread_;
 };
 
