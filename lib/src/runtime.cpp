@@ -45,6 +45,13 @@ std::atomic<bool> g_forked{false};
 bool g_forked_from_worker = false;
 std::uint64_t g_inherited_generation = 0;  // refs of this init() or older belong to the parent's pool
 StoreStats (*g_worker_stats)() = nullptr;
+driver::Driver* g_abandoned = nullptr;  // a driver never to be destroyed here (kept reachable)
+
+// Lets go of the driver without destroying it: its destructor would stop a pool that is not
+// this process's to stop, or free memory a call still uses.
+void abandon_driver() noexcept {
+  if (g_driver) g_abandoned = g_driver.release();
+}
 
 [[noreturn]] void throw_forked(const std::string& what) {
   throw ForkedProcessError(what + ": this process was forked from one that runs a shmray pool" +
@@ -69,7 +76,8 @@ void disown_in_child() noexcept {
   g_inherited_generation = g_generation.load(std::memory_order_relaxed);
   g_runtime.store(nullptr, std::memory_order_relaxed);
   g_session.store(0, std::memory_order_relaxed);
-  if (g_driver) g_driver.release()->forget_after_fork();
+  if (g_driver) g_driver->forget_after_fork();
+  abandon_driver();
   g_forked.store(true, std::memory_order_release);
 }
 
@@ -166,7 +174,7 @@ void shutdown() noexcept {
   std::lock_guard lock(g_mu);
   if (!g_driver) return;
   if (::getpid() != g_driver_pid) {  // forked without the atfork handler (raw clone): not ours
-    (void)g_driver.release();
+    abandon_driver();
     return;
   }
   // New calls see no runtime; calls in flight are woken, throw NotInitializedError and leave
@@ -177,7 +185,7 @@ void shutdown() noexcept {
   if (!drain_calls(*g_driver, std::chrono::seconds(10))) {
     std::cerr << "shmray: shutdown(): a call in another thread did not return within 10 s; the pool is left "
                  "running until the process exits\n";
-    (void)g_driver.release();
+    abandon_driver();
     return;
   }
   g_driver.reset();
