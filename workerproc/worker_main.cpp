@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -12,6 +13,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <vector>
+
+#include "common/views.hpp"
+#include "shm/heap.hpp"
 
 #include "runtime_slot.hpp"
 #include "workerproc/exit_codes.hpp"
@@ -20,6 +25,45 @@
 
 namespace shmray::worker {
 
+namespace {
+
+// store_stats() inside a task, from the shared tables (the driver's counters are its own):
+// live objects (not the empty slots handed to workers for their submissions), the blocks of
+// final ones, spans some process owns.
+StoreStats scan_store(const common::Views& v) {
+  StoreStats st;
+  st.capacity_bytes = v.geo.arena_bytes;
+  st.reserved_bytes = std::size_t(v.spans.spans_in_use()) * shm::kSpanBytes;
+  const shm::Heap sizes(v.spans, 0);
+  // Only resident pages of the object table: reading a page never touched would allocate it.
+  const std::uintptr_t page = shm::kPage;
+  const auto lo = reinterpret_cast<std::uintptr_t>(v.objects) / page * page;
+  const auto hi = reinterpret_cast<std::uintptr_t>(v.objects + v.object_capacity);
+  std::vector<unsigned char> resident((hi - lo + page - 1) / page);
+  if (::mincore(reinterpret_cast<void*>(lo), hi - lo, resident.data()) != 0) resident.assign(resident.size(), 1);
+  const auto first = reinterpret_cast<std::uintptr_t>(v.objects);
+  constexpr std::size_t kSlot = sizeof(shm::ObjectSlot);
+  for (std::size_t p = 0; p < resident.size(); ++p) {
+    if (!(resident[p] & 1)) continue;
+    const std::uintptr_t from = lo + p * page, to = from + page;  // slots that start in this page
+    const std::size_t i0 = from <= first ? 0 : (from - first + kSlot - 1) / kSlot;
+    const std::size_t i1 = std::min<std::size_t>(v.object_capacity, (to - first + kSlot - 1) / kSlot);
+    for (std::size_t i = i0; i < i1; ++i) {
+      const shm::ObjectSlot& s = v.objects[i];
+      const shm::ObjectWord w = v.word(s);
+      if (w.is(shm::ObjectState::kFree)) continue;
+      if (w.is(shm::ObjectState::kPending) && shm::load_acquire(const_cast<std::uint64_t&>(s.producer)) == 0)
+        continue;  // an empty slot kept ready for a worker's submissions
+      ++st.objects;
+      if (w.final() && s.data) st.used_bytes += sizes.block_size(s.data);
+    }
+  }
+  return st;
+}
+
+const common::Views* g_stats_views = nullptr;
+
+}  // namespace
 sigset_t ignored_signals() noexcept {
   sigset_t out;
   sigemptyset(&out);
@@ -92,6 +136,8 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   ::pthread_atfork(nullptr, nullptr, note_fork_in_task);
   static WorkerRuntime* rt = new WorkerRuntime(seg, start.slot);  // lives until _exit
   internal::install_worker_runtime(rt, seg.geometry().session);
+  g_stats_views = new common::Views(seg);  // lives until _exit
+  internal::install_worker_stats([] { return scan_store(*g_stats_views); });
   shm::WorkerControl& c = seg.worker(start.slot);
   c.pid = ::getpid();
   c.version_ack = shm::kLayoutVersion;

@@ -27,6 +27,12 @@ namespace {
 
 bool g_forked_child = false;  // set in a child a task forked (pthread_atfork); read without a syscall
 
+[[noreturn]] void refuse_forked() {
+  throw ForkedProcessError(
+      "shmray: this process was forked inside a task; a forked child owns no pool and must not use the "
+      "runtime: use the API in the task's own process, or exec (or _exit) in the child");
+}
+
 constexpr std::uint64_t kIdleSpinNs = 50'000;  // see limits: a shorter spin makes the next wake slower
 constexpr std::uint32_t kMaxIdleSpinners = 1;
 constexpr std::int64_t kExtraIdleNs = 1'000'000'000;  // an extra worker idle this long exits
@@ -112,6 +118,7 @@ void WorkerRuntime::run() {
 }
 
 std::uint64_t WorkerRuntime::next_task() {
+  leave_if_forked();  // never claim from a copy of this worker
   for (;;) {
     drain_control();
     if (auto ref = v_.dispatch.claim(task_owner_)) return *ref;
@@ -352,8 +359,7 @@ void WorkerRuntime::finish(const Running& r, bool failed) {
 }
 
 void WorkerRuntime::post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b) {
-  if (g_forked_child)  // a second producer would corrupt the ring
-    throw Error("shmray: a process forked inside a task cannot use the runtime (use exec or _exit in the child)");
+  if (g_forked_child) refuse_forked();  // a second producer would corrupt the ring
   std::lock_guard lock(mu_);
   const std::size_t n = a.size() + b.size();
   for (;;) {
@@ -450,6 +456,7 @@ class WorkerRuntime::InlineHelper final : public common::WaitHelper {
 };
 
 bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
+  if (g_forked_child) refuse_forked();  // a claim from a copy of this worker would be lost with it
   const shm::ObjectSlot* s = v_.slot(id);
   if (!s || depth > 64) return false;
   const shm::ObjectWord ow = v_.word(*s);
@@ -476,6 +483,7 @@ bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
 }
 
 bool WorkerRuntime::run_own_child() {
+  if (g_forked_child) refuse_forked();
   while (!own_children_.empty()) {
     const std::uint64_t ref = own_children_.front();
     own_children_.erase(own_children_.begin());
@@ -632,6 +640,7 @@ std::uint64_t WorkerRuntime::allocate_block(std::size_t bytes, void** at) {
 }
 
 void WorkerRuntime::free_block(std::uint64_t offset) noexcept {
+  if (g_forked_child) return;
   std::lock_guard lock(mu_);
   heap_.free(offset);
 }
@@ -657,6 +666,7 @@ void WorkerRuntime::add_ref(ObjectId id) {
 }
 
 void WorkerRuntime::release(ObjectId id) noexcept {
+  if (g_forked_child) return;  // a forked child's refs are copies: the worker's own stand
   std::lock_guard lock(mu_);
   releases_.push_back(id.value);
   if (releases_.size() >= 4096 && stack_.empty()) flush_releases_locked();

@@ -1,5 +1,6 @@
 // init/shutdown, the process's current runtime, and the small out-of-line pieces of the
 // public headers (reference handles, deadlines, error types).
+#include <pthread.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <sstream>
 #include <thread>
 
@@ -33,7 +35,62 @@ std::atomic<std::uint64_t> g_generation{0};  // bumped by every init(); refs rem
 std::uint32_t g_last_session = 0;
 bool g_worker = false;
 bool g_atexit_registered = false;
+bool g_atfork_registered = false;
 pid_t g_driver_pid = 0;
+std::atomic<std::uint32_t> g_calls{0};  // RuntimeCalls in flight: shutdown() waits for them
+// Set in a child forked from a process that ran a pool (the driver, or a worker in a task):
+// the child owns no pool, every API call in it throws ForkedProcessError. A host's child
+// may init() a pool of its own (which clears it); a task's child may not.
+std::atomic<bool> g_forked{false};
+bool g_forked_from_worker = false;
+std::uint64_t g_inherited_generation = 0;  // refs of this init() or older belong to the parent's pool
+StoreStats (*g_worker_stats)() = nullptr;
+driver::Driver* g_abandoned = nullptr;  // a driver never to be destroyed here (kept reachable)
+
+// Lets go of the driver without destroying it: its destructor would stop a pool that is not
+// this process's to stop, or free memory a call still uses.
+void abandon_driver() noexcept {
+  if (g_driver) g_abandoned = g_driver.release();
+}
+
+[[noreturn]] void throw_forked(const std::string& what) {
+  throw ForkedProcessError(what + ": this process was forked from one that runs a shmray pool" +
+                           (g_forked_from_worker ? " (inside a task)" : " (after shmray::init())") +
+                           "; a forked child owns no pool: use the API in the parent, or exec" +
+                           (g_forked_from_worker ? "" : " (or call shmray::init() here for a pool of its own)"));
+}
+
+[[noreturn]] void throw_no_runtime() {
+  if (g_forked.load(std::memory_order_acquire)) throw_forked("shmray");
+  throw NotInitializedError("shmray: not initialized; call shmray::init() (or create a shmray::Session) first");
+}
+
+// pthread_atfork child handler (the child is one thread with a copy of the parent's memory).
+// The parent's pool is not the child's: no destructor, atexit handler or API call in the
+// child may touch it, so the driver object is leaked on purpose and the runtime uninstalled.
+void disown_in_child() noexcept {
+  g_calls.store(0, std::memory_order_relaxed);  // the threads that held them are not here
+  new (&g_mu) std::mutex;                       // another thread may have held it at fork()
+  if (!g_driver && !g_runtime.load(std::memory_order_relaxed)) return;  // nothing owned
+  g_forked_from_worker = g_worker;
+  g_inherited_generation = g_generation.load(std::memory_order_relaxed);
+  g_runtime.store(nullptr, std::memory_order_relaxed);
+  g_session.store(0, std::memory_order_relaxed);
+  if (g_driver) g_driver->forget_after_fork();
+  abandon_driver();
+  g_forked.store(true, std::memory_order_release);
+}
+
+// Waits until no call holds the runtime; false after `limit` (re-waking waiters meanwhile).
+bool drain_calls(driver::Driver& d, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (g_calls.load(std::memory_order_seq_cst) != 0) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    d.close_calls();  // again: a waiter may have read the epoch just after the last bump
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 std::uint64_t physical_memory() {
   struct sysinfo si {};
@@ -83,14 +140,21 @@ void shutdown_at_exit() {
 }  // namespace
 
 void init(const Options& options) {
-  std::lock_guard lock(g_mu);
+  // Checked before g_mu: a worker inherits it as it was at fork (init() forks under it).
+  if (g_forked.load(std::memory_order_acquire) && g_forked_from_worker) throw_forked("shmray::init");
   if (g_worker) throw AlreadyInitializedError("shmray::init: this is a worker process; the runtime is already running");
+  std::lock_guard lock(g_mu);
   if (g_driver) throw AlreadyInitializedError("shmray::init: already initialized; call shmray::shutdown() first");
   if (std::string conflicts = detail::registry_conflicts(); !conflicts.empty()) throw Error(conflicts);
   const Options o = resolve(options);
   g_last_session = g_last_session % 255 + 1;
   g_generation.fetch_add(1, std::memory_order_acq_rel);  // before the fork: workers inherit it
+  if (!g_atfork_registered) {
+    ::pthread_atfork(nullptr, nullptr, disown_in_child);
+    g_atfork_registered = true;
+  }
   g_driver = driver::Driver::start(o, g_last_session);
+  g_forked.store(false, std::memory_order_release);  // a forked child now has a pool of its own
   g_driver_pid = ::getpid();
   g_session.store(g_last_session, std::memory_order_release);
   g_runtime.store(g_driver.get(), std::memory_order_release);
@@ -104,10 +168,26 @@ void init(const Options& options) {
 }
 
 void shutdown() noexcept {
+  // A worker, or a forked child that owns no pool: nothing to stop (checked before g_mu,
+  // which fork may have copied held).
+  if (g_worker || g_forked.load(std::memory_order_acquire)) return;
   std::lock_guard lock(g_mu);
-  if (g_worker || !g_driver) return;
-  g_runtime.store(nullptr, std::memory_order_release);
+  if (!g_driver) return;
+  if (::getpid() != g_driver_pid) {  // forked without the atfork handler (raw clone): not ours
+    abandon_driver();
+    return;
+  }
+  // New calls see no runtime; calls in flight are woken, throw NotInitializedError and leave
+  // before anything is freed.
+  g_runtime.store(nullptr, std::memory_order_seq_cst);
   g_session.store(0, std::memory_order_release);
+  g_driver->close_calls();
+  if (!drain_calls(*g_driver, std::chrono::seconds(10))) {
+    std::cerr << "shmray: shutdown(): a call in another thread did not return within 10 s; the pool is left "
+                 "running until the process exits\n";
+    abandon_driver();
+    return;
+  }
   g_driver.reset();
 }
 
@@ -119,6 +199,8 @@ bool cancelled() {
 }
 
 StoreStats store_stats() {
+  if (g_forked.load(std::memory_order_acquire)) throw_forked("shmray::store_stats");
+  if (g_worker) return g_worker_stats ? g_worker_stats() : StoreStats{};  // without g_mu: see init()
   std::lock_guard lock(g_mu);
   if (!g_driver) throw NotInitializedError("shmray::store_stats: call shmray::init() first");
   const driver::Usage u = g_driver->usage();
@@ -127,44 +209,67 @@ StoreStats store_stats() {
 
 namespace internal {
 void install_worker_runtime(detail::RuntimeApi* rt, std::uint32_t session) noexcept {
+  new (&g_mu) std::mutex;  // copied from the driver, maybe held (init() forks under it)
+  g_calls.store(0, std::memory_order_relaxed);
+  g_forked.store(false, std::memory_order_relaxed);  // a member of the pool, not a stray fork
+  g_forked_from_worker = false;
+  g_inherited_generation = 0;
   g_worker = true;
   (void)g_driver.release();  // the driver object copied by fork() belongs to the driver process: never touch it
   g_session.store(session, std::memory_order_release);
   g_runtime.store(rt, std::memory_order_release);
 }
 bool in_worker_process() noexcept { return g_worker; }
+void install_worker_stats(StoreStats (*stats)()) noexcept { g_worker_stats = stats; }
 }  // namespace internal
 
 namespace detail {
 
 RuntimeApi& runtime() {
   RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
-  if (!rt) throw NotInitializedError("shmray: not initialized; call shmray::init() (or create a shmray::Session) first");
+  if (!rt) throw_no_runtime();
   return *rt;
+}
+
+// seq_cst on both sides (here and in shutdown()): either the call sees no runtime, or
+// shutdown() sees the call and waits for it.
+RuntimeCall::RuntimeCall(std::nothrow_t) noexcept {
+  g_calls.fetch_add(1, std::memory_order_seq_cst);
+  rt_ = g_runtime.load(std::memory_order_seq_cst);
+  if (!rt_) g_calls.fetch_sub(1, std::memory_order_seq_cst);
+}
+RuntimeCall::RuntimeCall() : RuntimeCall(std::nothrow) {
+  if (!rt_) throw_no_runtime();
+}
+RuntimeCall::~RuntimeCall() {
+  if (rt_) g_calls.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 RefHandle* adopt_ref(ObjectId id) { return new RefHandle{{1}, id, g_generation.load(std::memory_order_acquire)}; }
 
 RefHandle* acquire_ref(ObjectId id) {
-  runtime().add_ref(id);
+  RuntimeCall rt;
+  rt->add_ref(id);
   return new RefHandle{{1}, id, g_generation.load(std::memory_order_acquire)};
 }
 
 void release_ref(RefHandle* h) noexcept {
-  RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
-  if (rt && h->runtime == g_generation.load(std::memory_order_acquire)) rt->release(h->id);
+  // No runtime (after shutdown(), or in a forked child): nothing to tell anyone.
+  RuntimeCall rt(std::nothrow);
+  if (rt.ok() && h->runtime == g_generation.load(std::memory_order_acquire)) rt->release(h->id);
   delete h;
 }
 
 std::uint64_t runtime_generation() noexcept { return g_generation.load(std::memory_order_acquire); }
 
 void free_block_noexcept(std::uint64_t offset, std::uint64_t generation) noexcept {
-  RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
-  if (rt && generation == g_generation.load(std::memory_order_acquire)) rt->free_block(offset);
+  RuntimeCall rt(std::nothrow);
+  if (rt.ok() && generation == g_generation.load(std::memory_order_acquire)) rt->free_block(offset);
 }
 
 ObjectId checked_id(const RefHandle* h, const char* what) {
   if (!h) throw std::invalid_argument(std::string(what) + ": the ObjectRef is empty (default-constructed or moved from)");
+  if (g_inherited_generation != 0 && h->runtime <= g_inherited_generation) throw_forked(what);
   if (h->runtime != g_generation.load(std::memory_order_acquire))
     throw std::invalid_argument(std::string(what) + ": ObjectRef(" + h->id.hex() +
                                 ") belongs to a runtime that was shut down; refs do not survive shutdown()");

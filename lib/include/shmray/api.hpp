@@ -40,19 +40,22 @@ template <class T>
 ObjectRef<T> put(const T& value) {
   static_assert(detail::is_serializable_v<T>, "shmray::put: the type cannot be serialized by cereal (see SHMRAY_REMOTE's note)");
   std::vector<detail::ObjectId> contained;
-  return ObjectRef<T>::adopt(detail::runtime().put(detail::value_source(value, contained)));
+  detail::RuntimeCall rt;
+  return ObjectRef<T>::adopt(rt->put(detail::value_source(value, contained)));
 }
 
 /// Stores a Buffer's bytes where they already are (no copy); the buffer is empty after.
 template <class T>
 ObjectRef<std::vector<T>> put(Buffer<T>&& buffer) {
-  return ObjectRef<std::vector<T>>::adopt(detail::runtime().put_block(buffer.release()));
+  detail::RuntimeCall rt;
+  return ObjectRef<std::vector<T>>::adopt(rt->put_block(buffer.release()));
 }
 
 namespace detail {
 template <class T>
 T read_object(const ObjectRef<T>& ref, Deadline until) {
-  auto bytes = runtime().fetch(ref.checked_id("shmray::get"), until);
+  RuntimeCall rt;  // held while the bytes are decoded: they live in the segment
+  auto bytes = rt->fetch(ref.checked_id("shmray::get"), until);
   if constexpr (std::is_void_v<T>) {
     if (!bytes.empty()) throw_serialization_error("a void result holds bytes");
   } else {
@@ -69,7 +72,7 @@ T get(const ObjectRef<T>& ref) {
 /// As get(ref), but throws GetTimeoutError after `timeout`.
 template <class T, class Rep, class Period>
 T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
-  return detail::read_object(ref, detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+  return detail::read_object(ref, detail::Deadline::after(timeout));
 }
 /// All values, in the given order.
 template <class T>
@@ -81,7 +84,7 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
 }
 template <class T, class Rep, class Period>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<Rep, Period> timeout) {
-  const auto until = detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  const auto until = detail::Deadline::after(timeout);
   std::vector<T> out;
   out.reserve(refs.size());
   for (const auto& r : refs) out.push_back(detail::read_object(r, until));
@@ -94,7 +97,7 @@ inline void get(const std::vector<ObjectRef<void>>& refs) {
 }
 template <class Rep, class Period>
 void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Period> timeout) {
-  const auto until = detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  const auto until = detail::Deadline::after(timeout);
   for (const auto& r : refs) detail::read_object(r, until);
 }
 
@@ -124,7 +127,8 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, const WaitOptions& opt
   for (const auto& r : refs) ids.push_back(r.checked_id("shmray::wait"));
   std::vector<char> ready;
   const auto until = options.timeout ? detail::Deadline::after(*options.timeout) : detail::Deadline::never();
-  detail::runtime().wait(ids, options.num_returns, until, ready);
+  detail::RuntimeCall rt;
+  rt->wait(ids, options.num_returns, until, ready);
   for (std::size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.rest).push_back(refs[i]);
   return out;
 }
@@ -133,7 +137,8 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, const WaitOptions& opt
 /// Either way get() on the ref throws TaskCancelledError. Cancelling a finished task does nothing.
 template <class T>
 void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
-  detail::runtime().cancel(ref.checked_id("shmray::cancel"), options);
+  detail::RuntimeCall rt;
+  rt->cancel(ref.checked_id("shmray::cancel"), options);
 }
 
 /// Inside a task: has this task been cancelled? Outside a task: false.
@@ -152,13 +157,15 @@ StoreStats store_stats();
 /// Zero-copy read of a contiguous object (see View).
 template <class T>
 View<T> get_view(const ObjectRef<T>& ref) {
-  return View<T>(ref, detail::runtime().fetch(ref.checked_id("shmray::get_view"), detail::Deadline::never()));
+  detail::RuntimeCall rt;
+  return View<T>(ref, rt->fetch(ref.checked_id("shmray::get_view"), detail::Deadline::never()));
 }
 /// As get_view(ref), but throws GetTimeoutError after `timeout`.
 template <class T, class Rep, class Period>
 View<T> get_view(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
-  const auto until = detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
-  return View<T>(ref, detail::runtime().fetch(ref.checked_id("shmray::get_view"), until));
+  const auto until = detail::Deadline::after(timeout);
+  detail::RuntimeCall rt;
+  return View<T>(ref, rt->fetch(ref.checked_id("shmray::get_view"), until));
 }
 
 }  // namespace shmray

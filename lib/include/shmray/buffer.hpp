@@ -40,7 +40,8 @@ class Buffer {
   /// waits for space like put(), then throws ObjectStoreFullError.
   explicit Buffer(std::size_t n) : size_(n) {
     const std::uint64_t prefix = n;
-    block_ = detail::runtime().allocate_block(kPrefix + n * sizeof(T), &base_);
+    detail::RuntimeCall rt;
+    block_ = rt->allocate_block(kPrefix + n * sizeof(T), &base_);
     runtime_ = detail::runtime_generation();
     std::memcpy(base_, &prefix, kPrefix);  // the size prefix of cereal's vector format
   }

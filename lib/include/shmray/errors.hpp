@@ -66,6 +66,14 @@ class NotInitializedError : public Error {
   using Error::Error;
 };
 
+/// An API call in a process forked from one that runs a pool (the host after `init()`, or a
+/// task's process): the child owns no pool. Use the API in the parent, or exec in the child
+/// (a child of the host may also `init()` a pool of its own).
+class ForkedProcessError : public NotInitializedError {
+ public:
+  using NotInitializedError::NotInitializedError;
+};
+
 /// `init()` was called while the runtime was running.
 class AlreadyInitializedError : public Error {
  public:

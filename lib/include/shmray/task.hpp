@@ -60,7 +60,8 @@ class TaskCaller<R (*)(P...)> {
       req.resolve = s.resolve;
       req.contained = s.contained;
       req.options = &options_;
-      return Result::adopt(detail::runtime().submit(req));
+      detail::RuntimeCall rt;
+      return Result::adopt(rt->submit(req));
     }
   }
 

@@ -8,6 +8,8 @@
 #include <iostream>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include "shm/futex.hpp"
 #include "shmray/errors.hpp"
 #include "wire/error_record.hpp"
@@ -20,6 +22,7 @@ class Driver::Helper final : public common::WaitHelper {
  public:
   explicit Helper(Driver& d) : d_(d) {}
   bool help() override {
+    d_.throw_if_closing();
     if (!d_.events_pending()) return false;
     std::unique_lock lock(d_.mu_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
@@ -92,7 +95,7 @@ std::unique_ptr<Driver> Driver::start(const Options& options, std::uint32_t sess
   p.object_capacity = static_cast<std::uint32_t>(
       std::clamp<std::uint64_t>(options.object_store_bytes / 256, std::uint64_t{1} << 16, std::uint64_t{1} << 23));
   p.task_capacity = 1u << 15;
-  p.store_full_timeout_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(options.store_full_timeout).count());
+  p.store_full_timeout_ns = static_cast<std::uint64_t>(detail::saturating_ns(options.store_full_timeout).count());
   auto seg = shm::Segment::create(p);
   if (!seg) throw Error("shmray: could not map a shared segment of the requested size; lower object_store_bytes");
   std::unique_ptr<Driver> d(new Driver(options, std::move(*seg)));
@@ -108,13 +111,31 @@ Driver::~Driver() {
   stop_pool();
 }
 
+void Driver::throw_if_closing() const {
+  if (closing_.load(std::memory_order_acquire))
+    throw NotInitializedError("shmray: shmray::shutdown() was called while this call was in progress; the runtime is gone");
+}
+
+void Driver::close_calls() noexcept {
+  closing_.store(true, std::memory_order_seq_cst);
+  shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
+  shm::futex_bump_and_wake_all(&v_.header->arena_epoch.value);
+}
+
+void Driver::forget_after_fork() noexcept {
+  if (zygote_fd_ >= 0) ::close(zygote_fd_);  // the parent's request pipe: never write to it
+  zygote_fd_ = -1;
+}
+
 std::span<const std::byte> Driver::fetch(ObjectId id, detail::Deadline until) {
+  throw_if_closing();
   Helper helper(*this);
   return common::fetch_object(v_, id, until, helper);
 }
 
 std::size_t Driver::wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                          std::vector<char>& ready) {
+  throw_if_closing();
   common::check_wait_arguments(ids, num_returns);
   Helper helper(*this);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);

@@ -114,6 +114,12 @@ class Driver final : public detail::RuntimeApi {
   ObjectId put_block(const detail::ValueBlock& block) override;
 
   std::uint64_t store_bytes() const { return v_.geo.arena_bytes; }
+  /// shutdown() begins: calls in flight and new ones throw NotInitializedError; wakes every
+  /// waiter (object and store-space epochs). Idempotent.
+  void close_calls() noexcept;
+  /// In a child forked from this process (atfork handler): closes what the child inherited
+  /// without telling anyone; the object itself is never destroyed there.
+  void forget_after_fork() noexcept;
   /// What the store holds (tests and benchmarks).
   Usage usage();
 
@@ -159,6 +165,7 @@ class Driver final : public detail::RuntimeApi {
 
   // events.cpp
   bool events_pending() noexcept;
+  void throw_if_closing() const;
   void pump_locked();
   void handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
   void event_loop();
@@ -210,6 +217,7 @@ class Driver final : public detail::RuntimeApi {
   std::chrono::steady_clock::time_point last_zygote_check_{};  // recent fork-server restarts
   std::string broken_;      // why the pool cannot run tasks (PoolError); empty while it can
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> closing_{false};  // shutdown() runs: API calls leave
   std::thread event_thread_;
   std::uint64_t stall_head_ = 0, stall_since_ns_ = 0;  // event thread only (unstall_dispatch)
 };

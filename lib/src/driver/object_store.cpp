@@ -130,7 +130,10 @@ std::uint64_t Driver::try_allocate_block(std::size_t bytes) {
 }
 
 std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
-  return common::allocate_waiting(v_.geo, *v_.hot, bytes, [&] { return try_allocate_block(bytes); }, [&] {
+  return common::allocate_waiting(v_.geo, *v_.hot, bytes, [&] {
+    throw_if_closing();  // shutdown() wakes this wait: leave before the store goes
+    return try_allocate_block(bytes);
+  }, [&] {
     // Frees may wait unprocessed in the event rings; pumping also wakes workers with frees.
     std::unique_lock lock(mu_, std::try_to_lock);
     if (lock.owns_lock()) pump_locked();

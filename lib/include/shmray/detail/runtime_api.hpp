@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
+#include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "shmray/detail/object_id.hpp"
@@ -22,8 +25,32 @@ struct Deadline {
   static Deadline never() { return {}; }
   /// Throws std::invalid_argument for a negative duration.
   static Deadline after(std::chrono::nanoseconds d);
+  /// Any duration type; one too long for nanoseconds (hours::max()) means no limit.
+  template <class Rep, class Period>
+  static Deadline after(std::chrono::duration<Rep, Period> d);
   bool is_never() const { return at == Clock::time_point::max(); }
 };
+
+/// `d` in nanoseconds without overflow: saturates at nanoseconds::max() (Deadline::after
+/// makes that never()); a negative `d` stays negative (and is rejected), NaN is rejected.
+template <class Rep, class Period>
+std::chrono::nanoseconds saturating_ns(std::chrono::duration<Rep, Period> d) {
+  using Wide = std::chrono::duration<long double, std::nano>;
+  if constexpr (std::is_floating_point_v<Rep>)
+    if (d.count() != d.count()) throw std::invalid_argument("shmray: a timeout must not be NaN");
+  if (d < std::chrono::duration<Rep, Period>::zero()) return std::chrono::nanoseconds(-1);
+  const Wide wide(d);
+  if (wide >= Wide(std::chrono::nanoseconds::max())) return std::chrono::nanoseconds::max();
+  // Large values through long double: duration_cast's intermediate product could overflow.
+  if (wide > Wide(std::chrono::nanoseconds::max()) / 1024)
+    return std::chrono::nanoseconds(static_cast<std::chrono::nanoseconds::rep>(wide.count()));
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
+}
+
+template <class Rep, class Period>
+Deadline Deadline::after(std::chrono::duration<Rep, Period> d) {
+  return after(saturating_ns(d));
+}
 
 /// A value to be stored: `size` bytes that `write` produces into the span it is given.
 struct ValueSource {
@@ -77,8 +104,28 @@ class RuntimeApi {
   virtual ObjectId put_block(const ValueBlock& block) = 0;
 };
 
-/// The runtime of this process; throws NotInitializedError when there is none.
+/// The runtime of this process; throws NotInitializedError when there is none
+/// (ForkedProcessError in a process forked from one that runs a pool).
 RuntimeApi& runtime();
+
+/// The runtime, held for one call: shutdown() stops such calls (they throw
+/// NotInitializedError) and waits for them to leave before it frees the pool, so a call
+/// blocked in another thread never touches freed memory.
+class RuntimeCall {
+ public:
+  /// Throws as runtime() does.
+  RuntimeCall();
+  /// No throw: check ok() (for noexcept paths: reference releases).
+  explicit RuntimeCall(std::nothrow_t) noexcept;
+  ~RuntimeCall();
+  RuntimeCall(const RuntimeCall&) = delete;
+  RuntimeCall& operator=(const RuntimeCall&) = delete;
+  bool ok() const noexcept { return rt_ != nullptr; }
+  RuntimeApi* operator->() const noexcept { return rt_; }
+
+ private:
+  RuntimeApi* rt_ = nullptr;
+};
 /// Which init() of this process runs now (a 64-bit counter; 0 before the first).
 std::uint64_t runtime_generation() noexcept;
 /// free_block on the current runtime when it is still the one of `generation` (a Buffer
