@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <limits>
 #include <stdexcept>
 
 #include "shm/futex.hpp"
@@ -52,7 +53,11 @@ std::unique_ptr<Driver> Driver::start(const Options& options, std::uint32_t sess
   p.object_capacity = static_cast<std::uint32_t>(
       std::clamp<std::uint64_t>(options.object_store_bytes / 256, std::uint64_t{1} << 16, std::uint64_t{1} << 23));
   p.task_capacity = 1u << 15;
-  p.store_full_timeout_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(options.store_full_timeout).count());
+  // Saturated: a timeout too long for 64-bit nanoseconds means no limit (not a wrapped one).
+  constexpr auto kMaxMs = std::chrono::milliseconds(std::numeric_limits<std::int64_t>::max() / 1'000'000);
+  p.store_full_timeout_ns = options.store_full_timeout >= kMaxMs
+                                ? ~std::uint64_t{0}
+                                : static_cast<std::uint64_t>(std::chrono::nanoseconds(options.store_full_timeout).count());
   auto seg = shm::Segment::create(p);
   if (!seg) throw Error("shmray: could not map a shared segment of the requested size; lower object_store_bytes");
   std::unique_ptr<Driver> d(new Driver(options, std::move(*seg)));

@@ -25,6 +25,7 @@ ErrorRecord decode_error(std::span<const std::byte> bytes) {
     case ErrorKind::kWorkerCrashed:
     case ErrorKind::kStoreFull:
     case ErrorKind::kSerialization:
+    case ErrorKind::kTaskTableFull:
       return r;
   }
   detail::throw_serialization_error("error record of an unknown kind");
@@ -37,6 +38,7 @@ void throw_error(const ErrorRecord& r) {
     case ErrorKind::kWorkerCrashed: throw WorkerCrashedError(r.message);
     case ErrorKind::kStoreFull: throw ObjectStoreFullError(r.message);
     case ErrorKind::kSerialization: throw SerializationError(r.message);
+    case ErrorKind::kTaskTableFull: throw TaskTableFullError(r.message);
   }
   throw SerializationError("error record of an unknown kind");
 }

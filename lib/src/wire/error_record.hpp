@@ -14,6 +14,7 @@ enum class ErrorKind : std::uint8_t {
   kWorkerCrashed = 3,
   kStoreFull = 4,
   kSerialization = 5,
+  kTaskTableFull = 6,
 };
 
 struct ErrorRecord {
