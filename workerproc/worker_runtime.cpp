@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -61,6 +62,9 @@ wire::ErrorRecord describe_current_exception(const std::string& function) {
   r.type_name = t ? demangle(t->name()) : "unknown exception";
   try {
     throw;
+  } catch (const TaskTableFullError& e) {
+    r.kind = wire::ErrorKind::kTaskTableFull;
+    r.message = e.what();  // unprefixed: it passes up whole chains of tasks, each would add one
   } catch (const ObjectStoreFullError& e) {
     r.kind = wire::ErrorKind::kStoreFull;
     r.message = function + ": " + e.what();
@@ -83,7 +87,7 @@ class WorkerRuntime::Call final : public detail::TaskCall {
   Call(WorkerRuntime& rt, Running r, std::span<const std::byte> args) : rt_(rt), r_(r), ar_(args) {}
   detail::InArchive& args() override { return ar_; }
   std::span<const std::byte> resolve(ObjectId id) override {
-    const shm::ObjectSlot* s = rt_.v_.slot(id);
+    const shm::ObjectSlot* s = rt_.v_.live(id);
     if (!s) detail::throw_serialization_error("an argument names no object");
     const shm::ObjectWord w = rt_.v_.word(*s);
     std::span<const std::byte> bytes;
@@ -264,6 +268,8 @@ void WorkerRuntime::run_hold(const Running& r) {
 
 bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& value) {
   leave_if_forked();  // before anything a second copy of this worker could write
+  if (value.contained.size() > UINT32_MAX)  // TaskDone::contained
+    throw ObjectStoreFullError("shmray: a result holding more than 2^32 - 1 ObjectRefs; return fewer refs");
   if (value.size <= shm::kInlineBytes) {
     std::byte staged[shm::kInlineBytes];
     if (value.size) {
@@ -361,39 +367,48 @@ void WorkerRuntime::finish(const Running& r, bool failed) {
 void WorkerRuntime::post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b) {
   if (g_forked_child) refuse_forked();  // a second producer would corrupt the ring
   std::lock_guard lock(mu_);
-  const std::size_t n = a.size() + b.size();
-  for (;;) {
-    std::span<std::byte> into = events_.reserve(static_cast<std::uint16_t>(type), static_cast<std::uint32_t>(n));
-    if (!into.empty() || n == 0) {
-      if (!a.empty()) std::memcpy(into.data(), a.data(), a.size());
-      if (!b.empty()) std::memcpy(into.data() + a.size(), b.data(), b.size());
-      events_.commit();
-      return;
+  // A message larger than one record goes as consecutive pieces the driver joins (kMessageMore
+  // on all but the last); holding mu_ throughout keeps other messages from coming between.
+  const std::size_t total = a.size() + b.size();
+  std::size_t done = 0;
+  do {
+    const std::size_t n = std::min<std::size_t>(total - done, events_.max_payload());
+    const bool more = done + n < total;
+    std::byte* into = reserve_waiting_locked(type, n, more ? shm::kMessageMore : 0);
+    for (std::size_t i = 0; i < n;) {  // bytes [done + i, ...) of a then b
+      const std::size_t at = done + i;
+      const std::span<const std::byte> from = at < a.size() ? a.subspan(at) : b.subspan(at - a.size());
+      const std::size_t k = std::min(from.size(), n - i);
+      std::memcpy(into + i, from.data(), k);
+      i += k;
     }
-    if (n > events_.max_payload()) {
-      // Too big for one record (a result holding a huge number of refs): send what fits.
-      // The rest of the ids stay unregistered; better than blocking forever.
-      b = b.first(std::min<std::size_t>(b.size(), (events_.max_payload() - a.size()) / 8 * 8));
-      continue;
+    events_.commit();
+    done += n;
+  } while (done < total);
+}
+
+std::byte* WorkerRuntime::reserve_waiting_locked(wire::MsgType type, std::size_t size, std::uint16_t flags) {
+  // The driver drains every ring (its event thread at the latest every 200 ms, at once when
+  // rung); a worker whose driver is gone is killed by the fork server.
+  for (std::uint32_t spins = 0;; ++spins) {
+    std::span<std::byte> into =
+        events_.reserve(static_cast<std::uint16_t>(type), static_cast<std::uint32_t>(size), flags);
+    if (into.data()) return into.data();
+    ring_doorbell();
+    if (spins < 1000) {
+      shm::cpu_relax();
+    } else {
+      ::usleep(50);  // a long message: give the driver's CPU to the driver
     }
-    ring_doorbell();  // full: the driver drains it
-    shm::cpu_relax();
   }
 }
 
 void WorkerRuntime::flush_releases_locked() {
-  if (releases_.empty()) return;
   std::size_t done = 0;
   while (done < releases_.size()) {
     const std::size_t chunk = std::min<std::size_t>(releases_.size() - done, events_.max_payload() / 8);
-    std::span<std::byte> into = events_.reserve(static_cast<std::uint16_t>(wire::MsgType::kRelease),
-                                                static_cast<std::uint32_t>(chunk * 8));
-    if (into.empty()) {
-      ring_doorbell();
-      shm::cpu_relax();
-      continue;
-    }
-    std::memcpy(into.data(), releases_.data() + done, chunk * 8);
+    std::byte* into = reserve_waiting_locked(wire::MsgType::kRelease, chunk * 8, 0);
+    std::memcpy(into, releases_.data() + done, chunk * 8);
     events_.commit();
     done += chunk;
   }
@@ -504,7 +519,8 @@ void WorkerRuntime::set_blocked(bool blocked) {
   if (blocked && !v_.dispatch.empty()) ring_doorbell();  // queued work could use our CPU: the driver may add a worker
 }
 
-std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from) {
+std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from, bool tasks) {
+  std::uint64_t deadline = 0;  // set at the first miss: waiting starts there
   for (;;) {
     drain_control();
     {
@@ -518,10 +534,20 @@ std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from) {
     // Out of slots: ask the driver, and meanwhile run our own queued children (safe: none of
     // them waits for the task that submitted it to return).
     if (!stack_.empty() && run_own_child()) continue;
+    throw_if_cancelled();
+    const std::uint64_t now = shm::now_ns();
+    const std::uint64_t timeout = v_.geo.store_full_timeout_ns;
+    if (!deadline) deadline = now + std::min(timeout, ~std::uint64_t{0} - now);
+    if (now >= deadline) {
+      if (tasks) common::throw_task_table_full(v_.task_capacity, timeout);
+      common::throw_object_table_full(v_.object_capacity, timeout);
+    }
     const std::uint32_t seen = shm::atom(ctl_.wake).load(std::memory_order_seq_cst);
     shm::atom(ctl_.wants_supply).store(1, std::memory_order_seq_cst);
     ring_doorbell();
-    if (control_.empty()) shm::futex_wait(&ctl_.wake, seen, std::chrono::milliseconds(100));
+    // Bounded: the driver wakes us when it supplies; the bound is for cancel and the deadline.
+    if (control_.empty())
+      shm::futex_wait(&ctl_.wake, seen, std::chrono::nanoseconds(std::min<std::uint64_t>(deadline - now, 100'000'000)));
     shm::atom(ctl_.wants_supply).store(0, std::memory_order_relaxed);
   }
 }
@@ -532,11 +558,25 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
-  const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
+  // Checked once here: the counts and sizes cast to 32 bits below all fit after this.
+  const std::size_t desc_size = common::checked_descriptor_size(req.resolve.size(), req.args.size(),
+                                                                v_.geo.arena_bytes, fn->name);
   std::uint64_t spill = 0;
   if (desc_size > sizeof(shm::TaskSlot::inline_args)) spill = allocate_block_waiting(desc_size);
-  const std::uint32_t obj = take_supply(object_supply_);
-  const std::uint32_t idx = take_supply(task_supply_);
+  std::uint32_t obj = 0, idx = 0;
+  try {
+    obj = take_supply(object_supply_, false);
+    try {
+      idx = take_supply(task_supply_, true);
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      object_supply_.push_back(obj);  // unused: keep it for the next call
+      throw;
+    }
+  } catch (...) {
+    if (spill) free_block(spill);
+    throw;
+  }
   const ObjectId result = ObjectId::make(v_.session, v_.word(v_.objects[obj]).gen, obj);
 
   shm::TaskSlot& slot = v_.tasks[idx];
@@ -589,6 +629,8 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
 
 ObjectId WorkerRuntime::put(const detail::ValueSource& value) {
   throw_if_cancelled();
+  if (value.contained.size() > UINT32_MAX)  // PutHeader::contained
+    throw ObjectStoreFullError("shmray::put: a value holding more than 2^32 - 1 ObjectRefs; put fewer refs");
   std::uint64_t off = 0;
   if (value.size > shm::kInlineBytes) {
     off = allocate_block_waiting(value.size);
@@ -612,7 +654,13 @@ ObjectId WorkerRuntime::put_block(const detail::ValueBlock& block) {
 // written inline by `inline_value`.
 ObjectId WorkerRuntime::publish_put(std::uint64_t offset, std::size_t size, const detail::ValueSource* inline_value,
                                     std::span<const ObjectId> contained) {
-  const std::uint32_t obj = take_supply(object_supply_);
+  std::uint32_t obj = 0;
+  try {
+    obj = take_supply(object_supply_, false);
+  } catch (...) {
+    if (offset) free_block(offset);  // the value's block is ours to give back, as on every failure here
+    throw;
+  }
   shm::ObjectSlot& s = v_.objects[obj];
   const ObjectId id = ObjectId::make(v_.session, v_.word(s).gen, obj);
   if (offset) {
@@ -659,8 +707,7 @@ std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_r
 }
 
 void WorkerRuntime::add_ref(ObjectId id) {
-  const shm::ObjectSlot* s = v_.slot(id);
-  if (!s || v_.word(*s).gen != id.gen()) throw std::invalid_argument("shmray: ObjectRef(" + id.hex() + ") names no live object");
+  if (!v_.live(id)) common::throw_not_live(id);  // the driver's own test: it ignores what fails it
   const std::uint64_t raw = id.value;
   post(wire::MsgType::kHold, std::as_bytes(std::span(&raw, 1)));
 }
@@ -697,8 +744,8 @@ void WorkerRuntime::throw_if_cancelled() {
 }
 
 void WorkerRuntime::cancel(ObjectId id, const CancelOptions& options) {
-  const shm::ObjectSlot* s = v_.slot(id);
-  if (!s || v_.word(*s).gen != id.gen()) throw std::invalid_argument("shmray::cancel: ObjectRef(" + id.hex() + ") names no live object");
+  const shm::ObjectSlot* s = v_.live(id);
+  if (!s) common::throw_not_live(id);
   const wire::CancelRequest c{id.value, options.force ? 1u : 0u, options.recursive ? 1u : 0u};
   post(wire::MsgType::kCancel, std::as_bytes(std::span(&c, 1)));
   ring_doorbell();

@@ -63,11 +63,14 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void finish(const Running& r, bool failed);
   void post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b = {});
   void flush_releases_locked();
+  std::byte* reserve_waiting_locked(wire::MsgType type, std::size_t size, std::uint16_t flags);
   void drain_control();
   bool drain_control_locked();
   void ring_doorbell() noexcept;
   std::uint64_t allocate_block_waiting(std::size_t bytes);
-  std::uint32_t take_supply(std::vector<std::uint32_t>& from);
+  /// A slot the driver supplied (`tasks`: a task slot, else an object slot); waits up to
+  /// store_full_timeout, then TaskTableFullError / ObjectStoreFullError.
+  std::uint32_t take_supply(std::vector<std::uint32_t>& from, bool tasks);
   bool try_run_producer(ObjectId id, int depth);
   bool run_own_child();
   void set_blocked(bool blocked);

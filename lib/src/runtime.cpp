@@ -298,6 +298,12 @@ ScratchLease::ScratchLease() {
 }
 ScratchLease::~ScratchLease() { --t_scratch.depth; }
 
+void throw_buffer_too_large(std::size_t n, std::size_t element_bytes) {
+  throw ObjectStoreFullError("shmray::Buffer: " + std::to_string(n) + " elements of " + std::to_string(element_bytes) +
+                             " bytes take more bytes than a size_t can count, far more than any object store; "
+                             "ask for fewer elements");
+}
+
 void throw_serialization_error(const char* what) { throw SerializationError(std::string("shmray: ") + what); }
 void rethrow_result_not_serializable() {
   std::string why = "unknown exception";

@@ -13,6 +13,11 @@
 
 #include "shmray/detail/runtime_api.hpp"
 
+namespace shmray::detail {
+/// ObjectStoreFullError: `n` elements of `element_bytes` take more bytes than a size_t holds.
+[[noreturn]] void throw_buffer_too_large(std::size_t n, std::size_t element_bytes);
+}  // namespace shmray::detail
+
 namespace shmray {
 
 /// `n` elements of T in the shared object store, writable by the process that made it.
@@ -37,9 +42,11 @@ class Buffer {
   using stored_type = std::vector<T>;
 
   /// Takes room for `n` elements in the store (their values are unspecified until written);
-  /// waits for space like put(), then throws ObjectStoreFullError.
+  /// waits for space like put(), then throws ObjectStoreFullError. ObjectStoreFullError at
+  /// once, before anything is allocated, when `n` elements could never fit in the store.
   explicit Buffer(std::size_t n) : size_(n) {
     const std::uint64_t prefix = n;
+    if (n > (SIZE_MAX - kPrefix) / sizeof(T)) detail::throw_buffer_too_large(n, sizeof(T));  // n * sizeof(T) overflows
     detail::RuntimeCall rt;
     block_ = rt->allocate_block(kPrefix + n * sizeof(T), &base_);
     runtime_ = detail::runtime_generation();

@@ -54,6 +54,14 @@ class ObjectStoreFullError : public Error {
   using Error::Error;
 };
 
+/// A task could not be submitted inside a task: the task table had no free slot for
+/// `Options::store_full_timeout` (a chain of nested tasks deeper than the table, or more
+/// tasks in flight than it holds).
+class TaskTableFullError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// `task(f)` for an `f` without `SHMRAY_REMOTE(f)`.
 class UnregisteredFunctionError : public Error {
  public:

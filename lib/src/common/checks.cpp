@@ -1,5 +1,6 @@
 #include "common/checks.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -18,12 +19,53 @@ std::uint32_t checked_cpus(const TaskOptions& options) {
   if (!(options.num_cpus >= 0) || !std::isfinite(options.num_cpus))
     throw std::invalid_argument("shmray: TaskOptions::num_cpus must be a finite number >= 0");
   if (options.max_retries < -1) throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
+  if (options.name.size() > kMaxTaskNameBytes)
+    throw std::invalid_argument("shmray: TaskOptions::name is " + mib(options.name.size()) + " long; give at most " +
+                                mib(kMaxTaskNameBytes) + " (it is for logs and errors)");
+  // Above the most workers a runtime can have a task stays pending anyway; the clamp keeps the
+  // conversion defined and num_cpus * 100 (TaskSlot::num_cpus_centi) within 32 bits.
+  constexpr double kMaxCpus = 1u << 20;
+  if (options.num_cpus > kMaxCpus) return static_cast<std::uint32_t>(kMaxCpus);
   return options.num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(options.num_cpus));
+}
+
+std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::uint64_t store_bytes,
+                                    const std::string& function) {
+  constexpr std::uint64_t kMax = UINT32_MAX;  // TaskSlot::args_size
+  const std::uint64_t limit = std::min<std::uint64_t>(kMax, store_bytes);
+  const bool fits = resolve <= limit / 8 && args <= limit - 8 * std::uint64_t(resolve) &&
+                    8 <= limit - 8 * std::uint64_t(resolve) - args;
+  if (!fits)
+    throw ObjectStoreFullError("shmray: the arguments of " + function + " (" + mib(args) + ", " + std::to_string(resolve) +
+                               " refs) are larger than " + (limit == kMax ? std::string("a task can carry (4 GiB)") : "the whole object store") +
+                               "; put() large values once and pass the ref, or init() with a larger object_store_bytes");
+  return 8 + 8 * resolve + args;
+}
+
+void throw_not_live(detail::ObjectId id) {
+  throw std::invalid_argument("shmray: ObjectRef(" + id.hex() +
+                              ") names no live object (a ref from before shutdown()/init(), or forged?)");
 }
 
 void throw_larger_than_store(std::size_t bytes, std::uint64_t store_bytes) {
   throw ObjectStoreFullError("shmray: a value of " + mib(bytes) + " is larger than the whole object store (" +
                              mib(store_bytes) + "); init() with a larger object_store_bytes");
+}
+
+void throw_object_table_full(std::uint32_t capacity, std::uint64_t waited_ns) {
+  throw ObjectStoreFullError("shmray: the object table is full (" + std::to_string(capacity) +
+                             " slots): no slot for an object made inside a task after waiting " +
+                             std::to_string(waited_ns / 1'000'000) +
+                             " ms; drop ObjectRefs you no longer need, or init() with a larger object_store_bytes "
+                             "(the table scales with it)");
+}
+
+void throw_task_table_full(std::uint32_t capacity, std::uint64_t waited_ns) {
+  throw TaskTableFullError("shmray: the task table is full (" + std::to_string(capacity) +
+                           " tasks submitted and not finished): no slot for a task submitted inside a task after "
+                           "waiting " + std::to_string(waited_ns / 1'000'000) +
+                           " ms; get() results before submitting more, and keep chains of nested tasks shallower "
+                           "than the table");
 }
 
 void throw_no_room(std::size_t bytes, std::uint64_t store_bytes, std::uint64_t waited_ns) {

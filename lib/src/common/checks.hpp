@@ -3,17 +3,35 @@
 // same mistake in either process, and says the same thing).
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
+#include "shmray/detail/object_id.hpp"
 #include "shmray/options.hpp"
 
 namespace shmray::common {
+
+/// Longest TaskOptions::name (it travels with the task and into every log line and error).
+inline constexpr std::size_t kMaxTaskNameBytes = std::size_t{16} << 20;
 
 /// Validates TaskOptions (std::invalid_argument naming the field) and returns the number of
 /// worker slots the task holds: ceil(num_cpus), at least 1.
 std::uint32_t checked_cpus(const TaskOptions& options);
 
+/// Bytes of the descriptor of a task with `resolve` ids and `args` argument bytes.
+/// ObjectStoreFullError (naming `function`) when it is larger than the store or than a task
+/// slot's 32-bit size field can say; every count derived from it then fits 32 bits too.
+std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::uint64_t store_bytes,
+                                    const std::string& function);
+
+/// std::invalid_argument: `id` names no live object (Views::live said no).
+[[noreturn]] void throw_not_live(detail::ObjectId id);
+
 /// ObjectStoreFullError: a value larger than the whole store.
 [[noreturn]] void throw_larger_than_store(std::size_t bytes, std::uint64_t store_bytes);
+/// ObjectStoreFullError: no object slot for a task's put or submission after `waited_ns`.
+[[noreturn]] void throw_object_table_full(std::uint32_t capacity, std::uint64_t waited_ns);
+/// TaskTableFullError: no task slot for a submission inside a task after `waited_ns`.
+[[noreturn]] void throw_task_table_full(std::uint32_t capacity, std::uint64_t waited_ns);
 /// ObjectStoreFullError: no room after waiting `waited_ns`.
 [[noreturn]] void throw_no_room(std::size_t bytes, std::uint64_t store_bytes, std::uint64_t waited_ns);
 

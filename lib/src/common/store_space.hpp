@@ -16,7 +16,8 @@ namespace shmray::common {
 template <class TryAllocate, class Nudge>
 std::uint64_t allocate_waiting(const shm::SegmentHeader& geo, shm::HotWords& h, std::size_t bytes, TryAllocate&& try_allocate, Nudge&& nudge) {
   if (bytes > geo.arena_bytes) throw_larger_than_store(bytes, geo.arena_bytes);
-  const std::uint64_t deadline = shm::now_ns() + geo.store_full_timeout_ns;
+  const std::uint64_t start = shm::now_ns();
+  const std::uint64_t deadline = start + std::min(geo.store_full_timeout_ns, ~std::uint64_t{0} - start);  // saturates
   for (;;) {
     const std::uint32_t seen = shm::atom(h.arena_epoch.value).load(std::memory_order_seq_cst);
     if (const std::uint64_t off = try_allocate()) return off;

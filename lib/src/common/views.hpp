@@ -56,6 +56,15 @@ struct Views {
     if (id.session() != (session & 0xff) || id.index() >= object_capacity) return nullptr;
     return &objects[id.index()];
   }
+  /// The slot of `id` when it names a live object (this session, in range, the slot's
+  /// generation, not free), else nullptr. The one test the driver and the workers apply to
+  /// an id they did not make themselves (a decoded ref, an id in a worker's message).
+  shm::ObjectSlot* live(ObjectId id) const noexcept {
+    shm::ObjectSlot* s = slot(id);
+    if (!s) return nullptr;
+    const shm::ObjectWord w = word(*s);
+    return w.gen == id.gen() && !w.is(shm::ObjectState::kFree) ? s : nullptr;
+  }
   shm::ObjectWord word(const shm::ObjectSlot& s) const noexcept {
     return shm::ObjectWord::unpack(shm::load_acquire(const_cast<std::uint32_t&>(s.state)));
   }

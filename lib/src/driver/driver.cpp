@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <limits>
 #include <stdexcept>
 
 #include <unistd.h>
@@ -118,8 +119,8 @@ void Driver::throw_if_closing() const {
 
 void Driver::close_calls() noexcept {
   closing_.store(true, std::memory_order_seq_cst);
-  shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
-  shm::futex_bump_and_wake_all(&v_.header->arena_epoch.value);
+  shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
+  shm::futex_bump_and_wake_all(&v_.hot->arena_epoch.value);
 }
 
 void Driver::forget_after_fork() noexcept {

@@ -67,6 +67,8 @@ struct WorkerEnd {
   shm::SpscProducer<std::uint64_t> control;
   std::deque<std::uint64_t> control_backlog;        // entries the control ring had no room for
   std::unordered_map<std::uint64_t, std::uint32_t> holds;  // refs the worker holds (by its messages)
+  std::string joining;              // pieces of a message larger than one record, so far
+  std::uint16_t joining_type = 0;
   std::vector<std::uint32_t> supplied_objects, supplied_tasks;  // handed out, not yet reported used
   pid_t pid = 0;
   std::uint32_t incarnation = 0;
@@ -157,6 +159,8 @@ class Driver final : public detail::RuntimeApi {
   std::uint64_t allocate_block_waiting(std::size_t bytes);  // throws ObjectStoreFullError
   bool write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes);
   void check_live(ObjectId id) const;
+  /// Whether an id a worker reported names a live object; counts (and logs once) those that do not.
+  bool accept_worker_ref_locked(std::uint32_t w, ObjectId id);
 
   // cancel.cpp
   void cancel_locked(ObjectId id, bool force, bool recursive);
@@ -167,7 +171,9 @@ class Driver final : public detail::RuntimeApi {
   bool events_pending() noexcept;
   void throw_if_closing() const;
   void pump_locked();
+  bool take_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
   void handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
+  void worker_corrupt_locked(std::uint32_t w, const char* what);
   void event_loop();
   bool unstall_dispatch() noexcept;  // event thread only; true while it must look again soon
   void wake_owners_of_frees_locked() noexcept;
@@ -208,6 +214,7 @@ class Driver final : public detail::RuntimeApi {
   std::atomic<std::size_t> control_backlog_total_{0};  // entries over all control_backlogs (read without mu_)
   shm::SpscConsumer<shm::ExitReport> exits_;
   std::vector<std::string> warned_;
+  std::uint64_t ignored_worker_refs_ = 0;  // ids from workers that named no live object
 
   pid_t zygote_pid_ = -1;
   int zygote_fd_ = -1;      // our end of the fork server's SOCK_SEQPACKET request socket

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "common/checks.hpp"
 #include "driver/driver.hpp"
 #include "shm/futex.hpp"
 
@@ -32,19 +33,15 @@ void Driver::pump_locked() {
   for (std::uint32_t w = 0; w < workers_.size(); ++w) {
     WorkerEnd& we = workers_[w];
     if (!we.events.valid() || we.corrupt) continue;
-    for (int budget = 4096; budget-- > 0;) {
+    for (int budget = 4096; budget-- > 0 && !we.corrupt;) {
       shm::MessageReader::Message m;
       const auto st = we.events.peek(m);
       if (st == shm::MessageReader::Status::kEmpty) break;
       if (st == shm::MessageReader::Status::kCorrupt) {
-        const pid_t pid = worker_pid(w);
-        std::cerr << "shmray: worker " << pid << " wrote a corrupt event record; restarting it\n";
-        we.corrupt = true;
-        if (pid > 0) ::kill(pid, SIGKILL);
+        worker_corrupt_locked(w, "a corrupt event record");
         break;
       }
-      handle_message_locked(w, m);
-      we.events.pop();
+      if (take_message_locked(w, m)) we.events.pop();
     }
     while (!we.control_backlog.empty() && we.control.try_push(we.control_backlog.front())) {
       we.control_backlog.pop_front();
@@ -70,6 +67,37 @@ void Driver::wake_owners_of_frees_locked() noexcept {
   }
 }
 
+void Driver::worker_corrupt_locked(std::uint32_t w, const char* what) {
+  WorkerEnd& we = workers_[w];
+  const pid_t pid = worker_pid(w);  // checked: never a pid a stray write chose
+  std::cerr << "shmray: worker " << pid << " wrote " << what << "; restarting it\n";
+  we.corrupt = true;
+  we.joining.clear();
+  if (pid > 0) ::kill(pid, SIGKILL);
+}
+
+bool Driver::take_message_locked(std::uint32_t w, const shm::MessageReader::Message& m) {
+  WorkerEnd& we = workers_[w];
+  if (!(m.flags & shm::kMessageMore) && we.joining.empty()) {
+    handle_message_locked(w, m);
+    return true;
+  }
+  // A piece of a message larger than one record. No legitimate message is larger than its ids
+  // (each one also in a value or descriptor in the arena), twice over, plus a task name.
+  const std::uint64_t limit = 2 * v_.geo.arena_bytes + common::kMaxTaskNameBytes + 4096;
+  if ((!we.joining.empty() && m.type != we.joining_type) || we.joining.size() + m.payload.size() > limit) {
+    worker_corrupt_locked(w, "a message that does not join up");
+    return false;
+  }
+  we.joining_type = m.type;
+  we.joining.append(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
+  if (m.flags & shm::kMessageMore) return true;
+  std::string whole = std::move(we.joining);  // the handler may pump again: take it out first
+  we.joining.clear();
+  handle_message_locked(w, {m.type, 0, std::as_bytes(std::span(whole.data(), whole.size()))});
+  return true;
+}
+
 void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m) {
   std::span<const std::byte> p = m.payload;
   std::vector<ObjectId> ids;
@@ -83,7 +111,7 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
     case wire::MsgType::kHold: {
       if (!wire::read_ids(p, p.size() / 8, ids)) return;
       for (ObjectId id : ids) {
-        if (!v_.slot(id)) continue;
+        if (!accept_worker_ref_locked(w, id)) continue;
         add_ref_locked(id);
         ++workers_[w].holds[id.value];
       }
@@ -117,7 +145,7 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
     }
     case wire::MsgType::kCancel: {
       auto c = wire::read_front<wire::CancelRequest>(p);
-      if (c && v_.slot(ObjectId{c->object})) cancel_locked(ObjectId{c->object}, c->force != 0, c->recursive != 0);
+      if (c && accept_worker_ref_locked(w, ObjectId{c->object})) cancel_locked(ObjectId{c->object}, c->force != 0, c->recursive != 0);
       return;
     }
     case wire::MsgType::kBlocked:
@@ -134,13 +162,13 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
 void Driver::adopt_worker_put_locked(std::uint32_t w, ObjectId id, std::span<const ObjectId> contained) {
   WorkerEnd& we = workers_[w];
   auto oi = std::find(we.supplied_objects.begin(), we.supplied_objects.end(), id.index());
-  if (oi == we.supplied_objects.end() || !v_.slot(id)) return;
+  if (oi == we.supplied_objects.end() || !v_.live(id)) return;
   we.supplied_objects.erase(oi);
   ++we.holds[id.value];  // the supply pin becomes the worker's reference
   if (!contained.empty()) {
     auto& list = contained_[id.index()];
     for (ObjectId c : contained)
-      if (v_.slot(c)) add_ref_locked(c), list.push_back(c);
+      if (accept_worker_ref_locked(w, c)) add_ref_locked(c), list.push_back(c);
   }
 }
 

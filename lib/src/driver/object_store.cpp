@@ -8,6 +8,7 @@
 // a count never reaches zero while some process may still take the ref.
 #include <algorithm>
 #include <cstring>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -45,15 +46,22 @@ ObjectId Driver::allocate_object_locked() {
 }
 
 void Driver::check_live(ObjectId id) const {
-  const shm::ObjectSlot* s = v_.slot(id);
-  const shm::ObjectWord w = s ? v_.word(*s) : shm::ObjectWord{};
-  if (!s || w.gen != id.gen() || w.is(shm::ObjectState::kFree))
-    throw std::invalid_argument("shmray: ObjectRef(" + id.hex() +
-                                ") names no live object (a ref from before shutdown()/init()?)");
+  if (!v_.live(id)) common::throw_not_live(id);
+}
+
+bool Driver::accept_worker_ref_locked(std::uint32_t w, ObjectId id) {
+  if (v_.live(id)) return true;
+  // A worker checks the same before it reports a ref: this one is forged or garbage. Applying
+  // it would count a reference on a free slot (or someone else's object) and later free it
+  // under its next owner.
+  if (ignored_worker_refs_++ == 0)
+    std::cerr << "shmray: worker " << workers_[w].pid << " reported ObjectRef(" << id.hex()
+              << "), which names no live object; ignored (further ones are ignored silently)\n";
+  return false;
 }
 
 void Driver::add_ref_locked(ObjectId id) {
-  shm::ObjectSlot* s = v_.slot(id);
+  shm::ObjectSlot* s = v_.live(id);
   if (s) shm::atom(s->refs).fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -63,7 +71,7 @@ void Driver::add_ref(ObjectId id) {
 }
 
 void Driver::release(ObjectId id) noexcept {
-  shm::ObjectSlot* s = v_.slot(id);
+  shm::ObjectSlot* s = v_.live(id);  // never a count on a free slot, whatever the id
   if (!s) return;
   if (shm::atom(s->refs).fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   std::lock_guard lock(mu_);
@@ -71,7 +79,7 @@ void Driver::release(ObjectId id) noexcept {
 }
 
 void Driver::release_locked(ObjectId id) noexcept {
-  shm::ObjectSlot* s = v_.slot(id);
+  shm::ObjectSlot* s = v_.live(id);
   if (!s) return;
   if (shm::atom(s->refs).fetch_sub(1, std::memory_order_acq_rel) == 1) free_object_locked(id.index());
 }

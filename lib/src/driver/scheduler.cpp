@@ -25,11 +25,7 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
-  const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
-  if (desc_size > v_.geo.arena_bytes)
-    throw ObjectStoreFullError("shmray: the arguments of " + fn->name + " (" + std::to_string(req.args.size()) +
-                               " bytes) are larger than the whole object store; put() large values once and "
-                               "pass the ref, or init() with a larger object_store_bytes");
+  common::checked_descriptor_size(req.resolve.size(), req.args.size(), v_.geo.arena_bytes, fn->name);
   for (ObjectId id : req.resolve) check_live(id);
   for (ObjectId id : req.contained) check_live(id);
 
@@ -193,7 +189,7 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   const ObjectId result{h.result};
   auto ti = std::find(we.supplied_tasks.begin(), we.supplied_tasks.end(), idx);
   auto oi = std::find(we.supplied_objects.begin(), we.supplied_objects.end(), result.index());
-  if (ti == we.supplied_tasks.end() || oi == we.supplied_objects.end() || !v_.slot(result)) return;  // not its to use
+  if (ti == we.supplied_tasks.end() || oi == we.supplied_objects.end() || !v_.live(result)) return;  // not its to use
   we.supplied_tasks.erase(ti);
   we.supplied_objects.erase(oi);
   ++we.holds[result.value];  // the supply pin becomes the worker's reference to the result
@@ -216,9 +212,9 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   const shm::TaskSlot& slot = v_.tasks[idx];
   info.spill = slot.args_off;
   for (ObjectId id : resolve)
-    if (v_.slot(id)) add_ref_locked(id), info.pins.push_back(id);
+    if (accept_worker_ref_locked(w, id)) add_ref_locked(id), info.pins.push_back(id);
   for (ObjectId id : contained)
-    if (v_.slot(id)) add_ref_locked(id), info.pins.push_back(id);
+    if (accept_worker_ref_locked(w, id)) add_ref_locked(id), info.pins.push_back(id);
 
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(slot.state));
   if (tw.gen != info.gen) return;
@@ -242,7 +238,7 @@ void Driver::complete_task_locked(std::uint32_t w, const wire::TaskDone& done, s
   if (!contained.empty()) {
     auto& list = contained_[info.result.index()];
     for (ObjectId c : contained) {
-      if (!v_.slot(c)) continue;
+      if (!accept_worker_ref_locked(w, c)) continue;
       add_ref_locked(c);
       list.push_back(c);
     }

@@ -132,6 +132,7 @@ void Driver::reset_worker_rings(std::uint32_t slot) {
   control_backlog_total_.fetch_sub(we.control_backlog.size(), std::memory_order_relaxed);
   we.control_backlog.clear();
   we.corrupt = false;
+  we.joining.clear();
 }
 
 void Driver::start_pool() {

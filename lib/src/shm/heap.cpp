@@ -12,7 +12,7 @@ std::uint8_t size_class_of(std::size_t bytes) noexcept {
 std::uint64_t Heap::allocate(std::size_t bytes) {
   if (bytes == 0) bytes = 1;
   if (bytes <= kMaxSmall) return allocate_small(size_class_of(bytes));
-  const std::uint64_t n = (bytes + kSpanBytes - 1) / kSpanBytes;
+  const std::uint64_t n = bytes / kSpanBytes + (bytes % kSpanBytes != 0);  // (bytes + kSpanBytes - 1) could wrap
   if (n > spans_.count()) return 0;
   auto first = spans_.claim_run(owner_, static_cast<std::uint32_t>(n));
   if (!first) return 0;

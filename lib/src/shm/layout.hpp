@@ -12,7 +12,7 @@ namespace shmray::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY1"
 /// Bump on any field added, moved, resized or re-meant.
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;  // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kSpanBytes = 64 * 1024;  ///< arena unit owned by one process

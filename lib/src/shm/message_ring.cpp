@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint64_t padded(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
 }  // namespace
 
-std::span<std::byte> MessageWriter::reserve(std::uint16_t type, std::uint32_t size) noexcept {
+std::span<std::byte> MessageWriter::reserve(std::uint16_t type, std::uint32_t size, std::uint16_t flags) noexcept {
   if (size > max_payload()) return {};
   std::uint64_t tail = load_relaxed(index_->tail);  // only we write it
   const std::uint64_t head = load_acquire(index_->head);
@@ -22,7 +22,7 @@ std::span<std::byte> MessageWriter::reserve(std::uint16_t type, std::uint32_t si
     std::memcpy(buf_ + at, &h, sizeof h);
     tail += pad;
   }
-  MessageHeader h{size, type, 0};
+  MessageHeader h{size, type, flags};
   std::memcpy(buf_ + tail % cap_, &h, sizeof h);
   pending_tail_ = tail + need;
   return {buf_ + tail % cap_ + sizeof h, size};
@@ -50,6 +50,7 @@ MessageReader::Status MessageReader::peek(Message& out) noexcept {
       continue;
     }
     out.type = h.type;
+    out.flags = h.flags;
     out.payload = {buf_ + at + sizeof h, h.size};
     next_head_ = head + len;
     return Status::kMessage;

@@ -3,7 +3,9 @@
 // is an 8-byte MessageHeader and its payload, padded to 8 bytes; a record that would cross
 // the end of the buffer is preceded by a pad record that fills the rest. The reader trusts
 // nothing the writer put there: a header that does not fit what was published is reported
-// as corrupt, never followed.
+// as corrupt, never followed. A message larger than one record (max_payload) goes as
+// consecutive records of its type, every one but the last flagged kMessageMore; the reader
+// joins them (the writer holds its lock for the whole message, so nothing comes between).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -19,6 +21,8 @@ struct MessageHeader {
 };
 static_assert(sizeof(MessageHeader) == 8);
 inline constexpr std::uint16_t kPadMessage = 0;
+/// MessageHeader::flags: more pieces of this message follow in the next record.
+inline constexpr std::uint16_t kMessageMore = 1;
 
 class MessageWriter {
  public:
@@ -28,8 +32,9 @@ class MessageWriter {
 
   /// Largest payload one record may carry.
   std::uint32_t max_payload() const noexcept { return cap_ / 4; }
-  /// Space for a payload of `size` bytes, or empty when the ring has no room now.
-  std::span<std::byte> reserve(std::uint16_t type, std::uint32_t size) noexcept;
+  /// Space for a payload of `size` bytes; its data() is null when the ring has no room now
+  /// (a reserved empty payload has a non-null data()).
+  std::span<std::byte> reserve(std::uint16_t type, std::uint32_t size, std::uint16_t flags = 0) noexcept;
   /// Publishes the reserved record.
   void commit() noexcept;
   /// Bytes the consumer has not read yet.
@@ -48,6 +53,7 @@ class MessageReader {
  public:
   struct Message {
     std::uint16_t type;
+    std::uint16_t flags;  // kMessageMore: a piece of a larger message
     std::span<const std::byte> payload;
   };
   enum class Status { kEmpty, kMessage, kCorrupt };

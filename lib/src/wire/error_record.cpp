@@ -26,6 +26,7 @@ ErrorRecord decode_error(std::span<const std::byte> bytes) {
     case ErrorKind::kStoreFull:
     case ErrorKind::kSerialization:
     case ErrorKind::kPool:
+    case ErrorKind::kTaskTableFull:
       return r;
   }
   detail::throw_serialization_error("error record of an unknown kind");
@@ -39,6 +40,7 @@ void throw_error(const ErrorRecord& r) {
     case ErrorKind::kStoreFull: throw ObjectStoreFullError(r.message);
     case ErrorKind::kSerialization: throw SerializationError(r.message);
     case ErrorKind::kPool: throw PoolError(r.message);
+    case ErrorKind::kTaskTableFull: throw TaskTableFullError(r.message);
   }
   throw SerializationError("error record of an unknown kind");
 }

@@ -15,6 +15,7 @@ enum class ErrorKind : std::uint8_t {
   kStoreFull = 4,
   kSerialization = 5,
   kPool = 6,  // PoolError: the pool could not run the task
+  kTaskTableFull = 7,
 };
 
 struct ErrorRecord {
