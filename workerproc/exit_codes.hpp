@@ -5,4 +5,5 @@ inline constexpr int kExitShutdown = 0;      // asked to stop
 inline constexpr int kExitBadLayout = 70;    // segment header check failed on attach
 inline constexpr int kExitOrphan = 71;       // parent gone before PR_SET_PDEATHSIG took effect
 inline constexpr int kExitInternal = 72;     // an internal error in the worker loop (logged)
+inline constexpr int kExitKillWait = 73;     // a force-kill stayed pending 2 s after its task ended (cancel.cpp)
 }  // namespace shmray::worker
