@@ -9,4 +9,5 @@ inline constexpr int kExitStatusLost = 73;   // the worker ended but its status 
 /// Not a process exit: the fork server could not fork the slot's worker, after retrying with
 /// backoff. The ExitReport's pid field then carries the fork's errno (there is no pid).
 inline constexpr int kExitForkFailed = 74;
+inline constexpr int kExitKillWait = 75;     // a force-kill stayed pending 2 s after its task ended (cancel.cpp)
 }  // namespace shmray::worker

@@ -21,12 +21,14 @@
 #include "shmray/errors.hpp"
 #include "wire/descriptor.hpp"
 #include "wire/error_record.hpp"
+#include "workerproc/exit_codes.hpp"
 
 namespace shmray::worker {
 
 namespace {
 
 bool g_forked_child = false;  // set in a child a task forked (pthread_atfork); read without a syscall
+thread_local bool t_task_thread = false;  // this thread runs tasks (run()); others were started by a task
 
 [[noreturn]] void refuse_forked() {
   throw ForkedProcessError(
@@ -38,6 +40,9 @@ constexpr std::uint64_t kIdleSpinNs = 50'000;  // see limits: a shorter spin mak
 constexpr std::uint32_t kMaxIdleSpinners = 1;
 constexpr std::int64_t kExtraIdleNs = 1'000'000'000;  // an extra worker idle this long exits
 constexpr std::int64_t kTrimIdleNs = 1'000'000'000;   // a worker idle this long returns freed memory  // more spinners would take the CPUs busy processes need
+
+constexpr std::uint64_t kKillWaitNs = 2'000'000'000;      // leave_bottom_task: longest wait for a pending kill
+constexpr std::uint64_t kNoInlineGraceNs = 2'000'000'000;  // InlineHelper: a kTaskNoInline run inlines after all
 
 class NoHelpWait final : public common::WaitHelper {};
 
@@ -98,6 +103,13 @@ class WorkerRuntime::Call final : public detail::TaskCall {
   }
   void set_result(const detail::ValueSource& value) override { rt_.publish_result(r_, value); }
   void set_result_block(const detail::ValueBlock& block) override { rt_.publish_block(r_, block.offset, block.size); }
+  void before_body() override {
+    // Decoding can take long (a large argument); a task cancelled meanwhile must not start.
+    // The fence pairs with the driver's force-cancel (cancel.cpp): it raises the flag, then
+    // reads bottom_task; we wrote bottom_task, then read the flag: one of us sees the other.
+    shm::full_fence();
+    if (rt_.task_cancelled(r_)) throw TaskCancelledError("shmray: the task was cancelled before its body ran");
+  }
 
  private:
   WorkerRuntime& rt_;
@@ -118,6 +130,7 @@ WorkerRuntime::WorkerRuntime(const shm::Segment& seg, std::uint32_t slot)
 }
 
 void WorkerRuntime::run() {
+  t_task_thread = true;
   for (;;) run_task(next_task());
 }
 
@@ -201,8 +214,12 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
   Running r;
   r.task_ref = task_ref;
   r.result = ObjectId{slot.result};
+  r.no_inline = (slot.task_flags & shm::kTaskNoInline) != 0;
   stack_.push_back(r);
-  if (stack_.size() == 1) shm::store_release(ctl_.bottom_task, task_ref);  // force cancel may kill only this one
+  if (stack_.size() == 1) {  // force cancel may kill only this one (the handshake in cancel.cpp: seq_cst)
+    bottom_.store(task_ref, std::memory_order_release);
+    shm::atom(ctl_.bottom_task).store(task_ref, std::memory_order_seq_cst);
+  }
   shm::store_relaxed(ctl_.current_task, task_ref);
   shm::store_relaxed(ctl_.state, std::uint32_t(shm::WorkerState::kRunning));
   ctl_.depth = static_cast<std::uint32_t>(stack_.size());
@@ -251,12 +268,31 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
   }
   finish(r, failed);
   stack_.pop_back();
-  if (stack_.empty()) shm::store_release(ctl_.bottom_task, std::uint64_t{0});
   ctl_.depth = static_cast<std::uint32_t>(stack_.size());
   shm::store_relaxed(ctl_.current_task, stack_.empty() ? 0 : stack_.back().task_ref);
   shm::store_relaxed(ctl_.state, std::uint32_t(stack_.empty() ? shm::WorkerState::kIdle : shm::WorkerState::kRunning));
   ++ctl_.tasks_run;
   trimmed_ = false;
+  if (stack_.empty()) leave_bottom_task();
+}
+
+// The worker's half of the force-cancel handshake (the driver's half and the argument are
+// in cancel.cpp). We clear bottom_task, then read kill_pending; if a kill is pending it may
+// be on its way for the task we just left, so we claim nothing until the driver withdraws
+// it (it does so within the same locked call) or the kill lands. Should the driver stall
+// right there for 2 s (stopped in a debugger), we exit instead: the task is finished and
+// reported, the driver replaces us, and no task claimed later can be hit.
+void WorkerRuntime::leave_bottom_task() {
+  bottom_.store(0, std::memory_order_release);
+  shm::atom(ctl_.bottom_task).store(std::uint64_t{0}, std::memory_order_seq_cst);
+  if (shm::atom(ctl_.kill_pending).load(std::memory_order_seq_cst) == 0) return;
+  const std::uint64_t until = shm::now_ns() + kKillWaitNs;
+  for (;;) {
+    const std::uint32_t seen = shm::atom(ctl_.wake).load(std::memory_order_seq_cst);
+    if (shm::atom(ctl_.kill_pending).load(std::memory_order_seq_cst) == 0) return;
+    if (shm::now_ns() >= until) ::_exit(kExitKillWait);
+    shm::futex_wait(&ctl_.wake, seen, std::chrono::milliseconds(10));  // the driver bumps wake when it withdraws
+  }
 }
 
 void WorkerRuntime::run_hold(const Running& r) {
@@ -449,25 +485,59 @@ std::uint64_t WorkerRuntime::allocate_block_waiting(std::size_t bytes) {
 // driver publishes it). Running anything else inline could strand a resumable task under
 // an unrelated blocked one; instead a blocked worker reports itself and the driver may
 // start an extra worker (at most max_workers in all) so queued work keeps its CPUs.
+//
+// Only the task thread runs anything inline, and only in a wait without a deadline: a
+// producer run inline could not be left at the deadline (get(ref, 100ms) would take as long
+// as the producer). A finite wait leaves the producer to other workers (a blocked worker
+// may get an extra one) and a wait with timeout 0 is a pure poll. Threads a task started
+// wait without helping and without reporting the worker blocked (its task thread may be
+// running), but check the cancellation of the task they belong to.
 class WorkerRuntime::InlineHelper final : public common::WaitHelper {
  public:
-  InlineHelper(WorkerRuntime& rt, std::span<const ObjectId> ids) : rt_(rt), ids_(ids) {}
-  ~InlineHelper() { rt_.set_blocked(false); }
+  InlineHelper(WorkerRuntime& rt, std::span<const ObjectId> ids, detail::Deadline until)
+      : rt_(rt),
+        ids_(ids),
+        task_thread_(t_task_thread && !rt.stack_.empty()),
+        in_task_(rt.own_task() != 0),
+        finite_(!until.is_never()),
+        since_(shm::now_ns()) {}
+  ~InlineHelper() {  // noexcept: a destructor must not throw
+    if (task_thread_) rt_.set_blocked(false);
+    if (counted_) rt_.thread_waits(false);
+  }
   bool help() override {
-    if (rt_.stack_.empty()) return false;  // not inside a task (a thread of the task's own): just wait
+    if (!in_task_) return false;  // not inside a task: just wait
     rt_.throw_if_cancelled();
+    if (!may_inline()) return false;
     for (ObjectId id : ids_)
       if (rt_.try_run_producer(id, 0)) return true;
     return false;
   }
   std::int64_t before_sleep() override {
-    if (!rt_.stack_.empty()) rt_.set_blocked(true);
+    if (task_thread_) {
+      rt_.set_blocked(true);
+    } else if (in_task_ && !counted_) {
+      counted_ = true;
+      rt_.thread_waits(true);
+    }
     return 100'000'000;  // a safety net only: queueing a task we wait on bumps object_epoch
   }
 
  private:
+  // A run flagged kTaskNoInline (a task inline above it crashed the worker: see
+  // handle_exit_locked) leaves its children to other workers. If one is still queued after
+  // kNoInlineGraceNs (no worker could be started: max_workers reached), it runs it after
+  // all: progress first. A crash then is charged to it too, so retries stay bounded.
+  bool may_inline() const {
+    if (!task_thread_ || finite_) return false;
+    return !rt_.stack_.back().no_inline || shm::now_ns() - since_ >= kNoInlineGraceNs;
+  }
+
   WorkerRuntime& rt_;
   std::span<const ObjectId> ids_;
+  const bool task_thread_, in_task_, finite_;
+  const std::uint64_t since_;
+  bool counted_ = false;  // in waiting_threads_ (a thread the task started, asleep)
 };
 
 bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
@@ -511,11 +581,41 @@ bool WorkerRuntime::run_own_child() {
   return false;
 }
 
-void WorkerRuntime::set_blocked(bool blocked) {
+void WorkerRuntime::set_blocked(bool blocked) noexcept {
+  {
+    std::lock_guard lock(blocked_mu_);
+    if (blocked == task_blocked_) return;
+    task_blocked_ = blocked;
+  }
+  shm::store_relaxed(ctl_.state, std::uint32_t(blocked ? shm::WorkerState::kBlocked : shm::WorkerState::kRunning));
+  report_blocked();
+}
+
+// A thread the task started sleeps in get/wait (or stops). Its task thread may be joining
+// it, outside the API: the worker must then count as blocked too, or with every CPU slot
+// taken no worker would ever run what the thread waits for.
+void WorkerRuntime::thread_waits(bool waits) noexcept {
+  {
+    std::lock_guard lock(blocked_mu_);
+    waiting_threads_ += waits ? 1 : -1;
+  }
+  report_blocked();
+}
+
+// Tells the driver whether the worker is blocked: its task thread, or any thread of its
+// task, sleeps waiting for an object. Under blocked_mu_ so that reports arrive in the order
+// of the state changes (post takes mu_ inside: the order is always blocked_mu_, then mu_).
+void WorkerRuntime::report_blocked() noexcept {
+  std::lock_guard lock(blocked_mu_);
+  const bool blocked = task_blocked_ || waiting_threads_ > 0;
   if (blocked == blocked_reported_) return;
   blocked_reported_ = blocked;
-  shm::store_relaxed(ctl_.state, std::uint32_t(blocked ? shm::WorkerState::kBlocked : shm::WorkerState::kRunning));
-  post(blocked ? wire::MsgType::kBlocked : wire::MsgType::kUnblocked, {});
+  try {
+    post(blocked ? wire::MsgType::kBlocked : wire::MsgType::kUnblocked, {});
+  } catch (...) {
+    // post refuses only in a process a task forked, which reports nothing; ~InlineHelper
+    // calls this, so it must not throw.
+  }
   if (blocked && !v_.dispatch.empty()) ring_doorbell();  // queued work could use our CPU: the driver may add a worker
 }
 
@@ -533,7 +633,7 @@ std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from, bool 
     }
     // Out of slots: ask the driver, and meanwhile run our own queued children (safe: none of
     // them waits for the task that submitted it to return).
-    if (!stack_.empty() && run_own_child()) continue;
+    if (t_task_thread && !stack_.empty() && !stack_.back().no_inline && run_own_child()) continue;
     throw_if_cancelled();
     const std::uint64_t now = shm::now_ns();
     const std::uint64_t timeout = v_.geo.store_full_timeout_ns;
@@ -589,7 +689,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   slot.args_off = spill;
   slot.attempt = 0;
   slot.num_cpus_centi = cpus * 100;
-  const std::uint64_t parent = stack_.empty() ? 0 : stack_.back().task_ref;
+  const std::uint64_t parent = own_task();  // a thread the task started submits for its task
   slot.parent = parent;
   slot.max_retries = opt.max_retries;
   slot.task_flags = opt.retry_exceptions ? shm::kTaskRetryExceptions : 0;
@@ -620,7 +720,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   body.append(reinterpret_cast<const char*>(req.contained.data()), 8 * req.contained.size());
   body.append(opt.name);
   post(wire::MsgType::kSubmit, std::as_bytes(std::span(body.data(), body.size())));
-  if (ready) own_children_.push_back(ref);
+  if (ready && t_task_thread) own_children_.push_back(ref);
   // Idle workers can only see it once the driver has processed it: tell the driver now.
   if (!ready || v_.spinning.any() || v_.sleeping.any())
     ring_doorbell();
@@ -695,14 +795,14 @@ void WorkerRuntime::free_block(std::uint64_t offset) noexcept {
 
 std::span<const std::byte> WorkerRuntime::fetch(ObjectId id, detail::Deadline until) {
   const ObjectId one[] = {id};
-  InlineHelper helper(*this, one);
+  InlineHelper helper(*this, one, until);
   return common::fetch_object(v_, id, until, helper);
 }
 
 std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                                 std::vector<char>& ready) {
   common::check_wait_arguments(ids, num_returns);
-  InlineHelper helper(*this, ids);
+  InlineHelper helper(*this, ids, until);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
 }
 
@@ -716,7 +816,7 @@ void WorkerRuntime::release(ObjectId id) noexcept {
   if (g_forked_child) return;  // a forked child's refs are copies: the worker's own stand
   std::lock_guard lock(mu_);
   releases_.push_back(id.value);
-  if (releases_.size() >= 4096 && stack_.empty()) flush_releases_locked();
+  if (releases_.size() >= 4096 && bottom_.load(std::memory_order_relaxed) == 0) flush_releases_locked();
 }
 
 
@@ -729,14 +829,24 @@ void WorkerRuntime::leave_if_forked() const {
   if (g_forked_child) ::_exit(0);
 }
 
-bool WorkerRuntime::task_cancelled(const Running& r) const {
-  const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.task(r.task_ref).state));
+bool WorkerRuntime::task_cancelled(std::uint64_t task_ref) const {
+  const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.task(task_ref).state));
   // The flag, or the slot is no longer ours (the driver finished it after a cancel).
-  return (tw.flags & shm::kTaskCancelRequested) != 0 || tw.gen != shm::task_ref_gen(r.task_ref) ||
+  return (tw.flags & shm::kTaskCancelRequested) != 0 || tw.gen != shm::task_ref_gen(task_ref) ||
          tw.state != shm::TaskState::kClaimed || tw.owner != task_owner_;
 }
 
-bool WorkerRuntime::cancelled() { return !stack_.empty() && task_cancelled(stack_.back()); }
+// The task the calling thread works for: the innermost one on the task thread, the
+// outermost one (bottom_) on a thread a task started; 0 outside any task.
+std::uint64_t WorkerRuntime::own_task() const noexcept {
+  if (t_task_thread) return stack_.empty() ? 0 : stack_.back().task_ref;
+  return bottom_.load(std::memory_order_acquire);
+}
+
+bool WorkerRuntime::cancelled() {
+  const std::uint64_t ref = own_task();
+  return ref != 0 && task_cancelled(ref);
+}
 
 void WorkerRuntime::throw_if_cancelled() {
   if (cancelled())

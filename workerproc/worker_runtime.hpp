@@ -2,6 +2,7 @@
 // The runtime inside a worker process: the claim loop, running a task (arguments read in
 // place, result written into the store), and the API calls a task makes (get, wait, put,
 // cancelled). References it takes and drops are reported to the driver on its event ring.
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <span>
@@ -50,6 +51,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   struct Running {
     std::uint64_t task_ref = 0;
     ObjectId result;
+    bool no_inline = false;  // kTaskNoInline: this run leaves its children to other workers
   };
 
   std::uint64_t next_task();
@@ -73,8 +75,13 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::uint32_t take_supply(std::vector<std::uint32_t>& from, bool tasks);
   bool try_run_producer(ObjectId id, int depth);
   bool run_own_child();
-  void set_blocked(bool blocked);
-  bool task_cancelled(const Running& r) const;
+  void set_blocked(bool blocked) noexcept;
+  void thread_waits(bool waits) noexcept;
+  void report_blocked() noexcept;
+  void leave_bottom_task();
+  std::uint64_t own_task() const noexcept;
+  bool task_cancelled(const Running& r) const { return task_cancelled(r.task_ref); }
+  bool task_cancelled(std::uint64_t task_ref) const;
   void leave_if_forked() const;
   void throw_if_cancelled();
 
@@ -84,7 +91,14 @@ class WorkerRuntime final : public detail::RuntimeApi {
   const std::uint32_t slot_;
   const std::uint16_t task_owner_;  // slot + 1 in task words
 
-  std::mutex mu_;  // event writer, heap, release buffer: a task may use the API from its own threads
+  // Threads. The task thread (the one that called run()) runs tasks, and only it ever
+  // runs one inline: stack_, own_children_, contained_, result_flags_
+  // and trimmed_ are its own. Threads a task starts may call the API (submit, get, wait,
+  // put, cancelled): they never run anything inline, and they belong to bottom_, the
+  // outermost task the worker runs at the moment of each call (so threads of a pool that
+  // outlives one task, OpenMP's say, belong to the next one). What both use is under mu_.
+  std::mutex mu_;  // event writer, heap, release buffer, slot supplies
+  std::atomic<std::uint64_t> bottom_{0};  // stack_.front().task_ref, 0 when idle (read by other threads)
   shm::Heap heap_;
   shm::MessageWriter events_;
   shm::SpscConsumer<std::uint64_t> control_;
@@ -94,7 +108,10 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::vector<Running> stack_;         // tasks this process runs (nested by inline execution)
   std::vector<std::uint32_t> object_supply_, task_supply_;  // slots the driver handed us
   std::vector<std::uint64_t> own_children_;  // tasks we submitted, oldest first (run inline while waiting)
-  bool blocked_reported_ = false;
+  bool task_blocked_ = false;       // the task thread sleeps in get/wait (written by it, under blocked_mu_)
+  std::mutex blocked_mu_;           // the blocked report: taken before mu_, never after
+  int waiting_threads_ = 0;         // threads of the task asleep in get/wait (blocked_mu_)
+  bool blocked_reported_ = false;   // what the driver was told (blocked_mu_)
   bool trimmed_ = true;  // no task ran since the last malloc_trim
 };
 

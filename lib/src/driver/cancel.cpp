@@ -6,9 +6,28 @@
 // process is killed and replaced, but only when the task is the outermost one on that
 // worker's stack: a task running inline above its parent (or above an unrelated waiting
 // task) is stopped cooperatively instead, so force-cancelling a child never kills its parent.
+//
+// A force-cancel stops only the task it names, never the next one. The check "is it still
+// the outermost task?" and the kill are two steps, and in between the task may return and
+// its worker claim task B. Both sides therefore follow a Dekker handshake on two words of
+// the worker's control block, every access seq_cst:
+//   driver (force_kill_locked):    kill_pending = X;  then read bottom_task; kill iff == X
+//   worker (leave_bottom_task):    bottom_task = 0;   then read kill_pending; wait iff != 0
+// In the single total order of those four accesses, whichever side comes second sees the
+// other's write. If the driver reads bottom_task == X, the worker has not yet left X, and
+// when it does it will see kill_pending and claim nothing until the kill lands. If the
+// worker left X first, the driver reads 0 (or B) and only clears kill_pending (waking the
+// worker, which may be waiting for exactly that). So SIGKILL reaches a process whose
+// outermost task is X or that sits parked after X, never one running B. The worker's
+// start-of-task half is the same shape: it writes bottom_task = X, then (after decoding the
+// arguments, TaskCall::before_body) reads the cancel flag, which the driver raised before
+// reading bottom_task: either the kill comes or the task ends before its body.
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 
 #include "driver/driver.hpp"
 #include "shm/futex.hpp"
@@ -94,17 +113,29 @@ void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
         if (!write_payload_locked(id, shm::ObjectState::kFailed, bytes)) return;  // it finished first
         on_final_locked(id);
         const std::uint32_t worker = tw.owner - 1u;
-        if (force && worker < workers_.size() && workers_[worker].alive &&
-            shm::load_acquire(seg_.worker(worker).bottom_task) == ref) {
-          const pid_t pid = worker_pid(worker);
-          if (pid > 0) ::kill(pid, SIGKILL);  // the fork server reports it; handle_exit cleans up
-        }
+        if (force && worker < workers_.size() && workers_[worker].alive) force_kill_locked(worker, ref);
         return;  // the slot is recycled when the worker reports TaskDone (or dies)
       }
       default:
         return;  // kDone: finished; kFree/kCancelled: gone
     }
   }
+}
+
+void Driver::force_kill_locked(std::uint32_t worker, std::uint64_t ref) {
+  shm::WorkerControl& c = seg_.worker(worker);
+  shm::atom(c.kill_pending).store(ref, std::memory_order_seq_cst);
+  const pid_t pid = worker_pid(worker);  // checked: a child of our fork server, never a pid a stray write chose
+  if (shm::atom(c.bottom_task).load(std::memory_order_seq_cst) == ref && pid > 0) {
+    // Tests widen the window between the check and the kill (a preempted driver thread).
+    if (const char* d = std::getenv("SHMRAY_TEST_FORCE_KILL_DELAY_US"))
+      std::this_thread::sleep_for(std::chrono::microseconds(std::strtol(d, nullptr, 10) % 1'000'000));
+    ::kill(pid, SIGKILL);  // kill_pending stays set; the fork server reports the death, handle_exit cleans up
+    return;
+  }
+  shm::atom(c.kill_pending).store(std::uint64_t{0}, std::memory_order_seq_cst);
+  shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);  // a worker parked in leave_bottom_task goes on
+  shm::futex_wake(&c.wake, 1);
 }
 
 }  // namespace shmray::driver

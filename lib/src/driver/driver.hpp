@@ -164,6 +164,8 @@ class Driver final : public detail::RuntimeApi {
 
   // cancel.cpp
   void cancel_locked(ObjectId id, bool force, bool recursive);
+  /// SIGKILLs worker `worker` only while `ref` is its outermost task (handshake: cancel.cpp).
+  void force_kill_locked(std::uint32_t worker, std::uint64_t ref);
   bool cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list, const std::string& payload);
   std::string cancelled_payload(ObjectId id, std::uint32_t function) const;
 

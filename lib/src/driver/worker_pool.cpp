@@ -364,6 +364,7 @@ void Driver::request_spawn(std::uint32_t slot) {
   c.depth = 0;
   c.current_task = 0;
   c.wants_supply = 0;
+  c.kill_pending = 0;
   shm::store_release(c.incarnation, we.incarnation);
   shm::store_release(c.state, std::uint32_t(shm::WorkerState::kStarting));
   supply_locked(slot);
@@ -395,6 +396,26 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
 
   // Its tasks: finished ones are finished; a half-written result is discarded; the rest is
   // retried while retries are left, else fails with WorkerCrashedError.
+  //
+  // Inline execution must be invisible: a child run inline takes its parent's process down
+  // when it crashes, which would not happen to a child run in a worker of its own. So only
+  // the task that ran (current_task, the top of the worker's stack) is charged an attempt;
+  // those under it (they only waited for it) run again free of charge, flagged
+  // kTaskNoInline so that their new run leaves its children to other workers: the child is
+  // then retried in a worker of its own and the parent gets its value, or its
+  // WorkerCrashedError once its retries are spent. The parent's code thus runs more than
+  // once (at least once semantics, as for any retried task). A flagged task that inlined
+  // after all (no worker could be started) is charged like any other: retries stay bounded.
+  // A worker force-cancelled (kill_pending names its outermost task, cancel.cpp) did not
+  // crash: nothing of it is charged.
+  const shm::WorkerControl& wc = seg_.worker(r.slot);
+  const std::uint64_t top = shm::load_acquire(wc.current_task), kill = shm::load_acquire(wc.kill_pending);
+  const bool cancel_kill = kill != 0 && kill == shm::load_acquire(wc.bottom_task);
+  bool top_known = false;
+  if (v_.valid_task_ref(top)) {
+    const shm::TaskWord t = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[shm::task_ref_index(top)].state));
+    top_known = t.gen == shm::task_ref_gen(top) && t.owner == owner && t.state == shm::TaskState::kClaimed;
+  }
   for (std::uint32_t idx = 0; idx < v_.task_capacity; ++idx) {
     shm::TaskSlot& slot = v_.tasks[idx];
     std::uint64_t w = shm::load_acquire(slot.state);
@@ -415,6 +436,15 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
     if (ow.state == shm::kObjWriting) {  // the dead process was the writer: reopen it
       ow.state = std::uint8_t(shm::ObjectState::kPending);
       shm::store_release(res.state, ow.pack());
+    }
+    const bool below = top_known && shm::task_ref(idx, tw.gen) != top;
+    if (cancel_kill || (below && !(slot.task_flags & shm::kTaskNoInline))) {
+      if (!cancel_kill) slot.task_flags |= shm::kTaskNoInline;  // before the queueing CAS publishes it
+      tw.state = shm::TaskState::kWaiting;
+      tw.owner = 0;
+      shm::store_release(slot.state, tw.pack());
+      queue_task_locked(idx);
+      continue;
     }
     const std::uint32_t attempts = slot.attempt + 1;
     if (info.max_retries < 0 || attempts <= static_cast<std::uint32_t>(info.max_retries)) {

@@ -12,7 +12,7 @@ namespace shmray::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY1"
 /// Bump on any field added, moved, resized or re-meant.
-inline constexpr std::uint32_t kLayoutVersion = 3;  // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore
+inline constexpr std::uint32_t kLayoutVersion = 3;  // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore, WorkerControl::kill_pending
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kSpanBytes = 64 * 1024;  ///< arena unit owned by one process
@@ -113,10 +113,12 @@ struct WorkerControl {
   std::uint64_t spin_until_ns;      // 56: monotonic ns when its idle spin ends; later, a spinner is stopped or stalled
   RingIndex events;                 // 64
   RingIndex control;                // 192
+  std::uint64_t kill_pending;       // 320: TaskRef the driver is about to force-kill, 0 when none (cancel.cpp)
 };
 static_assert(std::is_standard_layout_v<WorkerControl> && std::is_trivially_copyable_v<WorkerControl>);
-static_assert(sizeof(WorkerControl) == 320 && offsetof(WorkerControl, wants_supply) == 40 &&
+static_assert(sizeof(WorkerControl) == 384 && offsetof(WorkerControl, wants_supply) == 40 &&
               offsetof(WorkerControl, bottom_task) == 48 && offsetof(WorkerControl, spin_until_ns) == 56 &&
+              offsetof(WorkerControl, kill_pending) == 320 &&
               offsetof(WorkerControl, events) == 64);
 
 /// Zygote -> driver: a worker process ended.
@@ -138,6 +140,9 @@ enum class TaskState : std::uint8_t {
 };
 inline constexpr std::uint8_t kTaskCancelRequested = 1;  ///< in the task word's flags
 inline constexpr std::uint32_t kTaskRetryExceptions = 1;  ///< in TaskSlot::task_flags
+/// In TaskSlot::task_flags, set by the driver: the task is run again because a task running
+/// inline above it crashed their worker; this run never runs other tasks inline.
+inline constexpr std::uint32_t kTaskNoInline = 2;
 /// Function index of a hold: a companion of a task with num_cpus = k > 1 (k - 1 of them are
 /// queued right after it). A worker that claims one keeps its CPU until the main task's
 /// result (`TaskSlot::parent` names the main task, `result` its result) is final.
@@ -155,7 +160,7 @@ struct TaskSlot {
   std::uint32_t num_cpus_centi;   // 36
   std::uint64_t parent;           // 40: TaskRef of the submitting task, 0 for the driver
   std::int32_t max_retries;       // 48: for retry_exceptions, which the worker does in place
-  std::uint32_t task_flags;       // 52: kTaskRetryExceptions
+  std::uint32_t task_flags;       // 52: kTaskRetryExceptions, kTaskNoInline
   std::uint64_t reserved;         // 56
   std::byte inline_args[192];     // 64
 };

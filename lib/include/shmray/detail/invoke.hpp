@@ -62,6 +62,9 @@ class TaskCall {
   virtual void set_result(const ValueSource& value) = 0;
   /// The result is a block the task wrote in place (a Buffer): it becomes the object.
   virtual void set_result_block(const ValueBlock& block) = 0;
+  /// Called once every argument is decoded, right before the function body: throws (the
+  /// task ends without running its body) when the task was cancelled meanwhile.
+  virtual void before_body() {}
 
  protected:
   ~TaskCall() = default;
@@ -219,6 +222,7 @@ void invoke_function(AnyFn fn, TaskCall& call) {
   // Braced initialisation evaluates the decoders left to right, in parameter order.
   std::tuple<std::remove_cvref_t<P>...> args{decode_argument<std::remove_cvref_t<P>>(ar, call)...};
   if (ar.remaining() != 0) throw_serialization_error("task arguments have trailing bytes");
+  call.before_body();  // decoding may have taken long (a large argument): a cancel meanwhile wins
   std::vector<ObjectId> contained;
   if constexpr (std::is_void_v<R>) {
     std::apply([&](auto&... a) { f(std::move(a)...); }, args);
