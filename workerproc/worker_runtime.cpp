@@ -45,16 +45,41 @@ std::string demangle(const char* name) {
   return status == 0 && out ? std::string(out.get()) : std::string(name);
 }
 
-// Describes the exception in flight as an error record.
-wire::ErrorRecord describe_current_exception(const std::string& function) {
+// Describes the exception in flight as an error record. An error that came from a child
+// (its get() threw) keeps the child's record, the original thrower, and adds this task to
+// the tasks it passed through: the same cause as through an argument dependency.
+wire::ErrorRecord describe_current_exception(const std::string& function, std::string_view task_name) {
   wire::ErrorRecord r;
   r.kind = wire::ErrorKind::kTaskError;
   r.function = function;
   r.pid = ::getpid();
+  r.task_name = task_name;
+  const std::string here = task_name.empty() ? function : std::string(task_name);
   const std::type_info* t = abi::__cxa_current_exception_type();
   r.type_name = t ? demangle(t->name()) : "unknown exception";
+  auto passed_through = [&](wire::ErrorKind kind, const char* what) {
+    r.kind = kind;
+    r.type_name.clear();
+    r.message = what;
+    r.via.push_back(here);
+  };
   try {
     throw;
+  } catch (const wire::RecordCarrier& c) {  // what a get() of a failed object threw, whole
+    r = c.record();
+    r.via.push_back(here);
+  } catch (const TaskError& e) {  // a copy of one (the record is in its fields)
+    r.type_name = e.type_name();
+    r.message = e.message();
+    r.function = e.function();
+    r.pid = e.pid();
+    r.task_name = e.task_name() == e.function() ? std::string() : e.task_name();
+    r.via = e.via();
+    r.via.push_back(here);
+  } catch (const TaskCancelledError& e) {
+    passed_through(wire::ErrorKind::kCancelled, e.what());
+  } catch (const WorkerCrashedError& e) {
+    passed_through(wire::ErrorKind::kWorkerCrashed, e.what());
   } catch (const ObjectStoreFullError& e) {
     r.kind = wire::ErrorKind::kStoreFull;
     r.message = function + ": " + e.what();
@@ -62,7 +87,8 @@ wire::ErrorRecord describe_current_exception(const std::string& function) {
     r.kind = wire::ErrorKind::kSerialization;
     r.message = function + ": " + e.what();
   } catch (const std::exception& e) {
-    r.message = e.what();
+    const char* what = e.what();  // may be null: a std::string from it would crash the worker
+    r.message = what ? what : "(what() returned null)";
   } catch (...) {
   }
   return r;
@@ -208,7 +234,7 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
       failed = true;
       wire::ErrorRecord e{wire::ErrorKind::kSerialization, "",
                           !fn ? "shmray: task names an unknown function" : "shmray: corrupt task descriptor for " + fname,
-                          fname, ::getpid()};
+                          fname, ::getpid(), parsed ? std::string(parsed->name) : std::string(), {}};
       error = wire::encode(e);
     } else {
       // retry_exceptions: run it again in place while retries are left (and it is wanted).
@@ -226,7 +252,7 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
           break;
         } catch (...) {
           leave_if_forked();
-          error = wire::encode(describe_current_exception(fname));
+          error = wire::encode(describe_current_exception(fname, parsed->name));
           if (retry && (max_retries < 0 || attempt < max_retries) && !task_cancelled(r)) continue;
           failed = true;
           break;
@@ -304,20 +330,34 @@ void WorkerRuntime::publish_error(const Running& r, const std::string& payload) 
   contained_.clear();
   shm::ObjectSlot* s = v_.slot(r.result);
   if (!s || !shm::begin_object_write(*s, r.result.gen())) return;
+  std::span<const std::byte> bytes = std::as_bytes(std::span(payload.data(), payload.size()));
+  std::string shrunk;
   std::uint64_t off = 0;
-  std::size_t n = payload.size();
-  if (n > shm::kInlineBytes) {
-    std::lock_guard lock(mu_);
-    off = heap_.allocate(n);
-    if (!off) n = shm::kInlineBytes;  // no room even for the record: a truncated one beats none
+  if (bytes.size() > shm::kInlineBytes) {
+    {
+      std::lock_guard lock(mu_);
+      off = heap_.allocate(bytes.size());
+    }
+    if (!off) {
+      // No room for the whole record (a message larger than the store, or a full store): cut
+      // the message, not the record, so it still decodes as the error it is.
+      shrunk = wire::shrink_error_payload(bytes, wire::kShrunkErrorBytes);
+      bytes = std::as_bytes(std::span(shrunk.data(), shrunk.size()));
+      try {
+        off = allocate_block_waiting(bytes.size());
+      } catch (const Error&) {  // still no room after store_full_timeout
+        off = 0;
+      }
+    }
   }
   if (off) {
-    std::memcpy(v_.base + off, payload.data(), n);
+    std::memcpy(v_.base + off, bytes.data(), bytes.size());
   } else {
-    std::memcpy(s->inline_data, payload.data(), n);
+    bytes = bytes.first(std::min(bytes.size(), shm::kInlineBytes));  // a truncated record beats none
+    std::memcpy(s->inline_data, bytes.data(), bytes.size());
   }
   s->data = off;
-  s->size = n;
+  s->size = bytes.size();
   result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kFailed);
   if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.header->object_epoch.value);
 }
@@ -521,7 +561,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
-  const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
+  const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size(), req.options->name);
   std::uint64_t spill = 0;
   if (desc_size > sizeof(shm::TaskSlot::inline_args)) spill = allocate_block_waiting(desc_size);
   const std::uint32_t obj = take_supply(object_supply_);
@@ -531,7 +571,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   shm::TaskSlot& slot = v_.tasks[idx];
   const std::uint32_t gen = shm::TaskWord::unpack(shm::load_acquire(slot.state)).gen;
   std::byte* out = spill ? v_.base + spill : slot.inline_args;
-  wire::write_descriptor(out, req.resolve, req.args);
+  wire::write_descriptor(out, req.resolve, req.args, opt.name);
   slot.result = result.value;
   slot.function = req.function;
   slot.args_size = static_cast<std::uint32_t>(desc_size);
@@ -644,6 +684,14 @@ std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_r
   common::check_wait_arguments(ids, num_returns);
   InlineHelper helper(*this, ids);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
+}
+
+std::size_t WorkerRuntime::wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) {
+  InlineHelper helper(*this, ids);
+  std::vector<char> ready;
+  std::size_t failed = ids.size();
+  common::wait_many(v_, ids, ids.size(), until, helper, ready, &failed);
+  return failed;
 }
 
 void WorkerRuntime::add_ref(ObjectId id) {

@@ -36,6 +36,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::span<const std::byte> fetch(ObjectId id, detail::Deadline until) override;
   std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                    std::vector<char>& ready) override;
+  std::size_t wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) override;
   void add_ref(ObjectId id) override;
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, const CancelOptions& options) override;

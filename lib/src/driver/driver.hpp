@@ -101,6 +101,7 @@ class Driver final : public detail::RuntimeApi {
   std::span<const std::byte> fetch(ObjectId id, detail::Deadline until) override;
   std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                    std::vector<char>& ready) override;
+  std::size_t wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) override;
   void add_ref(ObjectId id) override;
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, const CancelOptions& options) override;
@@ -150,8 +151,8 @@ class Driver final : public detail::RuntimeApi {
 
   // cancel.cpp
   void cancel_locked(ObjectId id, bool force, bool recursive);
-  bool cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list, const std::string& payload);
-  std::string cancelled_payload(ObjectId id, std::uint32_t function) const;
+  bool cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list);
+  std::string cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name) const;
 
   // events.cpp
   bool events_pending() noexcept;

@@ -25,7 +25,7 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
-  const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size());
+  const std::size_t desc_size = wire::descriptor_size(req.resolve.size(), req.args.size(), req.options->name);
   if (desc_size > v_.header->arena_bytes)
     throw ObjectStoreFullError("shmray: the arguments of " + fn->name + " (" + std::to_string(req.args.size()) +
                                " bytes) are larger than the whole object store; put() large values once and "
@@ -35,7 +35,7 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
 
   BacklogTask t;
   t.function = req.function;
-  t.desc = wire::make_descriptor(req.resolve, req.args);
+  t.desc = wire::make_descriptor(req.resolve, req.args, opt.name);
   t.resolve.assign(req.resolve.begin(), req.resolve.end());
   t.info.max_retries = opt.max_retries;
   t.info.retry_exceptions = opt.retry_exceptions;
@@ -53,10 +53,10 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   const ObjectId result = t.result;
   if (t.info.cpus > v_.header->num_workers) {
     // As in Ray: a task asking for more CPUs than the runtime has stays pending.
-    const std::string key = fn->name + "/" + std::to_string(t.info.cpus);
+    const std::string key = wire::task_label(fn->name, opt.name) + "/" + std::to_string(t.info.cpus);
     if (std::find(warned_.begin(), warned_.end(), key) == warned_.end()) {
       warned_.push_back(key);
-      std::cerr << "shmray: a task of " << fn->name << " asks for num_cpus=" << opt.num_cpus << " but the runtime has "
+      std::cerr << "shmray: a task of " << wire::task_label(fn->name, opt.name) << " asks for num_cpus=" << opt.num_cpus << " but the runtime has "
                 << v_.header->num_workers << "; it stays pending (init() with more workers to run it)\n";
     }
     infeasible_.push_back(std::move(t));

@@ -199,8 +199,10 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
       wire::ErrorRecord e;
       e.kind = wire::ErrorKind::kWorkerCrashed;
       e.function = fn ? fn->name : "?";
+      e.task_name = info.name;
       e.pid = r.pid;
-      e.message = "shmray: the worker process running " + e.function + " (pid " + std::to_string(r.pid) + ") " + how +
+      e.message = "shmray: the worker process running " + wire::task_label(e.function, info.name) + " (pid " +
+                  std::to_string(r.pid) + ") " + how +
                   (info.max_retries == 0 ? std::string("; the task has max_retries=0")
                                          : "; no retry was left (max_retries=" + std::to_string(info.max_retries) + ")");
       const std::string payload = wire::encode(e);
