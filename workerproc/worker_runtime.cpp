@@ -230,7 +230,11 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
     static const std::string kUnknown = "<unknown function>";
     const std::string& fname = fn ? fn->name : kUnknown;  // no copy per task
     const auto parsed = wire::parse_descriptor(v_.descriptor(slot));
-    if (!parsed || !fn) {
+    if (slot.num_cpus_centi > 100 && !wait_for_holds(r)) {  // num_cpus > 1: all its CPUs first
+      failed = true;
+      error = wire::encode(wire::ErrorRecord{wire::ErrorKind::kCancelled, "", "shmray: " + fname + " was cancelled",
+                                             fname, ::getpid(), parsed ? std::string(parsed->name) : std::string(), {}});
+    } else if (!parsed || !fn) {
       failed = true;
       wire::ErrorRecord e{wire::ErrorKind::kSerialization, "",
                           !fn ? "shmray: task names an unknown function" : "shmray: corrupt task descriptor for " + fname,
@@ -272,10 +276,50 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
 }
 
 void WorkerRuntime::run_hold(const Running& r) {
+  // One more of the main task's CPUs is held: count it down (the main starts its body at
+  // zero). The word names the main's generation, so a recycled slot is never counted.
+  const std::uint64_t main = v_.task(r.task_ref).parent;
+  if (v_.valid_task_ref(main)) {
+    shm::TaskSlot& ms = v_.task(main);
+    std::uint64_t w = shm::load_acquire(ms.holds);
+    while (std::uint32_t(w >> 32) == shm::task_ref_gen(main) && std::int32_t(std::uint32_t(w)) > 0) {
+      if (shm::atom(ms.holds).compare_exchange_weak(w, w - 1, std::memory_order_acq_rel)) {
+        shm::futex_wake(reinterpret_cast<std::uint32_t*>(&ms.holds), 1);
+        break;
+      }
+    }
+  }
   // Keep this worker (one CPU slot) busy until the main task's result is final or gone.
   NoHelpWait helper;
   shm::ObjectWord w;
   common::wait_final(v_, r.result, detail::Deadline::never(), helper, w);
+}
+
+bool WorkerRuntime::wait_for_holds(const Running& r) {
+  shm::TaskSlot& slot = v_.task(r.task_ref);
+  const std::uint32_t gen = shm::task_ref_gen(r.task_ref);
+  auto* futex = reinterpret_cast<std::uint32_t*>(&slot.holds);  // the low half (little-endian)
+  // Run inline on top of a task that waits for it, it uses that task's CPU: let the driver
+  // start a worker for its holds meanwhile, as for any blocked worker. Else it just waits.
+  const bool on_a_waiting_task = stack_.size() > 1;
+  const std::uint64_t spin_until = shm::now_ns() + common::kSpinNs;
+  bool ok = true;
+  for (;;) {
+    const std::uint64_t w = shm::load_acquire(slot.holds);
+    if (std::uint32_t(w >> 32) != gen || std::int32_t(std::uint32_t(w)) <= 0) break;
+    if (task_cancelled(r)) {
+      ok = false;
+      break;
+    }
+    if (shm::now_ns() < spin_until) {
+      shm::cpu_relax();
+      continue;
+    }
+    if (on_a_waiting_task) set_blocked(true);
+    shm::futex_wait(futex, std::uint32_t(w), std::chrono::milliseconds(100));  // 100 ms: a cancel check
+  }
+  if (on_a_waiting_task) set_blocked(false);
+  return ok;
 }
 
 bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& value) {

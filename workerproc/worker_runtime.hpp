@@ -56,6 +56,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::uint64_t next_task();
   void run_task(std::uint64_t task_ref);
   void run_hold(const Running& r);
+  /// num_cpus = k > 1: waits until its k - 1 holds are claimed; false when cancelled first.
+  bool wait_for_holds(const Running& r);
   bool publish_result(const Running& r, const detail::ValueSource& value);
   bool publish_block(const Running& r, std::uint64_t offset, std::size_t size);
   ObjectId publish_put(std::uint64_t offset, std::size_t size, const detail::ValueSource* inline_value,

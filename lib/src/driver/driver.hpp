@@ -46,6 +46,7 @@ struct TaskInfo {
   bool retry_exceptions = false;
   std::uint32_t cpus = 1;       // worker slots it holds while it runs
   bool hold = false;            // a companion of a num_cpus > 1 task (no result of its own)
+  std::uint32_t holds = 0;      // num_cpus > 1: holds made for it (they last until its result is final)
   std::string name;             // options.name, when given
   std::uint64_t parent = 0;     // TaskRef of the submitting task (0: the driver)
   bool has_children = false;    // it submitted tasks (recursive cancel looks for them)

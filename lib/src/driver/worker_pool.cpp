@@ -174,7 +174,17 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
     TaskInfo& info = tasks_[idx];
     if (!info.live || info.gen != tw.gen) continue;
     if (info.hold) {
-      finish_task_locked(idx);
+      // Its main task still needs the CPU while its result is open: queue the hold again
+      // (a main still waiting for its holds may start one CPU short until it is claimed).
+      if (v_.word(v_.objects[info.result.index()]).open()) {
+        tw.state = shm::TaskState::kQueued;
+        tw.owner = 0;
+        shm::store_release(slot.state, tw.pack());
+        push_dispatch_locked(shm::task_ref(idx, tw.gen));
+        wake_worker();
+      } else {
+        finish_task_locked(idx);
+      }
       continue;
     }
     shm::ObjectSlot& res = v_.objects[info.result.index()];
