@@ -142,7 +142,7 @@ TEST_CASE("ErrorCause.CrashedChildStaysWorkerCrashedError" * doctest::timeout(60
     CHECK(what.find("running crash") != std::string::npos);
     CHECK(what.find("(via get_crashed)") != std::string::npos);
   } catch (const std::exception& e) {
-    FAIL("wrong exception: " << e.what());
+    FAIL("wrong exception: " << std::string(e.what()));
   }
   // The pool goes on.
   CHECK(shmray::get(shmray::task(plus_one).remote(1), 30s) == 2);

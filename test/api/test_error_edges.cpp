@@ -157,7 +157,7 @@ TEST_CASE("ErrorEdges.WhatReturningNullIsATaskError" * doctest::timeout(60)) {
     CHECK(e.type_name().find("NullWhat") != std::string::npos);
     CHECK(e.message() == "(what() returned null)");
   } catch (const std::exception& e) {
-    FAIL("wrong exception: " << e.what());
+    FAIL("wrong exception: " << std::string(e.what()));
   }
   pool_works();
 }
@@ -177,7 +177,7 @@ TEST_CASE("ErrorEdges.ThrowingSaveIsSerializationError" * doctest::timeout(60)) 
       CHECK(what.find("argument 2 of takes_unsavable") != std::string::npos);
       CHECK(what.find("cannot save this") != std::string::npos);
     } catch (const std::exception& e) {
-      FAIL("wrong exception: " << e.what());
+      FAIL("wrong exception: " << std::string(e.what()));
     }
   }
   // put: sizing pass (1) and writing pass (2), small (inline) and large values.
@@ -193,7 +193,7 @@ TEST_CASE("ErrorEdges.ThrowingSaveIsSerializationError" * doctest::timeout(60)) 
         CHECK(what.find("shmray::put") != std::string::npos);
         CHECK(what.find("cannot save this") != std::string::npos);
       } catch (const std::exception& e) {
-        FAIL("wrong exception: " << e.what());
+        FAIL("wrong exception: " << std::string(e.what()));
       }
     }
   }
