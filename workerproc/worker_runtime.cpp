@@ -55,19 +55,28 @@ wire::ErrorRecord describe_current_exception(const std::string& function, std::s
   r.pid = ::getpid();
   r.task_name = task_name;
   const std::string here = task_name.empty() ? function : std::string(task_name);
+  // Through a very deep chain the list keeps its two ends: records stay small at any depth.
+  auto pass = [&here](std::vector<std::string>& via) {
+    constexpr std::size_t kMaxVia = 64;
+    if (via.size() >= kMaxVia) {
+      via.erase(via.begin() + kMaxVia / 2, via.end() - (kMaxVia / 2 - 2));
+      via.insert(via.begin() + kMaxVia / 2, "...");
+    }
+    via.push_back(here);
+  };
   const std::type_info* t = abi::__cxa_current_exception_type();
   r.type_name = t ? demangle(t->name()) : "unknown exception";
   auto passed_through = [&](wire::ErrorKind kind, const char* what) {
     r.kind = kind;
     r.type_name.clear();
     r.message = what;
-    r.via.push_back(here);
+    pass(r.via);
   };
   try {
     throw;
   } catch (const wire::RecordCarrier& c) {  // what a get() of a failed object threw, whole
     r = c.record();
-    r.via.push_back(here);
+    pass(r.via);
   } catch (const TaskError& e) {  // a copy of one (the record is in its fields)
     r.type_name = e.type_name();
     r.message = e.message();
@@ -75,7 +84,7 @@ wire::ErrorRecord describe_current_exception(const std::string& function, std::s
     r.pid = e.pid();
     r.task_name = e.task_name() == e.function() ? std::string() : e.task_name();
     r.via = e.via();
-    r.via.push_back(here);
+    pass(r.via);
   } catch (const TaskCancelledError& e) {
     passed_through(wire::ErrorKind::kCancelled, e.what());
   } catch (const WorkerCrashedError& e) {

@@ -40,6 +40,12 @@ SHMRAY_REMOTE(top);
 int named_middle(int x) { return shmray::get(shmray::task(bar).options({.name = "inner-bar"}).remote(x)); }
 SHMRAY_REMOTE(named_middle);
 
+int deep(int d) {
+  if (d == 0) throw std::domain_error("at the bottom");
+  return shmray::get(shmray::task(deep).remote(d - 1));
+}
+SHMRAY_REMOTE(deep);
+
 int crash(int) { ::_exit(9); }
 SHMRAY_REMOTE(crash);
 
@@ -127,6 +133,19 @@ TEST_CASE("ErrorCause.ThreeLevelsDeep" * doctest::timeout(60)) {
   CHECK(n.task_name() == "inner-bar");
   CHECK(n.via() == std::vector<std::string>{"mid"});
   CHECK(std::string(n.what()) == "inner-bar (bar) raised std::domain_error: boom (via mid)");
+}
+
+TEST_CASE("ErrorCause.AVeryDeepChainKeepsBothEndsOfTheList" * doctest::timeout(120)) {
+  shmray::test::NoLeaks guard;
+  shmray::init(kOpts);
+  const shmray::TaskError e = task_error_of(shmray::task(deep).remote(200));
+  CHECK(e.type_name() == "std::domain_error");
+  CHECK(e.message() == "at the bottom");
+  CHECK(e.function() == "deep");
+  REQUIRE(e.via().size() == 64);  // bounded: the record does not grow with the depth
+  CHECK(e.via()[32] == "...");
+  CHECK(e.via().front() == "deep");
+  CHECK(e.via().back() == "deep");
 }
 
 TEST_CASE("ErrorCause.CrashedChildStaysWorkerCrashedError" * doctest::timeout(60)) {
