@@ -64,6 +64,11 @@ int fan_out(int n) {
 }
 SHMRAY_REMOTE(fan_out);
 
+// Gets a child that needs `cpus` CPUs: run inline in this process, it still waits for its
+// other CPUs; when this task holds them all, the pool starts a worker for it (it is blocked).
+int get_wide_child(int cpus) { return shmray::get(shmray::task(fan_out).options({.num_cpus = double(cpus)}).remote(10)); }
+SHMRAY_REMOTE(get_wide_child);
+
 // Ray's test_recursive_cancel: outer runs (and starts inner) until cancelled.
 int inner(int) {
   while (!shmray::cancelled()) std::this_thread::sleep_for(10ms);
@@ -137,6 +142,10 @@ TEST_CASE("NumCpus.NestedTasksInsideAFullPoolTask" * doctest::timeout(120)) {
   CHECK(shmray::get(x, 60s) == 1045);
   CHECK(shmray::get(y, 60s) == 1045);
   CHECK(shmray::get(z, 60s) == 1045);
+  // A task that gets a child needing CPUs too: a 1-CPU parent and a 4-CPU child; a 4-CPU
+  // parent and a 2-CPU child (no deadlock, though the parent holds every CPU).
+  CHECK(shmray::get(shmray::task(get_wide_child).remote(4), 60s) == 1045);
+  CHECK(shmray::get(shmray::task(get_wide_child).options({.num_cpus = 4}).remote(2), 60s) == 1045);
 }
 
 TEST_CASE("NumCpus.RecursiveCancelFreesTheCpus" * doctest::timeout(120)) {
