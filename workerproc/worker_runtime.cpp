@@ -57,19 +57,53 @@ std::string demangle(const char* name) {
   return status == 0 && out ? std::string(out.get()) : std::string(name);
 }
 
-// Describes the exception in flight as an error record.
-wire::ErrorRecord describe_current_exception(const std::string& function) {
+// Describes the exception in flight as an error record. An error that came from a child
+// (its get() threw) keeps the child's record, the original thrower, and adds this task to
+// the tasks it passed through: the same cause as through an argument dependency.
+wire::ErrorRecord describe_current_exception(const std::string& function, std::string_view task_name) {
   wire::ErrorRecord r;
   r.kind = wire::ErrorKind::kTaskError;
   r.function = function;
   r.pid = ::getpid();
+  r.task_name = task_name;
+  const std::string here = task_name.empty() ? function : std::string(task_name);
+  // Through a very deep chain the list keeps its two ends: records stay small at any depth.
+  auto pass = [&here](std::vector<std::string>& via) {
+    constexpr std::size_t kMaxVia = 64;
+    if (via.size() >= kMaxVia) {
+      via.erase(via.begin() + kMaxVia / 2, via.end() - (kMaxVia / 2 - 2));
+      via.insert(via.begin() + kMaxVia / 2, "...");
+    }
+    via.push_back(here);
+  };
   const std::type_info* t = abi::__cxa_current_exception_type();
   r.type_name = t ? demangle(t->name()) : "unknown exception";
+  auto passed_through = [&](wire::ErrorKind kind, const char* what) {
+    r.kind = kind;
+    r.type_name.clear();
+    r.message = what;
+    pass(r.via);
+  };
   try {
     throw;
   } catch (const TaskTableFullError& e) {
     r.kind = wire::ErrorKind::kTaskTableFull;
     r.message = e.what();  // unprefixed: it passes up whole chains of tasks, each would add one
+  } catch (const wire::RecordCarrier& c) {  // what a get() of a failed object threw, whole
+    r = c.record();
+    pass(r.via);
+  } catch (const TaskError& e) {  // a copy of one (the record is in its fields)
+    r.type_name = e.type_name();
+    r.message = e.message();
+    r.function = e.function();
+    r.pid = e.pid();
+    r.task_name = e.task_name() == e.function() ? std::string() : e.task_name();
+    r.via = e.via();
+    pass(r.via);
+  } catch (const TaskCancelledError& e) {
+    passed_through(wire::ErrorKind::kCancelled, e.what());
+  } catch (const WorkerCrashedError& e) {
+    passed_through(wire::ErrorKind::kWorkerCrashed, e.what());
   } catch (const ObjectStoreFullError& e) {
     r.kind = wire::ErrorKind::kStoreFull;
     r.message = function + ": " + e.what();
@@ -77,7 +111,8 @@ wire::ErrorRecord describe_current_exception(const std::string& function) {
     r.kind = wire::ErrorKind::kSerialization;
     r.message = function + ": " + e.what();
   } catch (const std::exception& e) {
-    r.message = e.what();
+    const char* what = e.what();  // may be null: a std::string from it would crash the worker
+    r.message = what ? what : "(what() returned null)";
   } catch (...) {
   }
   return r;
@@ -235,11 +270,15 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
     static const std::string kUnknown = "<unknown function>";
     const std::string& fname = fn ? fn->name : kUnknown;  // no copy per task
     const auto parsed = wire::parse_descriptor(v_.descriptor(slot));
-    if (!parsed || !fn) {
+    if (slot.num_cpus_centi > 100 && !wait_for_holds(r)) {  // num_cpus > 1: all its CPUs first
+      failed = true;
+      error = wire::encode(wire::ErrorRecord{wire::ErrorKind::kCancelled, "", "shmray: " + fname + " was cancelled",
+                                             fname, ::getpid(), parsed ? std::string(parsed->name) : std::string(), {}});
+    } else if (!parsed || !fn) {
       failed = true;
       wire::ErrorRecord e{wire::ErrorKind::kSerialization, "",
                           !fn ? "shmray: task names an unknown function" : "shmray: corrupt task descriptor for " + fname,
-                          fname, ::getpid()};
+                          fname, ::getpid(), parsed ? std::string(parsed->name) : std::string(), {}};
       error = wire::encode(e);
     } else {
       // retry_exceptions: run it again in place while retries are left (and it is wanted).
@@ -257,7 +296,7 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
           break;
         } catch (...) {
           leave_if_forked();
-          error = wire::encode(describe_current_exception(fname));
+          error = wire::encode(describe_current_exception(fname, parsed->name));
           if (retry && (max_retries < 0 || attempt < max_retries) && !task_cancelled(r)) continue;
           failed = true;
           break;
@@ -296,10 +335,50 @@ void WorkerRuntime::leave_bottom_task() {
 }
 
 void WorkerRuntime::run_hold(const Running& r) {
+  // One more of the main task's CPUs is held: count it down (the main starts its body at
+  // zero). The word names the main's generation, so a recycled slot is never counted.
+  const std::uint64_t main = v_.task(r.task_ref).parent;
+  if (v_.valid_task_ref(main)) {
+    shm::TaskSlot& ms = v_.task(main);
+    std::uint64_t w = shm::load_acquire(ms.holds);
+    while (std::uint32_t(w >> 32) == shm::task_ref_gen(main) && std::int32_t(std::uint32_t(w)) > 0) {
+      if (shm::atom(ms.holds).compare_exchange_weak(w, w - 1, std::memory_order_acq_rel)) {
+        shm::futex_wake(reinterpret_cast<std::uint32_t*>(&ms.holds), 1);
+        break;
+      }
+    }
+  }
   // Keep this worker (one CPU slot) busy until the main task's result is final or gone.
   NoHelpWait helper;
   shm::ObjectWord w;
   common::wait_final(v_, r.result, detail::Deadline::never(), helper, w);
+}
+
+bool WorkerRuntime::wait_for_holds(const Running& r) {
+  shm::TaskSlot& slot = v_.task(r.task_ref);
+  const std::uint32_t gen = shm::task_ref_gen(r.task_ref);
+  auto* futex = reinterpret_cast<std::uint32_t*>(&slot.holds);  // the low half (little-endian)
+  // Run inline on top of a task that waits for it, it uses that task's CPU: let the driver
+  // start a worker for its holds meanwhile, as for any blocked worker. Else it just waits.
+  const bool on_a_waiting_task = stack_.size() > 1;
+  const std::uint64_t spin_until = shm::now_ns() + common::kSpinNs;
+  bool ok = true;
+  for (;;) {
+    const std::uint64_t w = shm::load_acquire(slot.holds);
+    if (std::uint32_t(w >> 32) != gen || std::int32_t(std::uint32_t(w)) <= 0) break;
+    if (task_cancelled(r)) {
+      ok = false;
+      break;
+    }
+    if (shm::now_ns() < spin_until) {
+      shm::cpu_relax();
+      continue;
+    }
+    if (on_a_waiting_task) set_blocked(true);
+    shm::futex_wait(futex, std::uint32_t(w), std::chrono::milliseconds(100));  // 100 ms: a cancel check
+  }
+  if (on_a_waiting_task) set_blocked(false);
+  return ok;
 }
 
 bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& value) {
@@ -356,20 +435,34 @@ void WorkerRuntime::publish_error(const Running& r, const std::string& payload) 
   contained_.clear();
   shm::ObjectSlot* s = v_.slot(r.result);
   if (!s || !shm::begin_object_write(*s, r.result.gen())) return;
+  std::span<const std::byte> bytes = std::as_bytes(std::span(payload.data(), payload.size()));
+  std::string shrunk;
   std::uint64_t off = 0;
-  std::size_t n = payload.size();
-  if (n > shm::kInlineBytes) {
-    std::lock_guard lock(mu_);
-    off = heap_.allocate(n);
-    if (!off) n = shm::kInlineBytes;  // no room even for the record: a truncated one beats none
+  if (bytes.size() > shm::kInlineBytes) {
+    {
+      std::lock_guard lock(mu_);
+      off = heap_.allocate(bytes.size());
+    }
+    if (!off) {
+      // No room for the whole record (a message larger than the store, or a full store): cut
+      // the message, not the record, so it still decodes as the error it is.
+      shrunk = wire::shrink_error_payload(bytes, wire::kShrunkErrorBytes);
+      bytes = std::as_bytes(std::span(shrunk.data(), shrunk.size()));
+      try {
+        off = allocate_block_waiting(bytes.size());
+      } catch (const Error&) {  // still no room after store_full_timeout
+        off = 0;
+      }
+    }
   }
   if (off) {
-    std::memcpy(v_.base + off, payload.data(), n);
+    std::memcpy(v_.base + off, bytes.data(), bytes.size());
   } else {
-    std::memcpy(s->inline_data, payload.data(), n);
+    bytes = bytes.first(std::min(bytes.size(), shm::kInlineBytes));  // a truncated record beats none
+    std::memcpy(s->inline_data, bytes.data(), bytes.size());
   }
   s->data = off;
-  s->size = n;
+  s->size = bytes.size();
   result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kFailed);
   if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
 }
@@ -659,7 +752,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
   // Checked once here: the counts and sizes cast to 32 bits below all fit after this.
-  const std::size_t desc_size = common::checked_descriptor_size(req.resolve.size(), req.args.size(),
+  const std::size_t desc_size = common::checked_descriptor_size(req.resolve.size(), req.args.size(), opt.name,
                                                                 v_.geo.arena_bytes, fn->name);
   std::uint64_t spill = 0;
   if (desc_size > sizeof(shm::TaskSlot::inline_args)) spill = allocate_block_waiting(desc_size);
@@ -682,7 +775,7 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   shm::TaskSlot& slot = v_.tasks[idx];
   const std::uint32_t gen = shm::TaskWord::unpack(shm::load_acquire(slot.state)).gen;
   std::byte* out = spill ? v_.base + spill : slot.inline_args;
-  wire::write_descriptor(out, req.resolve, req.args);
+  wire::write_descriptor(out, req.resolve, req.args, opt.name);
   slot.result = result.value;
   slot.function = req.function;
   slot.args_size = static_cast<std::uint32_t>(desc_size);
@@ -804,6 +897,14 @@ std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_r
   common::check_wait_arguments(ids, num_returns);
   InlineHelper helper(*this, ids, until);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
+}
+
+std::size_t WorkerRuntime::wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) {
+  InlineHelper helper(*this, ids);
+  std::vector<char> ready;
+  std::size_t failed = ids.size();
+  common::wait_many(v_, ids, ids.size(), until, helper, ready, &failed);
+  return failed;
 }
 
 void WorkerRuntime::add_ref(ObjectId id) {

@@ -37,6 +37,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::span<const std::byte> fetch(ObjectId id, detail::Deadline until) override;
   std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                    std::vector<char>& ready) override;
+  std::size_t wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) override;
   void add_ref(ObjectId id) override;
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, const CancelOptions& options) override;
@@ -57,6 +58,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::uint64_t next_task();
   void run_task(std::uint64_t task_ref);
   void run_hold(const Running& r);
+  /// num_cpus = k > 1: waits until its k - 1 holds are claimed; false when cancelled first.
+  bool wait_for_holds(const Running& r);
   bool publish_result(const Running& r, const detail::ValueSource& value);
   bool publish_block(const Running& r, std::uint64_t offset, std::size_t size);
   ObjectId publish_put(std::uint64_t offset, std::size_t size, const detail::ValueSource* inline_value,

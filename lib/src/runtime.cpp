@@ -305,15 +305,46 @@ void throw_buffer_too_large(std::size_t n, std::size_t element_bytes) {
 }
 
 void throw_serialization_error(const char* what) { throw SerializationError(std::string("shmray: ") + what); }
-void rethrow_result_not_serializable() {
-  std::string why = "unknown exception";
+namespace {
+// The message of the exception in flight (a what() may return null).
+std::string current_reason() {
   try {
     throw;
   } catch (const std::exception& e) {
-    why = e.what();
+    const char* w = e.what();
+    return w ? w : "(what() returned null)";
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+}  // namespace
+
+void rethrow_result_not_serializable() {
+  throw SerializationError("the task's result could not be serialized: " + current_reason());
+}
+
+void rethrow_value_not_serializable() {
+  try {
+    throw;
+  } catch (const SerializationError&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
   } catch (...) {
   }
-  throw SerializationError("the task's result could not be serialized: " + why);
+  throw SerializationError("shmray::put: the value could not be serialized: " + current_reason());
+}
+
+void rethrow_argument_not_serializable(std::size_t position, std::uint32_t function) {
+  try {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (...) {
+  }
+  const FunctionInfo* fn = function_at(function);
+  throw SerializationError("shmray: argument " + std::to_string(position + 1) + " of " +
+                           (fn ? fn->name : std::string("the task")) + " could not be serialized: " + current_reason());
 }
 
 void throw_view_mismatch() {
@@ -322,11 +353,29 @@ void throw_view_mismatch() {
 
 }  // namespace detail
 
+namespace {
+std::string task_error_what(const std::string& type_name, const std::string& message, const std::string& function,
+                            const std::string& task_name, const std::vector<std::string>& via) {
+  std::string s = task_name.empty() || task_name == function ? function : task_name + " (" + function + ")";
+  s += " raised " + type_name;
+  if (!message.empty()) s += ": " + message;
+  for (std::size_t i = 0; i < via.size(); ++i) s += (i ? ", " : " (via ") + via[i];
+  if (!via.empty()) s += ")";
+  return s;
+}
+}  // namespace
+
 TaskError::TaskError(std::string type_name, std::string message, std::string function, int pid)
-    : Error(function + " raised " + type_name + (message.empty() ? std::string() : ": " + message)),
+    : TaskError(std::move(type_name), std::move(message), std::move(function), pid, {}, {}) {}
+
+TaskError::TaskError(std::string type_name, std::string message, std::string function, int pid, std::string task_name,
+                     std::vector<std::string> via)
+    : Error(task_error_what(type_name, message, function, task_name, via)),
       type_name_(std::move(type_name)),
       message_(std::move(message)),
       function_(std::move(function)),
-      pid_(pid) {}
+      pid_(pid),
+      task_name_(std::move(task_name)),
+      via_(std::move(via)) {}
 
 }  // namespace shmray

@@ -41,7 +41,7 @@ ObjectRef<T> put(const T& value) {
   static_assert(detail::is_serializable_v<T>, "shmray::put: the type cannot be serialized by cereal (see SHMRAY_REMOTE's note)");
   std::vector<detail::ObjectId> contained;
   detail::RuntimeCall rt;
-  return ObjectRef<T>::adopt(rt->put(detail::value_source(value, contained)));
+  return ObjectRef<T>::adopt(rt->put(detail::put_value_source(value, contained)));
 }
 
 /// Stores a Buffer's bytes where they already are (no copy); the buffer is empty after.
@@ -74,9 +74,26 @@ template <class T, class Rep, class Period>
 T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
   return detail::read_object(ref, detail::Deadline::after(timeout));
 }
-/// All values, in the given order.
+namespace detail {
+/// get() of a list: waits for all of them, but throws as soon as one has failed (the first
+/// in list order among those failed when it looks), without waiting for slower ones before it.
+template <class T>
+void wait_list(const std::vector<ObjectRef<T>>& refs, Deadline until) {
+  if (refs.empty()) return;
+  std::vector<ObjectId> ids;
+  ids.reserve(refs.size());
+  for (const auto& r : refs) ids.push_back(r.checked_id("shmray::get"));
+  RuntimeCall rt;
+  const std::size_t failed = rt->wait_all_or_failure(ids, until);
+  if (failed < refs.size()) (void)rt->fetch(ids[failed], until);  // throws its error
+}
+}  // namespace detail
+
+/// All values, in the given order. Throws the error of a failed ref as soon as one has
+/// failed (the first in list order among those failed at that moment).
 template <class T>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
+  detail::wait_list(refs, detail::Deadline::never());
   std::vector<T> out;
   out.reserve(refs.size());
   for (const auto& r : refs) out.push_back(detail::read_object(r, detail::Deadline::never()));
@@ -85,6 +102,7 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
 template <class T, class Rep, class Period>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<Rep, Period> timeout) {
   const auto until = detail::Deadline::after(timeout);
+  detail::wait_list(refs, until);
   std::vector<T> out;
   out.reserve(refs.size());
   for (const auto& r : refs) out.push_back(detail::read_object(r, until));
@@ -93,11 +111,13 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<
 
 /// Waits for results that carry no value (tasks returning void).
 inline void get(const std::vector<ObjectRef<void>>& refs) {
+  detail::wait_list(refs, detail::Deadline::never());
   for (const auto& r : refs) detail::read_object(r, detail::Deadline::never());
 }
 template <class Rep, class Period>
 void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Period> timeout) {
   const auto until = detail::Deadline::after(timeout);
+  detail::wait_list(refs, until);
   for (const auto& r : refs) detail::read_object(r, until);
 }
 

@@ -3,6 +3,7 @@
 /// Every error the library throws derives from shmray::Error (a std::runtime_error).
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace shmray {
 
@@ -18,10 +19,15 @@ class GetTimeoutError : public Error {
   using Error::Error;
 };
 
-/// The remote function threw. `what()` reads like `slow_square raised std::logic_error: boom`.
+/// The remote function threw. `what()` reads like `slow_square raised std::logic_error: boom`;
+/// with a TaskOptions::name, `sq (slow_square) raised std::logic_error: boom`. An error that
+/// reached you through tasks that get() a failed child keeps the original thrower and lists
+/// them: `bar raised std::domain_error: boom (via foo)`.
 class TaskError : public Error {
  public:
   TaskError(std::string type_name, std::string message, std::string function, int pid);
+  TaskError(std::string type_name, std::string message, std::string function, int pid, std::string task_name,
+            std::vector<std::string> via);
   /// Demangled type of what the task threw (`std::logic_error`, `int`, ...).
   const std::string& type_name() const noexcept { return type_name_; }
   /// `what()` of the thrown exception, empty when it was not a std::exception.
@@ -30,10 +36,18 @@ class TaskError : public Error {
   const std::string& function() const noexcept { return function_; }
   /// Process id of the worker it ran in.
   int pid() const noexcept { return pid_; }
+  /// The TaskOptions::name of the task that threw, or function() when none was given.
+  const std::string& task_name() const noexcept { return task_name_.empty() ? function_ : task_name_; }
+  /// Tasks the error passed through on its way here (each failed because its get() of a
+  /// child threw this error), innermost first; empty when it comes straight from the thrower
+  /// (or through argument dependencies, whose tasks never ran).
+  const std::vector<std::string>& via() const noexcept { return via_; }
 
  private:
   std::string type_name_, message_, function_;
   int pid_;
+  std::string task_name_;
+  std::vector<std::string> via_;
 };
 
 /// The task (or one it depended on) was cancelled.

@@ -52,7 +52,8 @@ class TaskCaller<R (*)(P...)> {
       {
         detail::OutArchive ar(s.bytes);
         ar.collect_refs(&s.contained);
-        (detail::encode_argument<P>(ar, s.resolve, std::forward<A>(a)), ...);
+        std::size_t position = 0;
+        (detail::encode_argument<P>(ar, s.resolve, std::forward<A>(a), position++, index_), ...);
       }
       detail::SubmitRequest req;
       req.function = index_;

@@ -1,5 +1,7 @@
 #include "common/checks.hpp"
 
+#include "wire/descriptor.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -29,17 +31,18 @@ std::uint32_t checked_cpus(const TaskOptions& options) {
   return options.num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(options.num_cpus));
 }
 
-std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::uint64_t store_bytes,
-                                    const std::string& function) {
+std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::string_view name,
+                                    std::uint64_t store_bytes, const std::string& function) {
   constexpr std::uint64_t kMax = UINT32_MAX;  // TaskSlot::args_size
   const std::uint64_t limit = std::min<std::uint64_t>(kMax, store_bytes);
+  const std::uint64_t fixed = sizeof(wire::DescriptorHeader) + wire::descriptor_name_size(name);
   const bool fits = resolve <= limit / 8 && args <= limit - 8 * std::uint64_t(resolve) &&
-                    8 <= limit - 8 * std::uint64_t(resolve) - args;
+                    fixed <= limit - 8 * std::uint64_t(resolve) - args;
   if (!fits)
     throw ObjectStoreFullError("shmray: the arguments of " + function + " (" + mib(args) + ", " + std::to_string(resolve) +
                                " refs) are larger than " + (limit == kMax ? std::string("a task can carry (4 GiB)") : "the whole object store") +
                                "; put() large values once and pass the ref, or init() with a larger object_store_bytes");
-  return 8 + 8 * resolve + args;
+  return wire::descriptor_size(resolve, args, name);
 }
 
 void throw_not_live(detail::ObjectId id) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "shmray/detail/object_id.hpp"
 #include "shmray/options.hpp"
@@ -20,8 +21,8 @@ std::uint32_t checked_cpus(const TaskOptions& options);
 /// Bytes of the descriptor of a task with `resolve` ids and `args` argument bytes.
 /// ObjectStoreFullError (naming `function`) when it is larger than the store or than a task
 /// slot's 32-bit size field can say; every count derived from it then fits 32 bits too.
-std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::uint64_t store_bytes,
-                                    const std::string& function);
+std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::string_view name,
+                                    std::uint64_t store_bytes, const std::string& function);
 
 /// std::invalid_argument: `id` names no live object (Views::live said no).
 [[noreturn]] void throw_not_live(detail::ObjectId id);

@@ -16,9 +16,10 @@ std::int64_t remaining_ns(detail::Deadline until) {
   return std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
 }
 
-// Scans ids in order; returns how many are final (stopping at `want`), marking `ready`.
+// Scans ids in order; returns how many are final (stopping at `want`), marking `ready`. With
+// `failed`, it stops at the first failed object and stores its index there.
 std::size_t scan(const Views& v, std::span<const ObjectId> ids, std::size_t want, std::vector<char>& ready,
-                 bool& bad) {
+                 bool& bad, std::size_t* failed) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < ids.size() && n < want; ++i) {
     if (ready[i]) {
@@ -38,6 +39,10 @@ std::size_t scan(const Views& v, std::span<const ObjectId> ids, std::size_t want
     if (w.final()) {
       ready[i] = 1;
       ++n;
+      if (failed && w.is(shm::ObjectState::kFailed)) {
+        *failed = i;
+        return n;
+      }
     }
   }
   return n;
@@ -46,13 +51,15 @@ std::size_t scan(const Views& v, std::span<const ObjectId> ids, std::size_t want
 }  // namespace
 
 std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
-                      WaitHelper& helper, std::vector<char>& ready) {
+                      WaitHelper& helper, std::vector<char>& ready, std::size_t* failed) {
   ready.assign(ids.size(), 0);
   bool bad = false;
   const std::uint64_t spin_until = shm::now_ns() + kSpinNs;
+  if (failed) *failed = ids.size();
   for (;;) {
-    std::size_t n = scan(v, ids, num_returns, ready, bad);
+    std::size_t n = scan(v, ids, num_returns, ready, bad, failed);
     if (bad) throw std::invalid_argument("shmray: an ObjectRef names no live object (from an earlier init()?)");
+    if (failed && *failed < ids.size()) return n;
     if (n >= num_returns) {
       // Keep only the first num_returns in input order.
       for (std::size_t i = 0, k = 0; i < ready.size(); ++i)

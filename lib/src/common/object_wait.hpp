@@ -31,9 +31,11 @@ enum class WaitOutcome { kFinal, kTimeout, kBadId };
 WaitOutcome wait_final(const Views& v, ObjectId id, detail::Deadline until, WaitHelper& helper, shm::ObjectWord& word);
 
 /// Marks ready[i] for the first `num_returns` final ids in input order; returns how many
-/// (fewer at the deadline). Throws std::invalid_argument for an id of no live object.
+/// (fewer at the deadline). Throws std::invalid_argument for an id of no live object. With
+/// `failed`, it also returns as soon as a scan finds a failed object: *failed is its index
+/// (the first failed in input order among those not seen final before), else ids.size().
 std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
-                      WaitHelper& helper, std::vector<char>& ready);
+                      WaitHelper& helper, std::vector<char>& ready, std::size_t* failed = nullptr);
 
 /// get(): waits for `id` and returns its payload, or throws what the object failed with
 /// (GetTimeoutError at `until`, std::invalid_argument for an id of no live object).

@@ -36,12 +36,15 @@
 
 namespace shmray::driver {
 
-std::string Driver::cancelled_payload(ObjectId id, std::uint32_t function) const {
+std::string Driver::cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name) const {
   const detail::FunctionInfo* fn = detail::function_at(function);
   wire::ErrorRecord e;
   e.kind = wire::ErrorKind::kCancelled;
   e.function = fn ? fn->name : "";
-  e.message = "shmray: the task" + (fn ? " " + fn->name : std::string()) + " of ObjectRef(" + id.hex() + ") was cancelled";
+  e.task_name = name;
+  const std::string label = fn ? wire::task_label(fn->name, name) : name;
+  e.message = "shmray: the task" + (label.empty() ? std::string() : " " + label) + " of ObjectRef(" + id.hex() +
+              ") was cancelled";
   return wire::encode(e);
 }
 
@@ -52,11 +55,12 @@ void Driver::cancel(ObjectId id, const CancelOptions& options) {
   cancel_locked(id, options.force, options.recursive);
 }
 
-bool Driver::cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list, const std::string& payload) {
+bool Driver::cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list) {
   auto it = std::find_if(list.begin(), list.end(), [&](const BacklogTask& t) { return t.result == id; });
   if (it == list.end()) return false;
   BacklogTask t = std::move(*it);
   list.erase(it);
+  const std::string payload = cancelled_payload(id, t.function, t.info.name);
   write_payload_locked(id, shm::ObjectState::kFailed, std::as_bytes(std::span(payload.data(), payload.size())));
   for (ObjectId p : t.info.pins) release_locked(p);
   on_final_locked(id);
@@ -72,8 +76,7 @@ void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
     // Not in the table: in the backlog, or pending for good for want of CPUs.
     std::deque<BacklogTask> infeasible(std::make_move_iterator(infeasible_.begin()), std::make_move_iterator(infeasible_.end()));
     infeasible_.clear();
-    const std::string payload = cancelled_payload(id, 0);
-    if (!cancel_waiting_locked(id, backlog_, payload)) cancel_waiting_locked(id, infeasible, payload);
+    if (!cancel_waiting_locked(id, backlog_)) cancel_waiting_locked(id, infeasible);
     for (auto& t : infeasible) infeasible_.push_back(std::move(t));
     return;
   }
@@ -89,7 +92,7 @@ void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
     if (!tasks_[idx].live || tasks_[idx].gen != shm::task_ref_gen(ref)) return;
   }
   shm::TaskSlot& slot = v_.tasks[idx];
-  const std::string payload = cancelled_payload(id, slot.function);
+  const std::string payload = cancelled_payload(id, slot.function, info.name);
   const auto bytes = std::as_bytes(std::span(payload.data(), payload.size()));
   std::uint64_t w = shm::load_acquire(slot.state);
   for (;;) {

@@ -142,4 +142,12 @@ std::size_t Driver::wait(std::span<const ObjectId> ids, std::size_t num_returns,
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
 }
 
+std::size_t Driver::wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) {
+  Helper helper(*this);
+  std::vector<char> ready;
+  std::size_t failed = ids.size();
+  common::wait_many(v_, ids, ids.size(), until, helper, ready, &failed);
+  return failed;
+}
+
 }  // namespace shmray::driver

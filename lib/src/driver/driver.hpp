@@ -47,6 +47,7 @@ struct TaskInfo {
   bool retry_exceptions = false;
   std::uint32_t cpus = 1;       // worker slots it holds while it runs
   bool hold = false;            // a companion of a num_cpus > 1 task (no result of its own)
+  std::uint32_t holds = 0;      // num_cpus > 1: holds made for it (they last until its result is final)
   std::string name;             // options.name, when given
   std::uint64_t parent = 0;     // TaskRef of the submitting task (0: the driver)
   bool has_children = false;    // it submitted tasks (recursive cancel looks for them)
@@ -107,6 +108,7 @@ class Driver final : public detail::RuntimeApi {
   std::span<const std::byte> fetch(ObjectId id, detail::Deadline until) override;
   std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                    std::vector<char>& ready) override;
+  std::size_t wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) override;
   void add_ref(ObjectId id) override;
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, const CancelOptions& options) override;
@@ -166,8 +168,8 @@ class Driver final : public detail::RuntimeApi {
   void cancel_locked(ObjectId id, bool force, bool recursive);
   /// SIGKILLs worker `worker` only while `ref` is its outermost task (handshake: cancel.cpp).
   void force_kill_locked(std::uint32_t worker, std::uint64_t ref);
-  bool cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list, const std::string& payload);
-  std::string cancelled_payload(ObjectId id, std::uint32_t function) const;
+  bool cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list);
+  std::string cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name) const;
 
   // events.cpp
   bool events_pending() noexcept;

@@ -151,20 +151,24 @@ std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
 bool Driver::write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes) {
   shm::ObjectSlot* s = v_.slot(obj);
   if (!s || !shm::begin_object_write(*s, obj.gen())) return false;  // final already: a finished task wins
-  if (bytes.size() <= shm::kInlineBytes) {
+  std::uint64_t off = 0;
+  std::string shrunk;
+  if (bytes.size() > shm::kInlineBytes) off = try_allocate_block(bytes.size());
+  if (!off && bytes.size() > shm::kInlineBytes && state == shm::ObjectState::kFailed) {
+    // No room for the whole error record: cut its message, not the record, so it still
+    // decodes as the error it is.
+    shrunk = wire::shrink_error_payload(bytes, wire::kShrunkErrorBytes);
+    bytes = std::as_bytes(std::span(shrunk.data(), shrunk.size()));
+    if (bytes.size() > shm::kInlineBytes) off = try_allocate_block(bytes.size());
+  }
+  if (off) {
+    std::memcpy(v_.base + off, bytes.data(), bytes.size());
+    s->data = off;
+  } else {
+    // No room even for a short error record: keep a truncated one inline rather than lose it.
+    bytes = bytes.first(std::min(bytes.size(), shm::kInlineBytes));
     std::memcpy(s->inline_data, bytes.data(), bytes.size());
     s->data = 0;
-  } else {
-    std::uint64_t off = try_allocate_block(bytes.size());
-    if (!off) {
-      // No room even for an error record: keep a truncated message inline rather than lose it.
-      bytes = bytes.first(shm::kInlineBytes);
-      std::memcpy(s->inline_data, bytes.data(), bytes.size());
-      s->data = 0;
-    } else {
-      std::memcpy(v_.base + off, bytes.data(), bytes.size());
-      s->data = off;
-    }
   }
   s->size = bytes.size();
   const std::uint32_t flags = shm::finish_object_write(*s, state);

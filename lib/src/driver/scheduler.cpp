@@ -25,13 +25,13 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
-  common::checked_descriptor_size(req.resolve.size(), req.args.size(), v_.geo.arena_bytes, fn->name);
+  common::checked_descriptor_size(req.resolve.size(), req.args.size(), opt.name, v_.geo.arena_bytes, fn->name);
   for (ObjectId id : req.resolve) check_live(id);
   for (ObjectId id : req.contained) check_live(id);
 
   BacklogTask t;
   t.function = req.function;
-  t.desc = wire::make_descriptor(req.resolve, req.args);
+  t.desc = wire::make_descriptor(req.resolve, req.args, opt.name);
   t.resolve.assign(req.resolve.begin(), req.resolve.end());
   t.info.max_retries = opt.max_retries;
   t.info.retry_exceptions = opt.retry_exceptions;
@@ -50,10 +50,10 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   const ObjectId result = t.result;
   if (t.info.cpus > v_.geo.num_workers) {
     // As in Ray: a task asking for more CPUs than the runtime has stays pending.
-    const std::string key = fn->name + "/" + std::to_string(t.info.cpus);
+    const std::string key = wire::task_label(fn->name, opt.name) + "/" + std::to_string(t.info.cpus);
     if (std::find(warned_.begin(), warned_.end(), key) == warned_.end()) {
       warned_.push_back(key);
-      std::cerr << "shmray: a task of " << fn->name << " asks for num_cpus=" << opt.num_cpus << " but the runtime has "
+      std::cerr << "shmray: a task of " << wire::task_label(fn->name, opt.name) << " asks for num_cpus=" << opt.num_cpus << " but the runtime has "
                 << v_.geo.num_workers << "; it stays pending (init() with more workers to run it)\n";
     }
     infeasible_.push_back(std::move(t));
@@ -133,12 +133,21 @@ void Driver::queue_task_locked(std::uint32_t idx) {
   std::uint64_t w = shm::load_acquire(slot.state);
   shm::TaskWord tw = shm::TaskWord::unpack(w);
   if (tw.state != shm::TaskState::kWaiting) return;
+  TaskInfo& info = tasks_[idx];
+  // num_cpus = k > 1: k - 1 holds queued right behind it. It starts its body only once every
+  // hold is claimed (slot.holds counts down), so it runs only with all k CPUs held at once,
+  // as Ray admits a task only when all its CPUs are free. The dispatch ring is FIFO, so tasks
+  // queued after it do not jump it: they wait behind its holds. Holds made for an earlier
+  // attempt (a retry after its worker died) still hold their CPUs and are not made again.
+  std::uint32_t new_holds = 0;
+  if (info.cpus > 1 && !info.hold && info.holds == 0) {
+    new_holds = static_cast<std::uint32_t>(std::min<std::size_t>(info.cpus - 1, free_tasks_.size()));
+    shm::store_release(slot.holds, shm::holds_word(tw.gen, static_cast<std::int32_t>(new_holds)));
+  }
   tw.state = shm::TaskState::kQueued;
   if (!shm::cas(slot.state, w, tw.pack())) return;  // release: the descriptor before the claim
   push_dispatch_locked(shm::task_ref(idx, tw.gen));
-  // num_cpus = k > 1: k - 1 holds right behind it keep k workers busy while it runs.
-  const TaskInfo& info = tasks_[idx];
-  for (std::uint32_t k = 1; k < info.cpus && !free_tasks_.empty() && slot.function != shm::kHoldFunction; ++k) {
+  for (std::uint32_t k = 0; k < new_holds; ++k) {
     const std::uint32_t h = free_tasks_.back();
     free_tasks_.pop_back();
     shm::TaskSlot& hs = v_.tasks[h];
@@ -158,6 +167,7 @@ void Driver::queue_task_locked(std::uint32_t idx) {
     hi.result = info.result;
     add_ref_locked(info.result);  // a hold reads the main result's state until it is final
     hi.pins.push_back(info.result);
+    ++info.holds;
     shm::store_release(hs.state, shm::TaskWord{hgen, shm::TaskState::kQueued, 0, 0}.pack());
     push_dispatch_locked(shm::task_ref(h, hgen));
   }

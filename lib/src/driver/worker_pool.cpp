@@ -424,7 +424,17 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
     TaskInfo& info = tasks_[idx];
     if (!info.live || info.gen != tw.gen) continue;
     if (info.hold) {
-      finish_task_locked(idx);
+      // Its main task still needs the CPU while its result is open: queue the hold again
+      // (a main still waiting for its holds may start one CPU short until it is claimed).
+      if (v_.word(v_.objects[info.result.index()]).open()) {
+        tw.state = shm::TaskState::kQueued;
+        tw.owner = 0;
+        shm::store_release(slot.state, tw.pack());
+        push_dispatch_locked(shm::task_ref(idx, tw.gen));
+        wake_worker();
+      } else {
+        finish_task_locked(idx);
+      }
       continue;
     }
     shm::ObjectSlot& res = v_.objects[info.result.index()];
@@ -458,8 +468,10 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
       wire::ErrorRecord e;
       e.kind = wire::ErrorKind::kWorkerCrashed;
       e.function = fn ? fn->name : "?";
+      e.task_name = info.name;
       e.pid = r.pid;
-      e.message = "shmray: the worker process running " + e.function + " (pid " + std::to_string(r.pid) + ") " + how +
+      e.message = "shmray: the worker process running " + wire::task_label(e.function, info.name) + " (pid " +
+                  std::to_string(r.pid) + ") " + how +
                   (info.max_retries == 0 ? std::string("; the task has max_retries=0")
                                          : "; no retry was left (max_retries=" + std::to_string(info.max_retries) + ")");
       const std::string payload = wire::encode(e);

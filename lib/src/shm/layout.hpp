@@ -12,7 +12,7 @@ namespace shmray::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY1"
 /// Bump on any field added, moved, resized or re-meant.
-inline constexpr std::uint32_t kLayoutVersion = 3;  // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore, WorkerControl::kill_pending
+inline constexpr std::uint32_t kLayoutVersion = 3;  // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore, WorkerControl::kill_pending, TaskSlot::holds
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kSpanBytes = 64 * 1024;  ///< arena unit owned by one process
@@ -161,11 +161,18 @@ struct TaskSlot {
   std::uint64_t parent;           // 40: TaskRef of the submitting task, 0 for the driver
   std::int32_t max_retries;       // 48: for retry_exceptions, which the worker does in place
   std::uint32_t task_flags;       // 52: kTaskRetryExceptions, kTaskNoInline
-  std::uint64_t reserved;         // 56
+  std::uint64_t holds;            // 56: num_cpus = k > 1: holds_word(gen, holds no worker claimed yet)
   std::byte inline_args[192];     // 64
 };
 static_assert(std::is_standard_layout_v<TaskSlot> && std::is_trivially_copyable_v<TaskSlot>);
 static_assert(sizeof(TaskSlot) == 256 && offsetof(TaskSlot, max_retries) == 48 && offsetof(TaskSlot, inline_args) == 64);
+static_assert(offsetof(TaskSlot, holds) == 56);
+/// TaskSlot::holds: [63:32] the generation of the task it counts for, [31:0] (signed) its holds
+/// not claimed yet. The task starts its body at <= 0. Little-endian: the low half, at offset
+/// 56, is the futex word a waiting task sleeps on.
+inline constexpr std::uint64_t holds_word(std::uint32_t gen, std::int32_t unclaimed) {
+  return (std::uint64_t(gen) << 32) | std::uint32_t(unclaimed);
+}
 
 enum class ObjectState : std::uint8_t { kFree = 0, kPending = 1, kReady = 2, kFailed = 3 };
 inline constexpr std::uint32_t kObjWaiters = 1;      ///< someone may sleep on object_epoch for it

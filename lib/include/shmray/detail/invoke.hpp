@@ -84,6 +84,35 @@ ValueSource value_source(const T& v, std::vector<ObjectId>& contained) {
                      &v, contained};
 }
 
+/// Throws SerializationError saying the value given to put() could not be serialized, with
+/// the message of the exception in flight (a SerializationError or bad_alloc goes on as is).
+[[noreturn]] void rethrow_value_not_serializable();
+/// Throws SerializationError naming the argument (0-based `position`) of `function`.
+[[noreturn]] void rethrow_argument_not_serializable(std::size_t position, std::uint32_t function);
+
+/// value_source for put(): an exception of the value's save() (sizing or writing) becomes
+/// SerializationError, as a result's does.
+template <class T>
+ValueSource put_value_source(const T& v, std::vector<ObjectId>& contained) {
+  OutArchive sizing;
+  sizing.collect_refs(&contained);
+  try {
+    sizing(v);
+  } catch (...) {
+    rethrow_value_not_serializable();
+  }
+  return ValueSource{sizing.size(),
+                     [](const void* ctx, std::span<std::byte> into) {
+                       try {
+                         OutArchive ar(into);
+                         ar(*static_cast<const T*>(ctx));
+                       } catch (...) {
+                         rethrow_value_not_serializable();
+                       }
+                     },
+                     &v, contained};
+}
+
 /// Reads a T stored by value_source; the whole record must be consumed.
 template <class T>
 T decode_value(std::span<const std::byte> bytes) {
@@ -141,8 +170,11 @@ constexpr bool check_argument() {
   return true;
 }
 
+/// Encodes argument `position` of `function`; an exception of its save() becomes
+/// SerializationError naming the argument.
 template <class P, class A>
-void encode_argument(OutArchive& ar, std::vector<ObjectId>& resolve, A&& a) {
+void encode_argument(OutArchive& ar, std::vector<ObjectId>& resolve, A&& a, std::size_t position = 0,
+                     std::uint32_t function = 0) {
   using D = std::remove_cvref_t<P>;
   using AD = std::remove_cvref_t<A>;
   if constexpr (is_object_ref_v<AD> && !is_object_ref_v<D>) {  // resolved: a value or a View
@@ -152,10 +184,18 @@ void encode_argument(OutArchive& ar, std::vector<ObjectId>& resolve, A&& a) {
   } else {
     ar(static_cast<std::uint8_t>(ArgTag::kValue));
     if constexpr (std::is_same_v<AD, D>) {
-      ar(a);
+      try {
+        ar(a);
+      } catch (...) {
+        rethrow_argument_not_serializable(position, function);
+      }
     } else {
       const D converted(std::forward<A>(a));
-      ar(converted);
+      try {
+        ar(converted);
+      } catch (...) {
+        rethrow_argument_not_serializable(position, function);
+      }
     }
   }
 }

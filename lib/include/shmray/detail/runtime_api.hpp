@@ -91,6 +91,10 @@ class RuntimeApi {
   /// `until`); returns how many it set.
   virtual std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, Deadline until,
                            std::vector<char>& ready) = 0;
+  /// For get() of a list: waits until every id is final, or until one has failed, or
+  /// `until`. Returns the index of a failed id (the first in list order among those seen
+  /// failed by the scan that found it), else ids.size(). Ids may repeat.
+  virtual std::size_t wait_all_or_failure(std::span<const ObjectId> ids, Deadline until) = 0;
   virtual void add_ref(ObjectId id) = 0;
   virtual void release(ObjectId id) noexcept = 0;
   virtual void cancel(ObjectId id, const CancelOptions& options) = 0;
