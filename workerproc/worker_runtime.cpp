@@ -900,7 +900,7 @@ std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_r
 }
 
 std::size_t WorkerRuntime::wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) {
-  InlineHelper helper(*this, ids);
+  InlineHelper helper(*this, ids, until);
   std::vector<char> ready;
   std::size_t failed = ids.size();
   common::wait_many(v_, ids, ids.size(), until, helper, ready, &failed);

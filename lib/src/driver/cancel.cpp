@@ -55,12 +55,12 @@ void Driver::cancel(ObjectId id, const CancelOptions& options) {
   cancel_locked(id, options.force, options.recursive);
 }
 
-bool Driver::cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list) {
+bool Driver::cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list, const std::string* error) {
   auto it = std::find_if(list.begin(), list.end(), [&](const BacklogTask& t) { return t.result == id; });
   if (it == list.end()) return false;
   BacklogTask t = std::move(*it);
   list.erase(it);
-  const std::string payload = cancelled_payload(id, t.function, t.info.name);
+  const std::string payload = error ? *error : cancelled_payload(id, t.function, t.info.name);
   write_payload_locked(id, shm::ObjectState::kFailed, std::as_bytes(std::span(payload.data(), payload.size())));
   for (ObjectId p : t.info.pins) release_locked(p);
   on_final_locked(id);

@@ -168,7 +168,9 @@ class Driver final : public detail::RuntimeApi {
   void cancel_locked(ObjectId id, bool force, bool recursive);
   /// SIGKILLs worker `worker` only while `ref` is its outermost task (handshake: cancel.cpp).
   void force_kill_locked(std::uint32_t worker, std::uint64_t ref);
-  bool cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list);
+  /// Fails a task that waits outside the table (backlog, infeasible) with `error`, or as
+  /// cancelled when none is given.
+  bool cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list, const std::string* error = nullptr);
   std::string cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name) const;
 
   // events.cpp

@@ -347,10 +347,10 @@ void Driver::break_pool_locked(const std::string& why) {
     fail_task_locked(idx, bytes);
   }
   for (auto* list : {&backlog_})
-    while (!list->empty()) cancel_waiting_locked(list->front().result, *list, payload);
+    while (!list->empty()) cancel_waiting_locked(list->front().result, *list, &payload);
   std::deque<BacklogTask> infeasible(std::make_move_iterator(infeasible_.begin()), std::make_move_iterator(infeasible_.end()));
   infeasible_.clear();
-  while (!infeasible.empty()) cancel_waiting_locked(infeasible.front().result, infeasible, payload);
+  while (!infeasible.empty()) cancel_waiting_locked(infeasible.front().result, infeasible, &payload);
 }
 
 void Driver::request_spawn(std::uint32_t slot) {
