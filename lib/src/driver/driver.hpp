@@ -35,6 +35,10 @@ namespace shmray::driver {
 
 using detail::ObjectId;
 
+/// Writes `line` and a newline to the host's stderr at once or not at all: never blocks (a
+/// stderr nobody drains) and never raises SIGPIPE (one whose reader is gone). worker_pool.cpp.
+void warn(const std::string& line) noexcept;
+
 /// Driver-side facts about a task in the table.
 struct TaskInfo {
   std::uint32_t gen = 0;

@@ -35,7 +35,7 @@ void Driver::pump_locked() {
       const auto st = we.events.peek(m);
       if (st == shm::MessageReader::Status::kEmpty) break;
       if (st == shm::MessageReader::Status::kCorrupt) {
-        std::cerr << "shmray: worker " << we.pid << " wrote a corrupt event record; restarting it\n";
+        warn("shmray: worker " + std::to_string(we.pid) + " wrote a corrupt event record; restarting it");
         we.corrupt = true;
         if (we.pid > 0) ::kill(we.pid, SIGKILL);
         break;
