@@ -208,8 +208,8 @@ class Driver final : public detail::RuntimeApi {
   int zygote_fd_ = -1;      // our end of the fork server's SOCK_SEQPACKET request socket
   int zygote_pidfd_ = -1;   // readable once the fork server has died (the event thread polls it)
   std::deque<std::uint64_t> requests_;  // requests the socket had no room for (op << 32 | slot)
-  std::deque<std::chrono::steady_clock::time_point> restarts_;
-  std::chrono::steady_clock::time_point last_zygote_check_{};  // recent fork-server restarts
+  std::deque<std::chrono::steady_clock::time_point> restarts_;  // recent fork-server restarts
+  std::chrono::steady_clock::time_point last_zygote_check_{};
   std::string broken_;      // why the pool cannot run tasks (PoolError); empty while it can
   std::atomic<bool> stopping_{false};
   std::thread event_thread_;

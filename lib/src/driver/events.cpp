@@ -2,6 +2,9 @@
 // without waking anyone unless the driver must act soon (a result other tasks wait for, a
 // ring half full, a nested submission); otherwise the next API call, or the event thread's
 // periodic look, drains them. The event thread sleeps on the header's doorbell futex.
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <iostream>
@@ -37,7 +40,8 @@ void Driver::pump_locked() {
       if (st == shm::MessageReader::Status::kCorrupt) {
         warn("shmray: worker " + std::to_string(we.pid) + " wrote a corrupt event record; restarting it");
         we.corrupt = true;
-        if (we.pid > 0) ::kill(we.pid, SIGKILL);
+        if (we.pidfd >= 0) ::syscall(SYS_pidfd_send_signal, we.pidfd, SIGKILL, nullptr, 0);  // exactly it
+        else if (we.pid > 0) ::kill(we.pid, SIGKILL);
         break;
       }
       handle_message_locked(w, m);
