@@ -197,6 +197,7 @@ class ForkServer {
       for (int* fd : {&out[0], &out[1], &err[0], &err[1]}) *fd = fd_above_stdio(*fd);
     }
     const std::uint32_t incarnation = shm::load_acquire(seg_.worker(slot).incarnation);
+    const pid_t self = ::getpid();  // not getppid() in the child: we may be dead by then
     const pid_t pid = ::fork();
     if (pid < 0) {
       const int e = errno;
@@ -204,7 +205,7 @@ class ForkServer {
         if (fd >= 0) ::close(fd);
       return e;
     }
-    if (pid == 0) start_worker(slot, out, err);
+    if (pid == 0) start_worker(slot, self, out, err);
     Child c;
     c.pid = pid;
     c.slot = slot;
@@ -219,7 +220,7 @@ class ForkServer {
     return 0;
   }
 
-  [[noreturn]] void start_worker(std::uint32_t slot, const int out[2], const int err[2]) {
+  [[noreturn]] void start_worker(std::uint32_t slot, pid_t parent, const int out[2], const int err[2]) {
     std::vector<int> close_fds;
     for (int fd : {req_fd_, sig_fd_, driver_fd_, out[0], err[0]})
       if (fd >= 0) close_fds.push_back(fd);
@@ -228,7 +229,10 @@ class ForkServer {
         if (fd >= 0) close_fds.push_back(fd);
     WorkerStart start;
     start.slot = slot;
-    start.parent = ::getppid();
+    // Our pid from before the fork: had we died since, getppid() would name the reaper the
+    // child was given, and worker_main's orphan check would pass and bind PR_SET_PDEATHSIG
+    // to that reaper: a worker outliving its pool.
+    start.parent = parent;
     start.out_fd = cfg_.log_to_driver ? out[1] : fd_above_stdio(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     start.err_fd = cfg_.log_to_driver ? err[1] : fd_above_stdio(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     start.close_fds = close_fds;

@@ -314,6 +314,41 @@ int pids_limit_role(const std::vector<std::string>&) {
 }
 SHMRAY_TEST_ROLE("pids_limit", pids_limit_role);
 
+// Forks start failing after init (the fork server's RLIMIT_NPROC lowered under it): once
+// the only worker is gone, a queued task fails with PoolError naming the errno, and so do
+// later submissions, instead of waiting while the fork server retries in a hot loop.
+int fork_fails_later_role(const std::vector<std::string>&) {
+  const uid_t uid = 61000 + static_cast<uid_t>(::getpid() % 4000);
+  if (::getuid() == 0 && ::setresuid(uid, uid, uid) != 0) return fail("setresuid");
+  shmray::init({.num_workers = 1, .object_store_bytes = 16 << 20, .quiet = true});
+  const int fs = shmray::test::fork_server_of();
+  const rlimit rl{1, 1};  // fewer than our own processes: every fork fails
+  if (::prlimit(fs, RLIMIT_NPROC, &rl, nullptr) != 0) return fail("prlimit");
+  try {
+    shmray::get(shmray::task(crash).options({.max_retries = 0}).remote(), 10s);
+    return fail("the crashing task returned");
+  } catch (const shmray::WorkerCrashedError&) {
+  }
+  auto queued = shmray::task(twice).remote(1L);
+  const auto t0 = Clock::now();
+  try {
+    shmray::get(queued, 20s);
+    return fail("a task ran without a worker");
+  } catch (const shmray::PoolError& e) {
+    if (std::string(e.what()).find(std::strerror(EAGAIN)) == std::string::npos) return fail(std::string("no errno in: ") + e.what());
+  } catch (const std::exception& e) {
+    return fail(std::string("the queued task gave ") + e.what());
+  }
+  if (Clock::now() - t0 > 10s) return fail("the queued task failed late");
+  try {
+    (void)shmray::task(twice).remote(2L);
+    return fail("submit after the pool broke");
+  } catch (const shmray::PoolError&) {
+  }
+  return shutdown_quickly();
+}
+SHMRAY_TEST_ROLE("fork_fails_later", fork_fails_later_role);
+
 }  // namespace
 
 TEST_CASE("ForkServer.SigkillMidWorkloadLosesNothing" * doctest::timeout(120)) {
@@ -428,6 +463,8 @@ TEST_CASE("ForkServer.OutputWithoutNewlinesIsBounded" * doctest::timeout(120)) {
 TEST_CASE("ForkServer.HostWithClosedStdioReplacesCrashedWorkers" * doctest::timeout(90)) { check_role("closed_stdio"); }
 
 TEST_CASE("ForkServer.PidsLimitFailsInitAtOnceWithErrno" * doctest::timeout(90)) { check_role("pids_limit"); }
+
+TEST_CASE("ForkServer.ForkFailuresAfterInitFailQueuedTasks" * doctest::timeout(90)) { check_role("fork_fails_later"); }
 
 TEST_CASE("Workers.HostHandlersDoNotRunInWorkers" * doctest::timeout(60)) {
   shmray::test::NoLeaks guard;

@@ -35,6 +35,10 @@ namespace shmray::driver {
 
 using detail::ObjectId;
 
+/// Writes `line` and a newline to the host's stderr at once or not at all: never blocks (a
+/// stderr nobody drains) and never raises SIGPIPE (one whose reader is gone). worker_pool.cpp.
+void warn(const std::string& line) noexcept;
+
 /// Driver-side facts about a task in the table.
 struct TaskInfo {
   std::uint32_t gen = 0;
@@ -226,8 +230,8 @@ class Driver final : public detail::RuntimeApi {
   int zygote_fd_ = -1;      // our end of the fork server's SOCK_SEQPACKET request socket
   int zygote_pidfd_ = -1;   // readable once the fork server has died (the event thread polls it)
   std::deque<std::uint64_t> requests_;  // requests the socket had no room for (op << 32 | slot)
-  std::deque<std::chrono::steady_clock::time_point> restarts_;
-  std::chrono::steady_clock::time_point last_zygote_check_{};  // recent fork-server restarts
+  std::deque<std::chrono::steady_clock::time_point> restarts_;  // recent fork-server restarts
+  std::chrono::steady_clock::time_point last_zygote_check_{};
   std::string broken_;      // why the pool cannot run tasks (PoolError); empty while it can
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closing_{false};  // shutdown() runs: API calls leave

@@ -2,6 +2,9 @@
 // without waking anyone unless the driver must act soon (a result other tasks wait for, a
 // ring half full, a nested submission); otherwise the next API call, or the event thread's
 // periodic look, drains them. The event thread sleeps on the header's doorbell futex.
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <iostream>
@@ -69,11 +72,15 @@ void Driver::wake_owners_of_frees_locked() noexcept {
 
 void Driver::worker_corrupt_locked(std::uint32_t w, const char* what) {
   WorkerEnd& we = workers_[w];
-  const pid_t pid = worker_pid(w);  // checked: never a pid a stray write chose
-  std::cerr << "shmray: worker " << pid << " wrote " << what << "; restarting it\n";
+  warn("shmray: worker " + std::to_string(we.pid) + " wrote " + what + "; restarting it");
   we.corrupt = true;
   we.joining.clear();
-  if (pid > 0) ::kill(pid, SIGKILL);
+  // Exactly that process: its pidfd, else a pid checked to be a child of our fork server.
+  if (we.pidfd >= 0) {
+    ::syscall(SYS_pidfd_send_signal, we.pidfd, SIGKILL, nullptr, 0);
+  } else if (const pid_t pid = worker_pid(w); pid > 0) {
+    ::kill(pid, SIGKILL);
+  }
 }
 
 bool Driver::take_message_locked(std::uint32_t w, const shm::MessageReader::Message& m) {

@@ -55,8 +55,8 @@ bool Driver::accept_worker_ref_locked(std::uint32_t w, ObjectId id) {
   // it would count a reference on a free slot (or someone else's object) and later free it
   // under its next owner.
   if (ignored_worker_refs_++ == 0)
-    std::cerr << "shmray: worker " << workers_[w].pid << " reported ObjectRef(" << id.hex()
-              << "), which names no live object; ignored (further ones are ignored silently)\n";
+    warn("shmray: worker " + std::to_string(workers_[w].pid) + " reported ObjectRef(" + id.hex() +
+         "), which names no live object; ignored (further ones are ignored silently)"); ignored (further ones are ignored silently)\n";
   return false;
 }
 

@@ -53,8 +53,9 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
     const std::string key = wire::task_label(fn->name, opt.name) + "/" + std::to_string(t.info.cpus);
     if (std::find(warned_.begin(), warned_.end(), key) == warned_.end()) {
       warned_.push_back(key);
-      std::cerr << "shmray: a task of " << wire::task_label(fn->name, opt.name) << " asks for num_cpus=" << opt.num_cpus << " but the runtime has "
-                << v_.geo.num_workers << "; it stays pending (init() with more workers to run it)\n";
+      warn("shmray: a task of " + wire::task_label(fn->name, opt.name) + " asks for num_cpus=" +
+           std::to_string(opt.num_cpus) + " but the runtime has " + std::to_string(v_.geo.num_workers) +
+           "; it stays pending (init() with more workers to run it)"); it stays pending (init() with more workers to run it)\n";
     }
     infeasible_.push_back(std::move(t));
     return result;
@@ -181,7 +182,7 @@ void Driver::push_dispatch_locked(std::uint64_t task_ref) {
   if (!v_.dispatch.try_push(task_ref)) {
     // The ring holds twice the table and try_push skips dead entries first, so a full ring
     // means a bug; fail loudly rather than lose the task.
-    std::cerr << "shmray: internal error: dispatch ring full\n";
+    warn("shmray: internal error: dispatch ring full");
     std::abort();
   }
 }

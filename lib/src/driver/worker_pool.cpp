@@ -80,6 +80,14 @@ bool is_fork_failure(const shm::ExitReport& r) {
   return WIFEXITED(r.status) && WEXITSTATUS(r.status) == worker::kExitForkFailed;
 }
 
+// Fork-server restarts tolerated within kRestartWindow before the pool is declared broken.
+constexpr std::size_t kMaxRestarts = 5;
+constexpr auto kRestartWindow = std::chrono::seconds(60);
+// A slot whose fork failed (after the fork server's own backoff) is tried again this late.
+constexpr auto kRespawnDelay = std::chrono::seconds(1);
+
+}  // namespace
+
 // A line on the host's stderr that can neither block the event thread (a stderr pipe nobody
 // drains) nor raise SIGPIPE in the host (one whose reader is gone): dropped when it cannot
 // be written at once; a SIGPIPE it causes is taken back before the mask is restored.
@@ -100,14 +108,6 @@ void warn(const std::string& line) noexcept {
   }
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
-
-// Fork-server restarts tolerated within kRestartWindow before the pool is declared broken.
-constexpr std::size_t kMaxRestarts = 5;
-constexpr auto kRestartWindow = std::chrono::seconds(60);
-// A slot whose fork failed (after the fork server's own backoff) is tried again this late.
-constexpr auto kRespawnDelay = std::chrono::seconds(1);
-
-}  // namespace
 
 pid_t Driver::worker_pid(std::uint32_t slot) const noexcept {
   // The worker writes its pid itself, so it is as trustworthy as the worker: before the
