@@ -194,8 +194,8 @@ void shutdown() noexcept {
 bool is_initialized() noexcept { return g_runtime.load(std::memory_order_acquire) != nullptr; }
 
 bool cancelled() {
-  detail::RuntimeApi* rt = g_runtime.load(std::memory_order_acquire);
-  return rt && rt->cancelled();
+  detail::RuntimeCall rt(std::nothrow);
+  return rt.ok() && rt->cancelled();
 }
 
 StoreStats store_stats() {

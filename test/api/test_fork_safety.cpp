@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/gate.hpp"
 #include "support/child_role.hpp"
 #include "support/leak_check.hpp"
 
@@ -31,6 +32,12 @@ using namespace std::chrono_literals;
 
 int square(int x) { return x * x; }
 SHMRAY_REMOTE(square);
+
+int gated(std::string path, int v) {
+  shmray_test::wait_for_gate(path);
+  return v;
+}
+SHMRAY_REMOTE(gated);
 
 int slow_square(int x) {
   std::this_thread::sleep_for(200ms);
@@ -92,10 +99,23 @@ int host_fork_role(const std::vector<std::string>& args) {
   auto vec = shmray::put(std::vector<int>{1, 2, 3});
   std::vector<shmray::ObjectRef<int>> inflight;
   for (int i = 0; i < 4; ++i) inflight.push_back(shmray::task(slow_square).remote(i));
+  // own_pool_busy: a thread of the parent is blocked in get() while it forks (its call is
+  // not one of the child's calls in flight).
+  shmray_test::Gate gate;
+  auto held = shmray::task(gated).remote(gate.path(), 5);
+  int held_value = 0;
+  std::thread blocked;
+  if (mode == "own_pool_busy") {
+    blocked = std::thread([&] { held_value = shmray::get(held); });
+    std::this_thread::sleep_for(100ms);
+  } else {
+    gate.open();
+  }
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) return 21;
   if (pid == 0) {
+    if (blocked.joinable()) blocked.detach();  // that thread is not in this process
     if (mode == "exit") std::exit(0);  // atexit handlers and static destructors run here
     if (mode == "return") return 0;    // main returns: the Session's destructor too
     if (mode == "api") return count_unrefused(ready, vec);
@@ -105,19 +125,31 @@ int host_fork_role(const std::vector<std::string>& args) {
       vec = {};
       return 0;
     }
-    if (mode == "own_pool") {
-      // The child disowned the parent's pool; it may start one of its own.
+    if (mode == "own_pool" || mode == "own_pool_busy") {
+      // The child disowned the parent's pool; it may start one of its own (and stop it at
+      // once: the parent's blocked call is not one of its calls in flight).
       if (!refuses("get before own init", [&] { (void)shmray::get(ready); })) return 30;
       shmray::init(kSmall);
       const int v = shmray::get(shmray::task(square).remote(7));
       if (!refuses("parent's ref after own init", [&] { (void)shmray::get(ready); })) return 31;
+      const auto t0 = std::chrono::steady_clock::now();
       shmray::shutdown();
-      return v == 49 ? 0 : 32;
+      const int rc = std::chrono::steady_clock::now() - t0 > 5s ? 33 : v == 49 ? 0 : 32;
+      if (mode == "own_pool") return rc;
+      // The blocked thread's stack is not scanned in the child: a leak checker would report
+      // what it holds. Leave without exit handlers (the other modes cover those).
+      std::fflush(nullptr);
+      ::_exit(rc);
     }
     return 22;
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
+  }
+  gate.open();
+  if (blocked.joinable()) {
+    blocked.join();
+    if (held_value != 5) return 27;
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::fprintf(stderr, "child status %d\n", status);
@@ -175,6 +207,10 @@ TEST_CASE("ForkSafety.HostChildApiCallsThrowForkedProcessError" * doctest::timeo
 TEST_CASE("ForkSafety.HostChildDroppingInheritedRefsLeavesThemAlive" * doctest::timeout(90)) { check_host_fork("refs"); }
 
 TEST_CASE("ForkSafety.HostChildMayStartAPoolOfItsOwn" * doctest::timeout(90)) { check_host_fork("own_pool"); }
+
+TEST_CASE("ForkSafety.HostChildForkedWhileAThreadWaitsMayStartAPool" * doctest::timeout(90)) {
+  check_host_fork("own_pool_busy");
+}
 
 TEST_CASE("ForkSafety.InProcessChildLeavesThePool" * doctest::timeout(60)) {
   shmray::test::NoLeaks leaks;

@@ -134,6 +134,7 @@ class Driver final : public detail::RuntimeApi {
  private:
   Driver(const Options& options, shm::Segment seg);
   class Helper;
+  void throw_if_closing() const;  // driver.cpp: NotInitializedError once close_calls() ran
 
   // scheduler.cpp
   void publish_locked(BacklogTask&& t);
@@ -179,7 +180,6 @@ class Driver final : public detail::RuntimeApi {
 
   // events.cpp
   bool events_pending() noexcept;
-  void throw_if_closing() const;
   void pump_locked();
   bool take_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
   void handle_message_locked(std::uint32_t w, const shm::MessageReader::Message& m);
