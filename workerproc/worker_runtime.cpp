@@ -33,6 +33,8 @@ constexpr std::uint32_t kMaxIdleSpinners = 1;
 constexpr std::int64_t kExtraIdleNs = 1'000'000'000;  // an extra worker idle this long exits
 constexpr std::int64_t kTrimIdleNs = 1'000'000'000;   // a worker idle this long returns freed memory  // more spinners would take the CPUs busy processes need
 
+constexpr std::uint64_t kMinSupplyWaitNs = 200'000'000;  // the driver's housekeeping period
+
 class NoHelpWait final : public common::WaitHelper {};
 
 /// A failed argument: the task fails with that object's error record, byte for byte.
@@ -525,7 +527,9 @@ std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from, bool 
     if (!stack_.empty() && run_own_child()) continue;
     throw_if_cancelled();
     const std::uint64_t now = shm::now_ns();
-    const std::uint64_t timeout = v_.header->store_full_timeout_ns;
+    // At least one round trip to the driver (it refills supplies as it pumps), even with a
+    // zero store_full_timeout: running out of a supply is routine, a full table is not.
+    const std::uint64_t timeout = std::max<std::uint64_t>(v_.header->store_full_timeout_ns, kMinSupplyWaitNs);
     if (!deadline) deadline = now + std::min(timeout, ~std::uint64_t{0} - now);
     if (now >= deadline) {
       if (tasks) common::throw_task_table_full(v_.task_capacity, timeout);
