@@ -43,6 +43,7 @@ constexpr std::int64_t kTrimIdleNs = 1'000'000'000;   // a worker idle this long
 
 constexpr std::uint64_t kKillWaitNs = 2'000'000'000;      // leave_bottom_task: longest wait for a pending kill
 constexpr std::uint64_t kNoInlineGraceNs = 2'000'000'000;  // InlineHelper: a kTaskNoInline run inlines after all
+constexpr std::uint64_t kMinSupplyWaitNs = 200'000'000;  // the driver's housekeeping period
 
 class NoHelpWait final : public common::WaitHelper {};
 
@@ -729,7 +730,9 @@ std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from, bool 
     if (t_task_thread && !stack_.empty() && !stack_.back().no_inline && run_own_child()) continue;
     throw_if_cancelled();
     const std::uint64_t now = shm::now_ns();
-    const std::uint64_t timeout = v_.geo.store_full_timeout_ns;
+    // At least one round trip to the driver (it refills supplies as it pumps), even with a
+    // zero store_full_timeout: running out of a supply is routine, a full table is not.
+    const std::uint64_t timeout = std::max<std::uint64_t>(v_.geo.store_full_timeout_ns, kMinSupplyWaitNs);
     if (!deadline) deadline = now + std::min(timeout, ~std::uint64_t{0} - now);
     if (now >= deadline) {
       if (tasks) common::throw_task_table_full(v_.task_capacity, timeout);

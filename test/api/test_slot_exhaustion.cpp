@@ -106,7 +106,25 @@ TEST_CASE("SlotExhaustion.CancelEndsAWaitForObjectSlots" * doctest::timeout(120)
   CHECK(shmray_test::eventually([&] { return shmray::store_stats().objects == base; }, 10s));
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAsan = true;
+#else
+constexpr bool kAsan = false;
+#endif
+#else
+constexpr bool kAsan = false;
+#endif
+
 TEST_CASE("SlotExhaustion.AChainDeeperThanTheTaskTableFailsWithTaskTableFullError" * doctest::timeout(300)) {
+  if (kAsan) {
+    // 32,768 nested frames run inline on one worker's stack; ASan's frames are several times
+    // larger and overflow the worker's 256 MiB stack (a crash, not this test's subject).
+    MESSAGE("skipped under AddressSanitizer: the chain's stack does not fit");
+    return;
+  }
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true,
                 .store_full_timeout = std::chrono::milliseconds(300)});

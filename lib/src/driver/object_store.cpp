@@ -56,7 +56,7 @@ bool Driver::accept_worker_ref_locked(std::uint32_t w, ObjectId id) {
   // under its next owner.
   if (ignored_worker_refs_++ == 0)
     warn("shmray: worker " + std::to_string(workers_[w].pid) + " reported ObjectRef(" + id.hex() +
-         "), which names no live object; ignored (further ones are ignored silently)"); ignored (further ones are ignored silently)\n";
+         "), which names no live object; ignored (further ones are ignored silently)");
   return false;
 }
 

@@ -55,7 +55,7 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
       warned_.push_back(key);
       warn("shmray: a task of " + wire::task_label(fn->name, opt.name) + " asks for num_cpus=" +
            std::to_string(opt.num_cpus) + " but the runtime has " + std::to_string(v_.geo.num_workers) +
-           "; it stays pending (init() with more workers to run it)"); it stays pending (init() with more workers to run it)\n";
+           "; it stays pending (init() with more workers to run it)");
     }
     infeasible_.push_back(std::move(t));
     return result;
