@@ -112,6 +112,8 @@ TEST_CASE("InlineCrash.ChildAlwaysCrashingGivesTheParentTheChildsError" * doctes
     shmray::test::NoLeaks guard;
     shmray::test::TempDir dir;
     shmray::init({.num_workers = workers, .object_store_bytes = 16 << 20, .quiet = true});
+    std::optional<shmray::ObjectRef<int>> busy;
+    if (workers == 2) busy = shmray::task(busy_until).remote(dir.file("gate"));
     const auto t0 = std::chrono::steady_clock::now();
     auto parent = shmray::task(parent_of_crash_always).remote(dir.path());
     try {
@@ -127,6 +129,8 @@ TEST_CASE("InlineCrash.ChildAlwaysCrashingGivesTheParentTheChildsError" * doctes
     REQUIRE(!children.empty());
     CHECK(children.front() == parents.front());  // its first crash was inline
     MESSAGE("parent runs: " << parents.size() << ", child runs: " << children.size());
+    append_line(dir.file("gate"), "open");
+    if (busy) CHECK(shmray::get(*busy, 30s) == 0);
     shmray::shutdown();
   }
 }
