@@ -7,6 +7,9 @@
 
 #include <shmray/shmray.hpp>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -16,6 +19,7 @@
 
 #include "api/gate.hpp"
 #include "support/leak_check.hpp"
+#include "support/procs.hpp"
 
 using namespace std::chrono_literals;
 
@@ -68,6 +72,15 @@ SHMRAY_REMOTE(fan_out);
 // other CPUs; when this task holds them all, the pool starts a worker for it (it is blocked).
 int get_wide_child(int cpus) { return shmray::get(shmray::task(fan_out).options({.num_cpus = double(cpus)}).remote(10)); }
 SHMRAY_REMOTE(get_wide_child);
+
+// Writes its pid into `started`, waits for the gate, returns when it ended.
+std::int64_t wide(std::string started, std::string gate) {
+  shmray::test::append_line(started + ".tmp", std::to_string(::getpid()));
+  ::rename((started + ".tmp").c_str(), started.c_str());
+  shmray_test::wait_for_gate(gate);
+  return now_ns();
+}
+SHMRAY_REMOTE(wide);
 
 // Ray's test_recursive_cancel: outer runs (and starts inner) until cancelled.
 int inner(int) {
@@ -159,4 +172,31 @@ TEST_CASE("NumCpus.RecursiveCancelFreesTheCpus" * doctest::timeout(120)) {
   shmray::cancel(outer_ref);  // recursive by default
   CHECK_THROWS_AS(shmray::get(outer_ref, 10s), shmray::TaskCancelledError);
   CHECK(shmray::get(many, 30s) == 300);
+}
+
+TEST_CASE("NumCpus.AHoldWhoseWorkerDiesIsQueuedAgain" * doctest::timeout(120)) {
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true});
+  shmray::test::TempDir dir;
+  shmray_test::Gate gate;
+  const std::string started = dir.file("started");
+  auto main_ref = shmray::task(wide).options({.num_cpus = 2}).remote(started, gate.path());
+  REQUIRE(shmray_test::eventually([&] { return shmray::test::file_exists(started); }, 30000ms));
+  const int main_pid = std::stoi(shmray::test::read_lines(started).at(0));
+  // The other worker runs its hold: kill it.
+  const std::vector<int> workers = shmray::test::workers_of();
+  REQUIRE(workers.size() == 2);
+  const int hold_pid = workers[0] == main_pid ? workers[1] : workers[0];
+  REQUIRE(hold_pid != main_pid);
+  ::kill(hold_pid, SIGKILL);
+  REQUIRE(shmray_test::eventually([&] {
+    const std::vector<int> now = shmray::test::workers_of();
+    return now.size() == 2 && std::find(now.begin(), now.end(), hold_pid) == now.end();
+  }, 30000ms));
+  // Its replacement takes the hold again: a task queued now waits until the main ends.
+  auto later = shmray::task(start_time).remote(0);
+  CHECK_THROWS_AS(shmray::get(later, 300ms), shmray::GetTimeoutError);
+  gate.open();
+  const std::int64_t main_end = shmray::get(main_ref, 60s);
+  CHECK(shmray::get(later, 60s) >= main_end);
 }

@@ -152,6 +152,7 @@ class Driver final : public detail::RuntimeApi {
   void supply_locked(std::uint32_t w);
   void reclaim_supply_locked(std::uint32_t w);
   void maybe_grow_locked();
+  bool holds_for_blocked_locked(std::uint32_t w) const;
   std::size_t driver_task_reserve() const { return v_.task_capacity / 8; }
   void drain_backlog_locked();
   void wake_worker() noexcept;

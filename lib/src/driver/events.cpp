@@ -231,9 +231,10 @@ void Driver::reclaim_supply_locked(std::uint32_t w) {
 void Driver::maybe_grow_locked() {
   if (stopping_.load(std::memory_order_acquire) || v_.dispatch.empty() || !broken_.empty()) return;
   std::uint32_t alive = 0, runnable = 0;
-  for (const WorkerEnd& we : workers_) {
+  for (std::uint32_t w = 0; w < workers_.size(); ++w) {
+    const WorkerEnd& we = workers_[w];
     alive += we.alive;
-    runnable += we.alive && !we.blocked;
+    runnable += we.alive && !we.blocked && !holds_for_blocked_locked(w);
   }
   // Blocked workers gave their CPU slots back: start another worker, up to max_workers.
   if (runnable >= v_.geo.num_workers || alive >= v_.geo.max_workers) return;
@@ -244,6 +245,22 @@ void Driver::maybe_grow_locked() {
     request_spawn(s);
     return;
   }
+}
+
+bool Driver::holds_for_blocked_locked(std::uint32_t w) const {
+  // A worker running a hold lends its CPU to a num_cpus > 1 task; when that task's worker is
+  // blocked (waiting for a child), the lent CPUs are free for others too, as its own is:
+  // else a child needing CPUs could wait for ever behind its parent's holds.
+  const std::uint64_t cur = shm::load_relaxed(seg_.worker(w).current_task);
+  if (!v_.valid_task_ref(cur)) return false;
+  const TaskInfo& h = tasks_[shm::task_ref_index(cur)];
+  if (!h.live || !h.hold || h.gen != shm::task_ref_gen(cur)) return false;
+  const std::uint64_t main = v_.tasks[shm::task_ref_index(cur)].parent;
+  if (!v_.valid_task_ref(main)) return false;
+  const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[shm::task_ref_index(main)].state));
+  if (tw.gen != shm::task_ref_gen(main) || tw.state != shm::TaskState::kClaimed || tw.owner == 0) return false;
+  const std::uint32_t owner = tw.owner - 1u;
+  return owner < workers_.size() && workers_[owner].blocked;
 }
 
 void Driver::ring_doorbell() noexcept {
