@@ -19,14 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using shmray::test::append_line;
 using shmray::test::file_exists;
-
-// Waits (bounded) until a marker file holds a whole line: it exists a moment before its
-// line is written.
-void wait_file(const std::string& path) {
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (shmray::test::read_lines(path).empty() && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(1ms);
-}
+using shmray::test::wait_file;
 
 int gated(std::string gate) {
   wait_file(gate);

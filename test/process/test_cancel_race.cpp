@@ -22,12 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 using shmray::test::append_line;
 using shmray::test::file_exists;
-
-void wait_file(const std::string& path) {
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (shmray::test::read_lines(path).empty() && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(1ms);
-}
+using shmray::test::wait_file;
 
 // A word shared with the workers (mapped before init(), so every worker inherits it): a
 // task says "returning now" through it, and the test aims its force-cancel at that moment.

@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace shmray::test {
 
@@ -83,6 +85,12 @@ void append_line(const std::string& path, const std::string& line) {
   const std::string l = line + "\n";
   (void)!::write(fd, l.data(), l.size());  // one write: lines of concurrent writers do not mix
   ::close(fd);
+}
+
+void wait_file(const std::string& path) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (read_lines(path).empty() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 }  // namespace shmray::test

@@ -33,5 +33,8 @@ class TempDir {
 bool file_exists(const std::string& path);
 std::vector<std::string> read_lines(const std::string& path);
 void append_line(const std::string& path, const std::string& line);
+/// Waits (up to 60 s) until a marker file holds a whole line: it exists a moment before
+/// its line is written.
+void wait_file(const std::string& path);
 
 }  // namespace shmray::test
