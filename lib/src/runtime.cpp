@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -163,8 +162,8 @@ void init(const Options& options) {
     g_atexit_registered = true;
   }
   if (!o.quiet)
-    std::cerr << "shmray: started " << o.num_workers << (o.num_workers == 1 ? " worker, " : " workers, ")
-              << gib(g_driver->store_bytes()) << " object store\n";
+    driver::warn("shmray: started " + std::to_string(o.num_workers) + (o.num_workers == 1 ? " worker, " : " workers, ") +
+                 gib(g_driver->store_bytes()) + " object store");  // never SIGPIPE, never blocks
 }
 
 void shutdown() noexcept {
@@ -183,8 +182,8 @@ void shutdown() noexcept {
   g_session.store(0, std::memory_order_release);
   g_driver->close_calls();
   if (!drain_calls(*g_driver, std::chrono::seconds(10))) {
-    std::cerr << "shmray: shutdown(): a call in another thread did not return within 10 s; the pool is left "
-                 "running until the process exits\n";
+    driver::warn("shmray: shutdown(): a call in another thread did not return within 10 s; the pool is left "
+                 "running until the process exits");
     abandon_driver();
     return;
   }

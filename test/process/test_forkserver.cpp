@@ -232,6 +232,20 @@ int dead_fork_server_shutdown_role(const std::vector<std::string>&) {
 }
 SHMRAY_TEST_ROLE("dead_fork_server_shutdown", dead_fork_server_shutdown_role);
 
+// Our stderr is a pipe whose reader is gone: the start-up line (and any warning) must not
+// raise SIGPIPE in us.
+int stderr_reader_gone_role(const std::vector<std::string>&) {
+  int p[2];
+  if (::pipe(p) != 0) return fail("pipe");
+  ::dup2(p[1], STDERR_FILENO);
+  ::close(p[1]);
+  ::close(p[0]);
+  shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20});  // not quiet: prints the start-up line
+  if (shmray::get(shmray::task(twice).remote(21L), 10s) != 42) return fail("wrong value");
+  return shutdown_quickly();
+}
+SHMRAY_TEST_ROLE("stderr_reader_gone", stderr_reader_gone_role);
+
 // Our stdout is a pipe nobody reads.
 int undrained_stdout_role(const std::vector<std::string>&) {
   shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true});
@@ -445,6 +459,10 @@ TEST_CASE("ForkServer.HostIgnoringSigchldStillSeesCrashes" * doctest::timeout(60
 
 TEST_CASE("ForkServer.ShutdownAfterItsDeathRaisesNoSigpipe" * doctest::timeout(60)) {
   check_role("dead_fork_server_shutdown");
+}
+
+TEST_CASE("ForkServer.StderrWithoutAReaderRaisesNoSigpipe" * doctest::timeout(60)) {
+  check_role("stderr_reader_gone");
 }
 
 TEST_CASE("ForkServer.UndrainedStdoutKeepsReportsAndShutdownFast" * doctest::timeout(120)) {
