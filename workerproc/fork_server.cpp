@@ -186,6 +186,11 @@ class ForkServer {
 
   // One attempt; returns 0 or the errno of what failed.
   int try_spawn(std::uint32_t slot) {
+    // One process per slot incarnation, whatever the requests say: two processes sharing a
+    // slot would share its rings and its arena owner id, and write over each other's objects.
+    const std::uint32_t wanted = shm::load_acquire(seg_.worker(slot).incarnation);
+    for (const Child& c : children_)
+      if (!c.reaped && c.slot == slot && c.incarnation == wanted) return 0;
     int out[2] = {-1, -1}, err[2] = {-1, -1};
     if (cfg_.log_to_driver) {
       if (::pipe2(out, O_CLOEXEC) != 0) return errno;

@@ -386,6 +386,14 @@ TEST_CASE("ForkServer.SigkillMidWorkloadLosesNothing" * doctest::timeout(120)) {
   CHECK(fs2 > 0);
   CHECK(fs2 != fs);
   CHECK(shmray::get(shmray::task(twice).remote(5L), 10s) == 10);
+  // Each slot has exactly one process again: two sharing a slot would share its rings and
+  // its arena owner, and write over each other's results.
+  for (long i = 0; i < 200; ++i) CHECK(shmray::get(shmray::task(twice).remote(i), 10s) == 2 * i);
+  const auto until = Clock::now() + 10s;
+  while (shmray::test::workers_of(0).size() != 2 && Clock::now() < until) std::this_thread::sleep_for(5ms);
+  CHECK(shmray::test::workers_of(0).size() == 2);
+  for (long i = 0; i < 200; ++i) CHECK(shmray::get(shmray::task(twice).remote(i), 10s) == 2 * i);
+  CHECK(shmray::test::workers_of(0).size() == 2);
   const auto t1 = Clock::now();
   shmray::shutdown();
   CHECK(Clock::now() - t1 < 5s);

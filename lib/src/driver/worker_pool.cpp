@@ -306,6 +306,9 @@ void Driver::on_fork_server_death_locked() {
   for (std::uint32_t w = 0; w < workers_.size(); ++w)
     if (workers_[w].alive && shm::load_acquire(seg_.worker(w).state) == std::uint32_t(shm::WorkerState::kStarting))
       slots.push_back(w);
+  // The slots go to the new fork server as its first workers: the spawn requests that
+  // handle_exit_locked queued for them must not ask it a second time.
+  requests_.clear();
   try {
     start_fork_server(slots);  // forked from this (the event) thread: see README, "Threads"
   } catch (const Error& e) {
