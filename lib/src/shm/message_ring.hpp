@@ -4,8 +4,9 @@
 // the end of the buffer is preceded by a pad record that fills the rest. The reader trusts
 // nothing the writer put there: a header that does not fit what was published is reported
 // as corrupt, never followed. A message larger than one record (max_payload) goes as
-// consecutive records of its type, every one but the last flagged kMessageMore; the reader
-// joins them (the writer holds its lock for the whole message, so nothing comes between).
+// consecutive records of its type, every one but the last flagged kMessageMore; MessageReader
+// only reports the flag, the driver joins the pieces (driver/events.cpp). The writer holds
+// its lock for the whole message, so nothing comes between them.
 #include <cstddef>
 #include <cstdint>
 #include <span>
