@@ -1,4 +1,4 @@
-#include "workerproc/worker_runtime.hpp"
+#include "worker/worker_runtime.hpp"
 
 #include <cxxabi.h>
 #include <malloc.h>
@@ -14,14 +14,14 @@
 
 #include "common/checks.hpp"
 #include "common/store_space.hpp"
-#include "driver/driver.hpp"  // kControlFree
 #include "shm/futex.hpp"
 #include "shmray/detail/invoke.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
+#include "wire/control.hpp"
 #include "wire/descriptor.hpp"
 #include "wire/error_record.hpp"
-#include "workerproc/exit_codes.hpp"
+#include "wire/fork_protocol.hpp"
 
 namespace shmray::worker {
 
@@ -233,12 +233,12 @@ void WorkerRuntime::drain_control() {
 bool WorkerRuntime::drain_control_locked() {
   bool released = false;
   while (auto e = control_.try_pop()) {
-    const std::uint64_t kind = *e & ~driver::kControlPayload, payload = *e & driver::kControlPayload;
-    if (kind == driver::kControlFree) {
+    const std::uint64_t kind = *e & ~wire::kControlPayload, payload = *e & wire::kControlPayload;
+    if (kind == wire::kControlFree) {
       released |= heap_.free(payload);
-    } else if (kind == driver::kControlObject && payload < v_.object_capacity) {
+    } else if (kind == wire::kControlObject && payload < v_.object_capacity) {
       object_supply_.push_back(static_cast<std::uint32_t>(payload));
-    } else if (kind == driver::kControlTask && payload < v_.task_capacity) {
+    } else if (kind == wire::kControlTask && payload < v_.task_capacity) {
       task_supply_.push_back(static_cast<std::uint32_t>(payload));
     }
   }
@@ -330,7 +330,7 @@ void WorkerRuntime::leave_bottom_task() {
   for (;;) {
     const std::uint32_t seen = shm::atom(ctl_.wake).load(std::memory_order_seq_cst);
     if (shm::atom(ctl_.kill_pending).load(std::memory_order_seq_cst) == 0) return;
-    if (shm::now_ns() >= until) ::_exit(kExitKillWait);
+    if (shm::now_ns() >= until) ::_exit(wire::kExitKillWait);
     shm::futex_wait(&ctl_.wake, seen, std::chrono::milliseconds(10));  // the driver bumps wake when it withdraws
   }
 }
