@@ -158,7 +158,6 @@ class WorkerRuntime::Call final : public detail::TaskCall {
 
 WorkerRuntime::WorkerRuntime(const shm::Segment& seg, std::uint32_t slot)
     : v_(seg),
-      seg_(seg),
       ctl_(seg.worker(slot)),
       slot_(slot),
       task_owner_(static_cast<std::uint16_t>(slot + 1)),
