@@ -3,7 +3,8 @@
 # on this machine, one after the other, and writes a markdown table of both side by side.
 #   ./scripts/compare.sh [--quick] [--out FILE.md]   (full: ~10 min, quick: ~2 min)
 # FILE.md gets the table; FILE.shmray.json and FILE.peers.json every figure of both runs.
-# PEERS=path/to/peers.py overrides the harness location (default ../shared/peers/peers.py).
+# The peer harness (peers.py) is not part of this repository: PEERS=path/to/peers.py says
+# where it is (without PEERS, the script looks for it at the default path below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=() out=compare.md

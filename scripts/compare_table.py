@@ -3,8 +3,8 @@
 
 One row per workload of the peers' harness (in its order), then shmray's own workloads.
 "vs best peer" divides the better by the worse of shmray and the best peer that ran it
-(rates: higher is better; seconds: lower is better); where a hardware floor from
-../shared/limits applies, the last column names it."""
+(rates: higher is better; seconds: lower is better); where a hardware floor applies
+(LIMITS: figures measured on the reference machine), the last column names it."""
 import json
 import platform
 import sys

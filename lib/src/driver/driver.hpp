@@ -28,6 +28,7 @@
 #include "shm/segment.hpp"
 #include "shmray/detail/runtime_api.hpp"
 #include "shmray/options.hpp"
+#include "wire/control.hpp"
 #include "wire/error_record.hpp"
 #include "wire/messages.hpp"
 
@@ -86,11 +87,11 @@ struct WorkerEnd {
   std::chrono::steady_clock::time_point respawn_at{};
 };
 
-/// Control ring entries (driver -> worker): [63:60] kind, [59:0] payload.
-inline constexpr std::uint64_t kControlFree = 1ull << 60;    ///< payload: arena offset to free
-inline constexpr std::uint64_t kControlObject = 2ull << 60;  ///< payload: an object slot index for the worker
-inline constexpr std::uint64_t kControlTask = 3ull << 60;    ///< payload: a task slot index for the worker
-inline constexpr std::uint64_t kControlPayload = (1ull << 60) - 1;
+/// Control ring entries (driver -> worker), shared with the worker side in wire/control.hpp.
+using wire::kControlFree;
+using wire::kControlObject;
+using wire::kControlTask;
+using wire::kControlPayload;
 /// Slots a worker keeps on hand for submissions and puts made inside its tasks.
 inline constexpr std::uint32_t kSupplyObjects = 256;
 inline constexpr std::uint32_t kSupplyTasks = 128;

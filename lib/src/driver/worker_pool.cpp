@@ -23,8 +23,8 @@
 #include "shm/futex.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
-#include "workerproc/exit_codes.hpp"
-#include "workerproc/fork_server.hpp"
+#include "wire/fork_protocol.hpp"
+#include "worker/fork_server.hpp"  // the one driver -> worker edge: start_fork_server forks and runs it
 
 namespace shmray::driver {
 
@@ -77,7 +77,7 @@ std::string fork_failed_message(int err) {
 }
 
 bool is_fork_failure(const shm::ExitReport& r) {
-  return WIFEXITED(r.status) && WEXITSTATUS(r.status) == worker::kExitForkFailed;
+  return WIFEXITED(r.status) && WEXITSTATUS(r.status) == wire::kExitForkFailed;
 }
 
 // Fork-server restarts tolerated within kRestartWindow before the pool is declared broken.
@@ -167,7 +167,7 @@ void Driver::start_pool() {
     // that failed its layout check exits at once; one that died otherwise is replaced.
     while (auto r = exits_.try_pop()) {
       if (is_fork_failure(*r)) throw PoolError(fork_failed_message(r->pid));
-      if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == worker::kExitBadLayout)
+      if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == wire::kExitBadLayout)
         throw Error("shmray: a worker refused the shared segment (layout version mismatch)");
       std::lock_guard lock(mu_);
       handle_exit_locked(*r);
@@ -227,7 +227,7 @@ void Driver::send_requests_locked() noexcept {
   // Never blocks: a fork server that is stopped (a debugger, SIGSTOP) must not stall the
   // driver; what does not fit waits here for the next pass of the event thread.
   while (!requests_.empty() && zygote_fd_ >= 0) {
-    const worker::ForkRequest req{static_cast<std::uint32_t>(requests_.front() >> 32),
+    const wire::ForkRequest req{static_cast<std::uint32_t>(requests_.front() >> 32),
                                   static_cast<std::uint32_t>(requests_.front())};
     const ssize_t n = ::send(zygote_fd_, &req, sizeof req, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
@@ -371,7 +371,7 @@ void Driver::request_spawn(std::uint32_t slot) {
   shm::store_release(c.incarnation, we.incarnation);
   shm::store_release(c.state, std::uint32_t(shm::WorkerState::kStarting));
   supply_locked(slot);
-  requests_.push_back(std::uint64_t{worker::kSpawn} << 32 | slot);
+  requests_.push_back(std::uint64_t{wire::kSpawn} << 32 | slot);
   send_requests_locked();
 }
 
@@ -518,7 +518,7 @@ void Driver::handle_exit_locked(const shm::ExitReport& r) {
 
 void Driver::stop_pool() noexcept {
   if (zygote_fd_ >= 0) {
-    const worker::ForkRequest req{worker::kShutdown, 0};
+    const wire::ForkRequest req{wire::kShutdown, 0};
     (void)!::send(zygote_fd_, &req, sizeof req, MSG_NOSIGNAL | MSG_DONTWAIT);  // closing is an EOF anyway
     ::close(zygote_fd_);
     zygote_fd_ = -1;

@@ -124,7 +124,7 @@ static_assert(sizeof(WorkerControl) == 384 && offsetof(WorkerControl, wants_supp
 /// Zygote -> driver: a worker process ended.
 struct ExitReport {
   std::uint32_t slot;
-  std::int32_t pid;     // the fork's errno when status says kExitForkFailed (workerproc/exit_codes.hpp)
+  std::int32_t pid;     // the fork's errno when status says kExitForkFailed (wire/fork_protocol.hpp)
   std::int32_t status;  // as from waitpid
   std::uint32_t incarnation;
 };

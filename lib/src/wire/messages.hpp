@@ -1,6 +1,6 @@
 #pragma once
 // Records on a worker's event ring (worker -> driver). Fixed little structs followed by an
-// array of ids; the driver reads them as untrusted bytes (parse_* check every length).
+// array of ids; the driver reads them as untrusted bytes (read_front and read_ids check every length).
 #include <cstdint>
 #include <cstring>
 #include <optional>

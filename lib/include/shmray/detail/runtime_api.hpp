@@ -2,7 +2,7 @@
 /// @file runtime_api.hpp
 /// The one seam between public templates and the runtime: templates type-check a call,
 /// serialize its values and hand bytes through RuntimeApi. The driver process and worker
-/// processes each have their own implementation (lib/src/driver, workerproc/).
+/// processes each have their own implementation (lib/src/driver, lib/src/worker).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

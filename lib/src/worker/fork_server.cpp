@@ -1,4 +1,4 @@
-#include "workerproc/fork_server.hpp"
+#include "worker/fork_server.hpp"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -22,8 +22,8 @@
 
 #include "shm/futex.hpp"
 #include "shm/ring.hpp"
-#include "workerproc/exit_codes.hpp"
-#include "workerproc/worker_main.hpp"
+#include "wire/fork_protocol.hpp"
+#include "worker/worker_main.hpp"
 
 namespace shmray::worker {
 
@@ -158,7 +158,7 @@ class ForkServer {
     ::setpgid(0, 0);
     // The whole process, not the forking thread, must be gone: a pidfd tells exactly that.
     driver_fd_ = pidfd_open(cfg_.driver_pid);
-    if (::getppid() != cfg_.driver_pid) ::_exit(kExitOrphan);
+    if (::getppid() != cfg_.driver_pid) ::_exit(wire::kExitOrphan);
     req_fd_ = fd_above_stdio(req_fd_);
     out_.fd = STDOUT_FILENO;
     err_.fd = STDERR_FILENO;
@@ -260,7 +260,7 @@ class ForkServer {
       if (++p.attempts >= kForkAttempts) {
         // The driver decides: init() fails with the errno, later the slot waits or the
         // pool is declared broken; either way nobody waits for a worker that never comes.
-        report(p.slot, e, W_EXITCODE(kExitForkFailed, 0), shm::load_acquire(seg_.worker(p.slot).incarnation));
+        report(p.slot, e, W_EXITCODE(wire::kExitForkFailed, 0), shm::load_acquire(seg_.worker(p.slot).incarnation));
         spawns_.erase(spawns_.begin() + static_cast<std::ptrdiff_t>(i));
         continue;
       }
@@ -305,7 +305,7 @@ class ForkServer {
       if (take_err) add(c.err.fd, POLLIN, Kind::kErr, i);
     }
     const int n = ::poll(fds.data(), fds.size(), poll_timeout(now));
-    if (n < 0 && errno != EINTR) ::_exit(kExitInternal);
+    if (n < 0 && errno != EINTR) ::_exit(wire::kExitInternal);
     if (driver_fd_ < 0 && ::getppid() != cfg_.driver_pid) stop_all();
     bool reap_now = false;
     for (std::size_t k = 0; n > 0 && k < fds.size(); ++k) {
@@ -331,14 +331,14 @@ class ForkServer {
 
   void read_requests() {
     for (;;) {
-      ForkRequest req;
+      wire::ForkRequest req;
       const ssize_t n = ::recv(req_fd_, &req, sizeof req, MSG_DONTWAIT);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return;
       if (n <= 0) stop_all();  // the driver closed its end
       if (n != static_cast<ssize_t>(sizeof req)) continue;
-      if (req.op == kShutdown) stop_all();
-      if (req.op == kSpawn && req.slot < seg_.geometry().max_workers) spawns_.push_back({req.slot, 0, Clock::now()});
+      if (req.op == wire::kShutdown) stop_all();
+      if (req.op == wire::kSpawn && req.slot < seg_.geometry().max_workers) spawns_.push_back({req.slot, 0, Clock::now()});
     }
   }
 
@@ -362,7 +362,7 @@ class ForkServer {
     int status = 0;
     const pid_t r = ::waitpid(c.pid, &status, WNOHANG);
     if (r == c.pid) reaped(c, status);
-    else if (r < 0 && errno == ECHILD) reaped(c, W_EXITCODE(kExitStatusLost, 0));
+    else if (r < 0 && errno == ECHILD) reaped(c, W_EXITCODE(wire::kExitStatusLost, 0));
   }
 
   void reaped(Child& c, int status) {
@@ -444,7 +444,7 @@ class ForkServer {
         end_stream(c, *s, *sink);
       }
     flush_before_exit();
-    ::_exit(kExitShutdown);
+    ::_exit(wire::kExitShutdown);
   }
 
   void flush_before_exit() {

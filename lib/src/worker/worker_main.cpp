@@ -1,4 +1,4 @@
-#include "workerproc/worker_main.hpp"
+#include "worker/worker_main.hpp"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -19,9 +19,9 @@
 #include "shm/heap.hpp"
 
 #include "runtime_slot.hpp"
-#include "workerproc/exit_codes.hpp"
 #include "shm/futex.hpp"
-#include "workerproc/worker_runtime.hpp"
+#include "wire/fork_protocol.hpp"
+#include "worker/worker_runtime.hpp"
 
 namespace shmray::worker {
 
@@ -87,7 +87,7 @@ void reset_signal_dispositions(const sigset_t& ignored) noexcept {
 void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   // Die with the fork server (which dies with the driver); it may have gone already.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != start.parent) ::_exit(kExitOrphan);
+  if (::getppid() != start.parent) ::_exit(wire::kExitOrphan);
   ::prctl(PR_SET_NAME, "shmray-worker", 0, 0, 0);
   sigset_t all;
   sigemptyset(&all);
@@ -113,7 +113,7 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // a pipe now: flush per line so output survives a kill
 
-  if (shm::validate_header({seg.base(), seg.size()}) != shm::AttachError::kNone) ::_exit(kExitBadLayout);
+  if (shm::validate_header({seg.base(), seg.size()}) != shm::AttachError::kNone) ::_exit(wire::kExitBadLayout);
   seg.protect_for_worker();  // a task's stray write into the header faults here, not in the driver
   // Inline execution of nested tasks deepens the stack; let it grow well past 8 MiB.
   rlimit rl{};
@@ -150,7 +150,7 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   } catch (...) {
     std::fprintf(stderr, "shmray: worker internal error\n");
   }
-  ::_exit(kExitInternal);
+  ::_exit(wire::kExitInternal);
 }
 
 }  // namespace shmray::worker

@@ -4,6 +4,10 @@
 // segment, relays their output with a "(pid=N) " prefix, and takes every worker down when
 // the driver dies. Its loop never blocks: requests, deaths, worker output and the driver's
 // stdout/stderr are all polled.
+//
+// This header is the driver's one way into the worker side (it forks the fork server and
+// calls fork_server_main in the child), so it includes only shm/ and wire/: the requests it
+// reads are in wire/fork_protocol.hpp. scripts/check_layering.py holds it to that.
 #include <sys/types.h>
 
 #include <cstdint>
@@ -18,15 +22,6 @@ struct ForkServerConfig {
   std::vector<std::uint32_t> initial_slots;  // workers to start before the first request
   bool log_to_driver = true;
 };
-
-/// Requests the driver sends on the fork server's SOCK_SEQPACKET socket: one datagram each,
-/// so a request can never be split or shifted by another writer.
-struct ForkRequest {
-  std::uint32_t op;    // kSpawn or kShutdown
-  std::uint32_t slot;  // worker slot to (re)start
-};
-inline constexpr std::uint32_t kSpawn = 1;
-inline constexpr std::uint32_t kShutdown = 2;
 
 /// Moves `fd` above 2 (close-on-exec): a host that closed stdin/stdout/stderr would
 /// otherwise get library descriptors there, and its own writes to fd 1/2 would land in them.

@@ -89,7 +89,6 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void throw_if_cancelled();
 
   common::Views v_;
-  const shm::Segment& seg_;
   shm::WorkerControl& ctl_;
   const std::uint32_t slot_;
   const std::uint16_t task_owner_;  // slot + 1 in task words
