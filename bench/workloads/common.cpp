@@ -116,8 +116,6 @@ std::vector<std::string> lines_of(const std::string& path) {
   return out;
 }
 
-bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
 /// os.utime(path): mtime (and atime) := now.
 void touch(const std::string& path) { ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0); }
 

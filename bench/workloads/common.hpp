@@ -39,6 +39,7 @@
 
 #include "../bench.hpp"
 #include "../proc.hpp"
+#include "support/procs.hpp"
 
 namespace bench {
 
@@ -96,7 +97,7 @@ std::string read_text(const std::string& path);
 
 std::vector<std::string> lines_of(const std::string& path);
 
-bool file_exists(const std::string& path);
+using shmray::test::file_exists;  // support/procs.hpp (shared with test/)
 
 /// os.utime(path): mtime (and atime) := now.
 void touch(const std::string& path);
