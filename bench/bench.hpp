@@ -4,8 +4,8 @@
 //
 // The workloads, their names, parameters and timed windows are those of the peers' harness
 // (/work/shared/peers/README.md and peers.py), so that a run of this program and a run of
-// peers.py compare line by line. Adding a workload = one function in workloads.cpp plus one
-// entry in its registry table.
+// peers.py compare line by line. Adding a workload = one function in workloads/<concern>.cpp,
+// declared in workloads/workloads.hpp, plus one entry in the table of workloads/registry.cpp.
 #include <algorithm>
 #include <chrono>
 #include <cstddef>

@@ -1,0 +1,37 @@
+// The workload table: run order = table order.
+#include "workloads.hpp"
+
+namespace bench {
+
+// ============================================================================ registry
+const std::vector<Workload>& registry() {
+  static const std::vector<Workload> table = {
+      // peers.py order: startup (own pools), the shared pool's workloads, worker_crash; our
+      // variant of a peers' workload sits right below it.
+      {"startup_s", "s", Pool::kOwn, startup_s},
+      {"tasks_sync_per_s", "tasks/s", Pool::kShared, tasks_sync_per_s},
+      {"tasks_async_per_s", "tasks/s", Pool::kShared, tasks_async_per_s},
+      {"tasks_and_get_batch_per_s", "batches/s", Pool::kShared, tasks_and_get_batch_per_s},
+      {"wait_1k_refs_per_s", "reps/s", Pool::kShared, wait_1k_refs_per_s},
+      {"put_gigabytes_per_s", "GB/s (1e9 B/s)", Pool::kShared, put_gigabytes_per_s},
+      {"pipeline_large_s", "s", Pool::kShared, pipeline_large_s},
+      {"pipeline_large_s_copy", "s", Pool::kShared, pipeline_large_s_copy},  // ours: const& parameter
+      {"in_order_s", "s", Pool::kShared, in_order_s},
+      {"as_available_s", "s", Pool::kShared, as_available_s},
+      {"nested_fib", "s", Pool::kShared, nested_fib},
+      {"cancel_running_s", "s", Pool::kShared, cancel_running_s},
+      {"cancel_running_s_coop", "s", Pool::kShared, cancel_running_s_coop},  // ours: cooperative variant
+      {"worker_crash", "s", Pool::kOwn, worker_crash},
+      {"worker_crash_retry_s", "s", Pool::kOwn, worker_crash_retry_s},  // ours: one crash, one retry
+      // ours (no peer figure)
+      {"tasks_async_per_s_1w", "tasks/s", Pool::kOwn, [](const Context& c) { return tasks_async_on_own_pool(c, 1); }},
+      {"tasks_async_per_s_4w", "tasks/s", Pool::kOwn, [](const Context& c) { return tasks_async_on_own_pool(c, 4); }},
+      {"idle_cpu_percent", "% of one core", Pool::kOwn, idle_cpu_percent},
+      {"worker_rss_mib", "MiB", Pool::kOwn, worker_rss_mib},
+      {"queued_1m_s", "s", Pool::kShared, queued_1m_s},
+      {"syscalls_per_task", "syscalls/task", Pool::kShared, syscalls_per_task},
+  };
+  return table;
+}
+
+}  // namespace bench
