@@ -111,10 +111,20 @@ void check_whole(const shmray::StoreStats& base) {
   }
   CHECK(now.objects == base.objects);
   CHECK(now.used_bytes == base.used_bytes);
-  const auto until_workers = std::chrono::steady_clock::now() + 10s;
-  while (shmray::test::workers_of().size() != 2 && std::chrono::steady_clock::now() < until_workers)
+  // The pool settles back at exactly num_workers: extra workers (started while others were
+  // dead or blocked) leave after 1 s idle, replacements come up. Settled means 2 s in a row
+  // at 2, within 30 s.
+  const auto until_workers = std::chrono::steady_clock::now() + 30s;
+  auto settled_since = std::chrono::steady_clock::now();
+  std::size_t n = 0;
+  while (std::chrono::steady_clock::now() < until_workers) {
+    n = shmray::test::workers_of().size();
+    if (n != 2) settled_since = std::chrono::steady_clock::now();
+    if (std::chrono::steady_clock::now() - settled_since >= 2s) break;
     std::this_thread::sleep_for(5ms);
-  CHECK(shmray::test::workers_of().size() == 2);
+  }
+  CHECK(n == 2);
+  CHECK(std::chrono::steady_clock::now() - settled_since >= 2s);
 }
 
 double since(std::chrono::steady_clock::time_point t0) {
