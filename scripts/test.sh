@@ -3,7 +3,7 @@
 # doctest case.
 #   ./scripts/test.sh          the test suite (build dir: build/)
 #   ./scripts/test.sh --ci     also the sanitizer builds (address+undefined, thread), the
-#                              fuzz targets and the long chaos/soak runs, as CI does
+#                              fuzz targets, as CI does (chaos and soak run in every mode)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ci=0
