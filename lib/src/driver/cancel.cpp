@@ -49,23 +49,18 @@ std::string Driver::cancelled_payload(ObjectId id, std::uint32_t function, const
 }
 
 void Driver::cancel(ObjectId id, const CancelOptions& options) {
-  check_live(id);
+  objects_.check_live(id);
   std::lock_guard lock(mu_);
   pump_locked();
   cancel_locked(id, options.force, options.recursive);
 }
 
-bool Driver::cancel_waiting_locked(ObjectId id, std::deque<BacklogTask>& list, const std::string* error) {
-  auto it = std::find_if(list.begin(), list.end(), [&](const BacklogTask& t) { return t.result == id; });
-  if (it == list.end()) return false;
-  BacklogTask t = std::move(*it);
-  list.erase(it);
-  const std::string payload = error ? *error : cancelled_payload(id, t.function, t.info.name);
-  write_payload_locked(id, shm::ObjectState::kFailed, std::as_bytes(std::span(payload.data(), payload.size())));
+void Driver::fail_waiting_locked(BacklogTask&& t, const std::string& payload) {
+  const ObjectId id = t.result;
+  objects_.write_payload_locked(id, shm::ObjectState::kFailed, std::as_bytes(std::span(payload.data(), payload.size())));
   for (ObjectId p : t.info.pins) release_locked(p);
   on_final_locked(id);
   release_locked(id);  // the producer pin
-  return true;
 }
 
 void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
@@ -74,61 +69,75 @@ void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
   const std::uint64_t ref = s->producer;
   if (!v_.valid_task_ref(ref)) {
     // Not in the table: in the backlog, or pending for good for want of CPUs.
-    std::deque<BacklogTask> infeasible(std::make_move_iterator(infeasible_.begin()), std::make_move_iterator(infeasible_.end()));
-    infeasible_.clear();
-    if (!cancel_waiting_locked(id, backlog_)) cancel_waiting_locked(id, infeasible);
-    for (auto& t : infeasible) infeasible_.push_back(std::move(t));
+    if (auto t = tasks_.take_waiting(id)) {
+      const std::string payload = cancelled_payload(id, t->function, t->info.name);
+      fail_waiting_locked(std::move(*t), payload);
+    }
     return;
   }
-  const std::uint32_t idx = shm::task_ref_index(ref);
-  TaskInfo& info = tasks_[idx];
-  if (!info.live || info.gen != shm::task_ref_gen(ref)) return;
+  if (!tasks_.current(ref)) return;
   // Its children first: a force kill of this task's process must not leave them to retry.
-  if (recursive && info.has_children) {
-    std::vector<ObjectId> children;
-    for (std::uint32_t t = 0; t < v_.task_capacity; ++t)
-      if (tasks_[t].live && tasks_[t].parent == ref && !tasks_[t].hold) children.push_back(tasks_[t].result);
-    for (ObjectId c : children) cancel_locked(c, force, true);
-    if (!tasks_[idx].live || tasks_[idx].gen != shm::task_ref_gen(ref)) return;
+  if (recursive && tasks_[shm::task_ref_index(ref)].has_children) {
+    cancel_children_locked(ref, force);
+    if (!tasks_.current(ref)) return;
   }
+  cancel_in_table_locked(id, shm::task_ref_index(ref), force);
+}
+
+void Driver::cancel_children_locked(std::uint64_t ref, bool force) {
+  for (ObjectId c : tasks_.children_of(ref)) cancel_locked(c, force, true);
+}
+
+void Driver::cancel_in_table_locked(ObjectId id, std::uint32_t idx, bool force) {
   shm::TaskSlot& slot = v_.tasks[idx];
-  const std::string payload = cancelled_payload(id, slot.function, info.name);
+  const std::string payload = cancelled_payload(id, slot.function, tasks_[idx].name);
   const auto bytes = std::as_bytes(std::span(payload.data(), payload.size()));
+  const std::uint32_t gen = tasks_[idx].gen;
   std::uint64_t w = shm::load_acquire(slot.state);
-  for (;;) {
-    shm::TaskWord tw = shm::TaskWord::unpack(w);
-    if (tw.gen != info.gen) return;
+  for (bool done = false; !done;) {  // a handler whose CAS lost (the state moved) goes round again
+    const shm::TaskWord tw = shm::TaskWord::unpack(w);
+    if (tw.gen != gen) return;
     switch (tw.state) {
       case shm::TaskState::kWaiting:
         fail_task_locked(idx, bytes);
         return;
-      case shm::TaskState::kQueued: {
-        shm::TaskWord next = tw;
-        next.state = shm::TaskState::kCancelled;
-        if (!shm::cas(slot.state, w, next.pack())) continue;  // claimed meanwhile: handle it as running
-        fail_task_locked(idx, bytes);
-        return;
-      }
-      case shm::TaskState::kClaimed: {
-        shm::TaskWord next = tw;
-        next.flags |= shm::kTaskCancelRequested;
-        if (!shm::cas(slot.state, w, next.pack())) continue;
-        if (!write_payload_locked(id, shm::ObjectState::kFailed, bytes)) return;  // it finished first
-        on_final_locked(id);
-        const std::uint32_t worker = tw.owner - 1u;
-        if (force && worker < workers_.size() && workers_[worker].alive) force_kill_locked(worker, ref);
-        return;  // the slot is recycled when the worker reports TaskDone (or dies)
-      }
+      case shm::TaskState::kQueued:
+        done = cancel_queued_locked(idx, w, bytes);
+        break;
+      case shm::TaskState::kClaimed:
+        done = cancel_claimed_locked(id, idx, w, bytes, force);
+        break;
       default:
         return;  // kDone: finished; kFree/kCancelled: gone
     }
   }
 }
 
+bool Driver::cancel_queued_locked(std::uint32_t idx, std::uint64_t& w, std::span<const std::byte> payload) {
+  shm::TaskWord next = shm::TaskWord::unpack(w);
+  next.state = shm::TaskState::kCancelled;
+  if (!shm::cas(v_.tasks[idx].state, w, next.pack())) return false;  // claimed meanwhile: handle it as running
+  fail_task_locked(idx, payload);
+  return true;
+}
+
+bool Driver::cancel_claimed_locked(ObjectId id, std::uint32_t idx, std::uint64_t& w, std::span<const std::byte> payload,
+                                   bool force) {
+  const shm::TaskWord tw = shm::TaskWord::unpack(w);
+  shm::TaskWord next = tw;
+  next.flags |= shm::kTaskCancelRequested;
+  if (!shm::cas(v_.tasks[idx].state, w, next.pack())) return false;
+  if (!objects_.write_payload_locked(id, shm::ObjectState::kFailed, payload)) return true;  // it finished first
+  on_final_locked(id);
+  const std::uint32_t worker = tw.owner - 1u;
+  if (force && worker < pool_.size() && pool_[worker].alive) force_kill_locked(worker, shm::task_ref(idx, tw.gen));
+  return true;  // the slot is recycled when the worker reports TaskDone (or dies)
+}
+
 void Driver::force_kill_locked(std::uint32_t worker, std::uint64_t ref) {
   shm::WorkerControl& c = seg_.worker(worker);
   shm::atom(c.kill_pending).store(ref, std::memory_order_seq_cst);
-  const pid_t pid = worker_pid(worker);  // checked: a child of our fork server, never a pid a stray write chose
+  const pid_t pid = pool_.worker_pid(worker);  // checked: a child of our fork server, never a pid a stray write chose
   if (shm::atom(c.bottom_task).load(std::memory_order_seq_cst) == ref && pid > 0) {
     // Tests widen the window between the check and the kill (a preempted driver thread).
     if (const char* d = std::getenv("SHMRAY_TEST_FORCE_KILL_DELAY_US"))

@@ -78,11 +78,9 @@ Driver::Driver(const Options& options, shm::Segment seg)
       seg_(std::move(seg)),
       v_(seg_),
       session_(seg_.geometry().session),
-      heap_(v_.spans, shm::kOwnerDriver),
-      exits_(&seg_.exits_index(), seg_.exits_entries(), seg_.geometry().exits_entries) {
-  tasks_.resize(v_.task_capacity);
-  free_tasks_.reserve(v_.task_capacity);
-  for (std::uint32_t i = v_.task_capacity; i-- > 0;) free_tasks_.push_back(i);
+      objects_(v_, session_),
+      tasks_(v_),
+      pool_(seg_, v_, options.log_to_driver) {
   v_.shared->driver_pid = ::getpid();
 }
 
@@ -109,7 +107,7 @@ Driver::~Driver() {
   stopping_.store(true, std::memory_order_release);
   ring_doorbell();
   if (event_thread_.joinable()) event_thread_.join();
-  stop_pool();
+  pool_.stop();
 }
 
 void Driver::throw_if_closing() const {
@@ -123,10 +121,7 @@ void Driver::close_calls() noexcept {
   shm::futex_bump_and_wake_all(&v_.hot->arena_epoch.value);
 }
 
-void Driver::forget_after_fork() noexcept {
-  if (zygote_fd_ >= 0) ::close(zygote_fd_);  // the parent's request pipe: never write to it
-  zygote_fd_ = -1;
-}
+void Driver::forget_after_fork() noexcept { pool_.forget_after_fork(); }
 
 std::span<const std::byte> Driver::fetch(ObjectId id, detail::Deadline until) {
   throw_if_closing();

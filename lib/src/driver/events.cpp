@@ -18,73 +18,36 @@ namespace shmray::driver {
 namespace {
 constexpr auto kHousekeeping = std::chrono::milliseconds(200);
 constexpr auto kStallCheck = std::chrono::milliseconds(1);  // while queued work waits with a worker asleep
-constexpr std::uint64_t kStallNs = 2'000'000;                // no claim for this long: wake a sleeper anyway
-}
-
-bool Driver::events_pending() noexcept {
-  // Called without mu_ (by threads waiting for objects): shared ring indexes and atomics only.
-  if (control_backlog_total_.load(std::memory_order_relaxed) != 0) return true;
-  for (std::uint32_t w = 0; w < workers_.size(); ++w) {
-    shm::RingIndex& r = seg_.worker(w).events;
-    if (shm::load_relaxed(r.head) != shm::load_acquire(r.tail)) return true;
-  }
-  shm::RingIndex& x = seg_.exits_index();
-  return shm::load_relaxed(x.head) != shm::load_acquire(x.tail);
 }
 
 void Driver::pump_locked() {
-  for (std::uint32_t w = 0; w < workers_.size(); ++w) {
-    WorkerEnd& we = workers_[w];
-    if (!we.events.valid() || we.corrupt) continue;
-    for (int budget = 4096; budget-- > 0 && !we.corrupt;) {
-      shm::MessageReader::Message m;
-      const auto st = we.events.peek(m);
-      if (st == shm::MessageReader::Status::kEmpty) break;
-      if (st == shm::MessageReader::Status::kCorrupt) {
-        worker_corrupt_locked(w, "a corrupt event record");
-        break;
-      }
-      if (take_message_locked(w, m)) we.events.pop();
-    }
-    while (!we.control_backlog.empty() && we.control.try_push(we.control_backlog.front())) {
-      we.control_backlog.pop_front();
-      control_backlog_total_.fetch_sub(1, std::memory_order_relaxed);
-    }
-    if (we.alive && (we.supplied_objects.size() < kSupplyObjects / 2 || we.supplied_tasks.size() < kSupplyTasks / 2 ||
-                     shm::load_relaxed(seg_.worker(w).wants_supply)))
-      supply_locked(w);
+  for (std::uint32_t w = 0; w < pool_.size(); ++w) {
+    if (!pool_[w].events.valid() || pool_[w].corrupt) continue;  // corrupt: killed, its exit report cleans up
+    drain_events_locked(w);
+    pool_.flush_control_backlog_locked(w);
+    if (pool_.wants_supply_locked(w)) supply_locked(w);
   }
-  while (auto r = exits_.try_pop()) handle_exit_locked(*r);
+  while (auto r = pool_.pop_exit()) handle_exit_locked(*r);
   maybe_grow_locked();
-  wake_owners_of_frees_locked();
+  pool_.wake_owners_of_frees_locked();
 }
 
-void Driver::wake_owners_of_frees_locked() noexcept {
-  // A sleeping worker only drains its control ring when woken: blocks the driver freed for
-  // it would stay reserved while it idles. Every pump (at the latest the event thread's
-  // periodic one, at once when someone waits for space) wakes those that have some.
-  for (std::uint32_t w = 0; w < workers_.size(); ++w) {
-    if (!workers_[w].alive) continue;
-    shm::WorkerControl& c = seg_.worker(w);
-    if (shm::load_acquire(c.control.tail) != shm::load_acquire(c.control.head)) shm::wake_if_sleeping(c);
-  }
-}
-
-void Driver::worker_corrupt_locked(std::uint32_t w, const char* what) {
-  WorkerEnd& we = workers_[w];
-  warn("shmray: worker " + std::to_string(we.pid) + " wrote " + what + "; restarting it");
-  we.corrupt = true;
-  we.joining.clear();
-  // Exactly that process: its pidfd, else a pid checked to be a child of our fork server.
-  if (we.pidfd >= 0) {
-    ::syscall(SYS_pidfd_send_signal, we.pidfd, SIGKILL, nullptr, 0);
-  } else if (const pid_t pid = worker_pid(w); pid > 0) {
-    ::kill(pid, SIGKILL);
+void Driver::drain_events_locked(std::uint32_t w) {
+  WorkerEnd& we = pool_[w];
+  for (int budget = 4096; budget-- > 0 && !we.corrupt;) {
+    shm::MessageReader::Message m;
+    const auto st = we.events.peek(m);
+    if (st == shm::MessageReader::Status::kEmpty) break;
+    if (st == shm::MessageReader::Status::kCorrupt) {
+      pool_.corrupt_locked(w, "a corrupt event record");
+      break;
+    }
+    if (take_message_locked(w, m)) we.events.pop();
   }
 }
 
 bool Driver::take_message_locked(std::uint32_t w, const shm::MessageReader::Message& m) {
-  WorkerEnd& we = workers_[w];
+  WorkerEnd& we = pool_[w];
   if (!(m.flags & shm::kMessageMore) && we.joining.empty()) {
     handle_message_locked(w, m);
     return true;
@@ -93,7 +56,7 @@ bool Driver::take_message_locked(std::uint32_t w, const shm::MessageReader::Mess
   // (each one also in a value or descriptor in the arena), twice over, plus a task name.
   const std::uint64_t limit = 2 * v_.geo.arena_bytes + common::kMaxTaskNameBytes + 4096;
   if ((!we.joining.empty() && m.type != we.joining_type) || we.joining.size() + m.payload.size() > limit) {
-    worker_corrupt_locked(w, "a message that does not join up");
+    pool_.corrupt_locked(w, "a message that does not join up");
     return false;
   }
   we.joining_type = m.type;
@@ -116,23 +79,11 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
       return;
     }
     case wire::MsgType::kHold: {
-      if (!wire::read_ids(p, p.size() / 8, ids)) return;
-      for (ObjectId id : ids) {
-        if (!accept_worker_ref_locked(w, id)) continue;
-        add_ref_locked(id);
-        ++workers_[w].holds[id.value];
-      }
+      if (wire::read_ids(p, p.size() / 8, ids)) take_holds_locked(w, ids);
       return;
     }
     case wire::MsgType::kRelease: {
-      if (!wire::read_ids(p, p.size() / 8, ids)) return;
-      auto& holds = workers_[w].holds;
-      for (ObjectId id : ids) {
-        auto it = holds.find(id.value);
-        if (it == holds.end()) continue;  // never held: ignore rather than free another's object
-        if (--it->second == 0) holds.erase(it);
-        release_locked(id);
-      }
+      if (wire::read_ids(p, p.size() / 8, ids)) drop_holds_locked(w, ids);
       return;
     }
     case wire::MsgType::kSubmit: {
@@ -156,36 +107,50 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
       return;
     }
     case wire::MsgType::kBlocked:
-      workers_[w].blocked = true;
+      pool_[w].blocked = true;
       return;
     case wire::MsgType::kUnblocked:
-      workers_[w].blocked = false;
+      pool_[w].blocked = false;
       return;
     default:
       return;  // unknown record types are skipped (forward compatibility within one layout version)
   }
 }
 
+void Driver::take_holds_locked(std::uint32_t w, std::span<const ObjectId> ids) {
+  for (ObjectId id : ids) {
+    if (!accept_worker_ref_locked(w, id)) continue;
+    objects_.add_ref_locked(id);
+    ++pool_[w].holds[id.value];
+  }
+}
+
+void Driver::drop_holds_locked(std::uint32_t w, std::span<const ObjectId> ids) {
+  auto& holds = pool_[w].holds;
+  for (ObjectId id : ids) {
+    auto it = holds.find(id.value);
+    if (it == holds.end()) continue;  // never held: ignore rather than free another's object
+    if (--it->second == 0) holds.erase(it);
+    release_locked(id);
+  }
+}
+
 void Driver::adopt_worker_put_locked(std::uint32_t w, ObjectId id, std::span<const ObjectId> contained) {
-  WorkerEnd& we = workers_[w];
+  WorkerEnd& we = pool_[w];
   auto oi = std::find(we.supplied_objects.begin(), we.supplied_objects.end(), id.index());
   if (oi == we.supplied_objects.end() || !v_.live(id)) return;
   we.supplied_objects.erase(oi);
   ++we.holds[id.value];  // the supply pin becomes the worker's reference
-  if (!contained.empty()) {
-    auto& list = contained_[id.index()];
-    for (ObjectId c : contained)
-      if (accept_worker_ref_locked(w, c)) add_ref_locked(c), list.push_back(c);
-  }
+  add_contained_locked(w, id, contained);
 }
 
 void Driver::supply_locked(std::uint32_t w) {
-  WorkerEnd& we = workers_[w];
+  WorkerEnd& we = pool_[w];
   if (!we.alive) return;
   bool pushed = false;
   try {
     while (we.supplied_objects.size() < kSupplyObjects) {
-      const ObjectId id = allocate_object_locked();  // pending, one reference: the supply pin
+      const ObjectId id = objects_.allocate_object_locked();  // pending, one reference: the supply pin
       if (!we.control.try_push(kControlObject | id.index())) {
         release_locked(id);
         break;
@@ -196,10 +161,12 @@ void Driver::supply_locked(std::uint32_t w) {
   } catch (const std::exception&) {
     // Object table full: the worker waits for supply like it waits for store space.
   }
-  while (we.supplied_tasks.size() < kSupplyTasks && !free_tasks_.empty()) {
-    const std::uint32_t idx = free_tasks_.back();
-    if (!we.control.try_push(kControlTask | idx)) break;
-    free_tasks_.pop_back();
+  while (we.supplied_tasks.size() < kSupplyTasks && tasks_.free_slots() != 0) {
+    const std::uint32_t idx = tasks_.take_free_slot();
+    if (!we.control.try_push(kControlTask | idx)) {
+      tasks_.give_back_slot(idx);
+      break;
+    }
     we.supplied_tasks.push_back(idx);
     pushed = true;
   }
@@ -211,7 +178,7 @@ void Driver::supply_locked(std::uint32_t w) {
 }
 
 void Driver::reclaim_supply_locked(std::uint32_t w) {
-  WorkerEnd& we = workers_[w];
+  WorkerEnd& we = pool_[w];
   for (std::uint32_t idx : we.supplied_objects) {
     const shm::ObjectWord ow = v_.word(v_.objects[idx]);
     release_locked(ObjectId::make(session_, ow.gen, idx));  // unused, or used but never reported
@@ -223,28 +190,22 @@ void Driver::reclaim_supply_locked(std::uint32_t w) {
     if (tw.state != shm::TaskState::kFree)  // written but never reported: nobody else knows it
       shm::store_release(slot.state, shm::TaskWord{tw.gen + 1, shm::TaskState::kFree, 0, 0}.pack());
     tasks_[idx] = TaskInfo{};
-    free_tasks_.push_back(idx);
+    tasks_.give_back_slot(idx);
   }
   we.supplied_tasks.clear();
 }
 
 void Driver::maybe_grow_locked() {
-  if (stopping_.load(std::memory_order_acquire) || v_.dispatch.empty() || !broken_.empty()) return;
+  if (stopping_.load(std::memory_order_acquire) || v_.dispatch.empty() || !pool_.broken().empty()) return;
   std::uint32_t alive = 0, runnable = 0;
-  for (std::uint32_t w = 0; w < workers_.size(); ++w) {
-    const WorkerEnd& we = workers_[w];
+  for (std::uint32_t w = 0; w < pool_.size(); ++w) {
+    const WorkerEnd& we = pool_[w];
     alive += we.alive;
     runnable += we.alive && !we.blocked && !holds_for_blocked_locked(w);
   }
   // Blocked workers gave their CPU slots back: start another worker, up to max_workers.
   if (runnable >= v_.geo.num_workers || alive >= v_.geo.max_workers) return;
-  for (std::uint32_t s = v_.geo.num_workers; s < workers_.size(); ++s) {
-    if (workers_[s].alive) continue;
-    workers_[s].extra = true;
-    shm::store_relaxed(seg_.worker(s).extra, 1u);
-    request_spawn(s);
-    return;
-  }
+  if (std::uint32_t s = 0; pool_.pick_extra_slot_locked(s)) request_spawn(s);
 }
 
 bool Driver::holds_for_blocked_locked(std::uint32_t w) const {
@@ -260,37 +221,11 @@ bool Driver::holds_for_blocked_locked(std::uint32_t w) const {
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[shm::task_ref_index(main)].state));
   if (tw.gen != shm::task_ref_gen(main) || tw.state != shm::TaskState::kClaimed || tw.owner == 0) return false;
   const std::uint32_t owner = tw.owner - 1u;
-  return owner < workers_.size() && workers_[owner].blocked;
+  return owner < pool_.size() && pool_[owner].blocked;
 }
 
 void Driver::ring_doorbell() noexcept {
   shm::futex_bump_and_wake_all(&v_.hot->doorbell.value);
-}
-
-bool Driver::unstall_dispatch() noexcept {
-  // Submitters skip the wake-up while a worker spins, and a wake-up can land on a stopped
-  // sleeper: a single stopped or stalled worker would then keep queued work waiting with the
-  // rest of the pool asleep. Whatever the reason, queued work that no worker claimed for
-  // kStallNs while some worker sleeps wakes one sleeper (one that is really asleep). The
-  // sleepers are found by their state words, not the idle bits, which a task could clear.
-  v_.dispatch.skip_dead();
-  bool any_sleeping = false;
-  for (std::uint32_t w = 0; w < workers_.size() && !any_sleeping && !v_.dispatch.empty(); ++w)
-    any_sleeping = shm::load_acquire(seg_.worker(w).state) == std::uint32_t(shm::WorkerState::kSleeping);
-  if (!any_sleeping) {
-    stall_since_ns_ = 0;
-    return false;
-  }
-  const std::uint64_t head = v_.dispatch.head(), now = shm::now_ns();
-  if (stall_since_ns_ == 0 || head != stall_head_) {
-    stall_head_ = head;
-    stall_since_ns_ = now;
-  } else if (now - stall_since_ns_ >= kStallNs) {
-    for (std::uint32_t w = 0; w < workers_.size(); ++w)
-      if (shm::wake_if_sleeping(seg_.worker(w))) break;
-    stall_since_ns_ = now;
-  }
-  return true;
 }
 
 void Driver::event_loop() {
@@ -301,7 +236,7 @@ void Driver::event_loop() {
       pump_locked();
       watch_pool_locked();  // the fork server's death (its pidfd), new workers' pidfds, respawns
     }
-    const bool watching = unstall_dispatch();
+    const bool watching = pool_.unstall_dispatch();
     const std::uint32_t seen = shm::atom(h.doorbell.value).load(std::memory_order_seq_cst);
     shm::atom(h.doorbell.aux).store(1, std::memory_order_seq_cst);  // "driver sleeping": workers ring
     if (!events_pending() && !stopping_.load(std::memory_order_acquire))

@@ -26,8 +26,8 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
   common::checked_descriptor_size(req.resolve.size(), req.args.size(), opt.name, v_.geo.arena_bytes, fn->name);
-  for (ObjectId id : req.resolve) check_live(id);
-  for (ObjectId id : req.contained) check_live(id);
+  for (ObjectId id : req.resolve) objects_.check_live(id);
+  for (ObjectId id : req.contained) objects_.check_live(id);
 
   BacklogTask t;
   t.function = req.function;
@@ -39,29 +39,28 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   if (!opt.name.empty()) t.info.name = opt.name;
 
   std::lock_guard lock(mu_);
-  if (!broken_.empty()) throw PoolError(broken_);
+  if (!pool_.broken().empty()) throw PoolError(pool_.broken());
   if (events_pending()) pump_locked();
-  t.result = allocate_object_locked();
-  add_ref_locked(t.result);  // the producer pin: released when the task is finished
+  t.result = objects_.allocate_object_locked();
+  objects_.add_ref_locked(t.result);  // the producer pin: released when the task is finished
   t.info.result = t.result;
   t.info.pins.reserve(req.resolve.size() + req.contained.size());
-  for (ObjectId id : req.resolve) add_ref_locked(id), t.info.pins.push_back(id);
-  for (ObjectId id : req.contained) add_ref_locked(id), t.info.pins.push_back(id);
+  for (ObjectId id : req.resolve) objects_.add_ref_locked(id), t.info.pins.push_back(id);
+  for (ObjectId id : req.contained) objects_.add_ref_locked(id), t.info.pins.push_back(id);
   const ObjectId result = t.result;
   if (t.info.cpus > v_.geo.num_workers) {
     // As in Ray: a task asking for more CPUs than the runtime has stays pending.
     const std::string key = wire::task_label(fn->name, opt.name) + "/" + std::to_string(t.info.cpus);
-    if (std::find(warned_.begin(), warned_.end(), key) == warned_.end()) {
-      warned_.push_back(key);
+    if (tasks_.first_warning(key)) {
       warn("shmray: a task of " + wire::task_label(fn->name, opt.name) + " asks for num_cpus=" +
            std::to_string(opt.num_cpus) + " but the runtime has " + std::to_string(v_.geo.num_workers) +
            "; it stays pending (init() with more workers to run it)");
     }
-    infeasible_.push_back(std::move(t));
+    tasks_.push_infeasible(std::move(t));
     return result;
   }
-  if (backlog_.empty() && try_publish_locked(t)) return result;
-  backlog_.push_back(std::move(t));
+  if (tasks_.backlog_empty() && try_publish_locked(t)) return result;
+  tasks_.push_backlog(std::move(t));
   shm::atom(v_.shared->driver_flags.value).fetch_or(shm::kFlagBacklog, std::memory_order_seq_cst);
   return result;
 }
@@ -69,10 +68,10 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
 bool Driver::try_publish_locked(BacklogTask& t) {
   // Keep a reserve of slots for tasks submitted inside tasks: a table full of driver tasks
   // that each wait for a child must still have room for the children.
-  if (free_tasks_.size() <= driver_task_reserve()) return false;
+  if (tasks_.free_slots() <= driver_task_reserve()) return false;
   std::uint64_t spill = 0;
   if (t.desc.size() > sizeof(shm::TaskSlot::inline_args)) {
-    spill = try_allocate_block(t.desc.size());
+    spill = objects_.try_allocate_block(t.desc.size());
     if (!spill) return false;  // wait for store space in the backlog
     std::memcpy(v_.base + spill, t.desc.data(), t.desc.size());
   }
@@ -82,8 +81,7 @@ bool Driver::try_publish_locked(BacklogTask& t) {
 }
 
 void Driver::publish_locked(BacklogTask&& t) {
-  const std::uint32_t idx = free_tasks_.back();
-  free_tasks_.pop_back();
+  const std::uint32_t idx = tasks_.take_free_slot();
   shm::TaskSlot& slot = v_.tasks[idx];
   const std::uint32_t gen = shm::TaskWord::unpack(slot.state).gen;
   slot.result = t.result.value;
@@ -113,7 +111,7 @@ bool Driver::watch_deps_locked(std::uint32_t idx, std::span<const ObjectId> reso
   for (ObjectId dep : resolve) {
     shm::ObjectSlot& ds = v_.objects[dep.index()];
     if (shm::set_object_flag(ds, dep.gen(), shm::kObjDriverWatch)) {
-      dependents_[dep.index()].push_back(idx);
+      tasks_.add_dependent(dep.index(), idx);
       ++info.missing;
     } else if (v_.word(ds).is(shm::ObjectState::kFailed)) {
       failed_dep = &ds;
@@ -142,15 +140,24 @@ void Driver::queue_task_locked(std::uint32_t idx) {
   // attempt (a retry after its worker died) still hold their CPUs and are not made again.
   std::uint32_t new_holds = 0;
   if (info.cpus > 1 && !info.hold && info.holds == 0) {
-    new_holds = static_cast<std::uint32_t>(std::min<std::size_t>(info.cpus - 1, free_tasks_.size()));
+    new_holds = static_cast<std::uint32_t>(std::min<std::size_t>(info.cpus - 1, tasks_.free_slots()));
     shm::store_release(slot.holds, shm::holds_word(tw.gen, static_cast<std::int32_t>(new_holds)));
   }
   tw.state = shm::TaskState::kQueued;
   if (!shm::cas(slot.state, w, tw.pack())) return;  // release: the descriptor before the claim
   push_dispatch_locked(shm::task_ref(idx, tw.gen));
+  push_holds_locked(idx, tw.gen, new_holds);
+  // A worker blocked on this result may run it inline now: wake whoever sleeps on it.
+  if (shm::ObjectWord::unpack(shm::load_acquire(v_.objects[info.result.index()].state)).flags & shm::kObjWaiters)
+    shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
+  wake_worker();
+}
+
+void Driver::push_holds_locked(std::uint32_t idx, std::uint32_t gen, std::uint32_t new_holds) {
+  // The holds of a num_cpus > 1 task (queue_task_locked): each one a slot of its own.
+  TaskInfo& info = tasks_[idx];
   for (std::uint32_t k = 0; k < new_holds; ++k) {
-    const std::uint32_t h = free_tasks_.back();
-    free_tasks_.pop_back();
+    const std::uint32_t h = tasks_.take_free_slot();
     shm::TaskSlot& hs = v_.tasks[h];
     const std::uint32_t hgen = shm::TaskWord::unpack(hs.state).gen;
     hs.result = info.result.value;
@@ -159,23 +166,19 @@ void Driver::queue_task_locked(std::uint32_t idx) {
     hs.args_off = 0;
     hs.attempt = 0;
     hs.num_cpus_centi = 0;
-    hs.parent = shm::task_ref(idx, tw.gen);
+    hs.parent = shm::task_ref(idx, gen);
     TaskInfo& hi = tasks_[h];
     hi = TaskInfo{};
     hi.gen = hgen;
     hi.live = true;
     hi.hold = true;
     hi.result = info.result;
-    add_ref_locked(info.result);  // a hold reads the main result's state until it is final
+    objects_.add_ref_locked(info.result);  // a hold reads the main result's state until it is final
     hi.pins.push_back(info.result);
     ++info.holds;
     shm::store_release(hs.state, shm::TaskWord{hgen, shm::TaskState::kQueued, 0, 0}.pack());
     push_dispatch_locked(shm::task_ref(h, hgen));
   }
-  // A worker blocked on this result may run it inline now: wake whoever sleeps on it.
-  if (shm::ObjectWord::unpack(shm::load_acquire(v_.objects[info.result.index()].state)).flags & shm::kObjWaiters)
-    shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
-  wake_worker();
 }
 
 void Driver::push_dispatch_locked(std::uint64_t task_ref) {
@@ -194,7 +197,7 @@ void Driver::wake_worker() noexcept {
 
 void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,
                                       std::span<const ObjectId> contained, std::string name) {
-  WorkerEnd& we = workers_[w];
+  WorkerEnd& we = pool_[w];
   if (!v_.valid_task_ref(h.task_ref)) return;
   const std::uint32_t idx = shm::task_ref_index(h.task_ref);
   const ObjectId result{h.result};
@@ -204,7 +207,7 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   we.supplied_tasks.erase(ti);
   we.supplied_objects.erase(oi);
   ++we.holds[result.value];  // the supply pin becomes the worker's reference to the result
-  add_ref_locked(result);    // the producer pin
+  objects_.add_ref_locked(result);    // the producer pin
 
   TaskInfo& info = tasks_[idx];
   info = TaskInfo{};
@@ -223,9 +226,9 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   const shm::TaskSlot& slot = v_.tasks[idx];
   info.spill = slot.args_off;
   for (ObjectId id : resolve)
-    if (accept_worker_ref_locked(w, id)) add_ref_locked(id), info.pins.push_back(id);
+    if (accept_worker_ref_locked(w, id)) objects_.add_ref_locked(id), info.pins.push_back(id);
   for (ObjectId id : contained)
-    if (accept_worker_ref_locked(w, id)) add_ref_locked(id), info.pins.push_back(id);
+    if (accept_worker_ref_locked(w, id)) objects_.add_ref_locked(id), info.pins.push_back(id);
 
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(slot.state));
   if (tw.gen != info.gen) return;
@@ -246,14 +249,7 @@ void Driver::complete_task_locked(std::uint32_t w, const wire::TaskDone& done, s
   if (!info.live || info.gen != shm::task_ref_gen(done.task_ref) || tw.state != shm::TaskState::kDone ||
       tw.owner != w + 1)
     return;  // stale or forged: the task was handled already
-  if (!contained.empty()) {
-    auto& list = contained_[info.result.index()];
-    for (ObjectId c : contained) {
-      if (!accept_worker_ref_locked(w, c)) continue;
-      add_ref_locked(c);
-      list.push_back(c);
-    }
-  }
+  add_contained_locked(w, info.result, contained);
   finish_task_locked(idx);
 }
 
@@ -263,7 +259,7 @@ void Driver::finish_task_locked(std::uint32_t idx) {
   shm::TaskSlot& slot = v_.tasks[idx];
   if (info.spill) free_block_locked(info.spill);
   shm::store_release(slot.state, shm::TaskWord{info.gen + 1, shm::TaskState::kFree, 0, 0}.pack());
-  free_tasks_.push_back(idx);
+  tasks_.give_back_slot(idx);
   for (ObjectId p : info.pins) release_locked(p);
   if (!info.hold) {
     on_final_locked(info.result);
@@ -273,15 +269,13 @@ void Driver::finish_task_locked(std::uint32_t idx) {
 }
 
 void Driver::fail_task_locked(std::uint32_t idx, std::span<const std::byte> error_payload) {
-  write_payload_locked(tasks_[idx].result, shm::ObjectState::kFailed, error_payload);
+  objects_.write_payload_locked(tasks_[idx].result, shm::ObjectState::kFailed, error_payload);
   finish_task_locked(idx);
 }
 
 void Driver::on_final_locked(ObjectId obj) {
-  auto it = dependents_.find(obj.index());
-  if (it == dependents_.end()) return;
-  std::vector<std::uint32_t> waiting = std::move(it->second);
-  dependents_.erase(it);
+  const std::vector<std::uint32_t> waiting = tasks_.take_dependents(obj.index());
+  if (waiting.empty()) return;
   const shm::ObjectSlot& s = v_.objects[obj.index()];
   const bool failed = v_.word(s).is(shm::ObjectState::kFailed);
   std::string error;
@@ -302,8 +296,8 @@ void Driver::on_final_locked(ObjectId obj) {
 }
 
 void Driver::drain_backlog_locked() {
-  while (!backlog_.empty() && try_publish_locked(backlog_.front())) backlog_.pop_front();
-  if (backlog_.empty()) shm::atom(v_.shared->driver_flags.value).fetch_and(~shm::kFlagBacklog, std::memory_order_seq_cst);
+  while (!tasks_.backlog_empty() && try_publish_locked(tasks_.backlog_front())) tasks_.pop_backlog_front();
+  if (tasks_.backlog_empty()) shm::atom(v_.shared->driver_flags.value).fetch_and(~shm::kFlagBacklog, std::memory_order_seq_cst);
 }
 
 }  // namespace shmray::driver

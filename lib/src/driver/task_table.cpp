@@ -1,0 +1,76 @@
+// TaskTable: the driver's per-slot task facts, free slots, dependents, backlog.
+#include "driver/task_table.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+namespace shmray::driver {
+
+TaskTable::TaskTable(const common::Views& v) : v_(v) {
+  tasks_.resize(v_.task_capacity);
+  free_tasks_.reserve(v_.task_capacity);
+  for (std::uint32_t i = v_.task_capacity; i-- > 0;) free_tasks_.push_back(i);
+}
+
+bool TaskTable::current(std::uint64_t ref) const {
+  if (!v_.valid_task_ref(ref)) return false;
+  const TaskInfo& info = tasks_[shm::task_ref_index(ref)];
+  return info.live && info.gen == shm::task_ref_gen(ref);
+}
+
+std::vector<ObjectId> TaskTable::children_of(std::uint64_t parent) const {
+  std::vector<ObjectId> children;
+  for (std::uint32_t t = 0; t < v_.task_capacity; ++t)
+    if (tasks_[t].live && tasks_[t].parent == parent && !tasks_[t].hold) children.push_back(tasks_[t].result);
+  return children;
+}
+
+std::uint32_t TaskTable::take_free_slot() {
+  const std::uint32_t idx = free_tasks_.back();
+  free_tasks_.pop_back();
+  return idx;
+}
+
+std::vector<std::uint32_t> TaskTable::take_dependents(std::uint32_t object_index) {
+  auto it = dependents_.find(object_index);
+  if (it == dependents_.end()) return {};
+  std::vector<std::uint32_t> waiting = std::move(it->second);
+  dependents_.erase(it);
+  return waiting;
+}
+
+std::optional<BacklogTask> TaskTable::pop_backlog() {
+  if (backlog_.empty()) return std::nullopt;
+  BacklogTask t = std::move(backlog_.front());
+  backlog_.pop_front();
+  return t;
+}
+
+std::deque<BacklogTask> TaskTable::take_infeasible() {
+  std::deque<BacklogTask> out(std::make_move_iterator(infeasible_.begin()), std::make_move_iterator(infeasible_.end()));
+  infeasible_.clear();
+  return out;
+}
+
+std::optional<BacklogTask> TaskTable::take_waiting(ObjectId result) {
+  const auto is_it = [&](const BacklogTask& t) { return t.result == result; };
+  if (auto it = std::find_if(backlog_.begin(), backlog_.end(), is_it); it != backlog_.end()) {
+    BacklogTask t = std::move(*it);
+    backlog_.erase(it);
+    return t;
+  }
+  if (auto it = std::find_if(infeasible_.begin(), infeasible_.end(), is_it); it != infeasible_.end()) {
+    BacklogTask t = std::move(*it);
+    infeasible_.erase(it);
+    return t;
+  }
+  return std::nullopt;
+}
+
+bool TaskTable::first_warning(const std::string& key) {
+  if (std::find(warned_.begin(), warned_.end(), key) != warned_.end()) return false;
+  warned_.push_back(key);
+  return true;
+}
+
+}  // namespace shmray::driver

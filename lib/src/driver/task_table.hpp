@@ -1,0 +1,92 @@
+#pragma once
+// The driver's facts about tasks: one TaskInfo per slot of the shared task table, the free
+// slots, which tasks wait for which objects, and the submissions that wait outside the
+// table (the backlog: no room yet; infeasible: more CPUs than the runtime has).
+//
+// Every method is called with Driver::mu_ held.
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/views.hpp"
+#include "shmray/detail/runtime_api.hpp"
+
+namespace shmray::driver {
+
+using detail::ObjectId;
+
+/// Driver-side facts about a task in the table.
+struct TaskInfo {
+  std::uint32_t gen = 0;
+  bool live = false;
+  ObjectId result;
+  std::vector<ObjectId> pins;   // resolved args and refs passed as refs: held while the task lives
+  std::uint32_t missing = 0;    // resolved args not final yet
+  std::uint64_t spill = 0;      // arena block holding the descriptor when it did not fit inline
+  std::int32_t max_retries = 3;
+  bool retry_exceptions = false;
+  std::uint32_t cpus = 1;       // worker slots it holds while it runs
+  bool hold = false;            // a companion of a num_cpus > 1 task (no result of its own)
+  std::uint32_t holds = 0;      // num_cpus > 1: holds made for it (they last until its result is final)
+  std::string name;             // options.name, when given
+  std::uint64_t parent = 0;     // TaskRef of the submitting task (0: the driver)
+  bool has_children = false;    // it submitted tasks (recursive cancel looks for them)
+};
+
+/// A submission the table had no room for (or no store space for its args) yet.
+struct BacklogTask {
+  ObjectId result;
+  std::uint32_t function = 0;
+  std::string desc;  // descriptor bytes (wire/descriptor.hpp)
+  std::vector<ObjectId> resolve;
+  TaskInfo info;
+};
+
+class TaskTable {
+ public:
+  explicit TaskTable(const common::Views& v);
+
+  TaskInfo& operator[](std::uint32_t idx) { return tasks_[idx]; }
+  const TaskInfo& operator[](std::uint32_t idx) const { return tasks_[idx]; }
+  /// Whether `ref` (a TaskRef) names the live task now in its slot.
+  bool current(std::uint64_t ref) const;
+  /// Results of the live tasks (not holds) that `parent` submitted.
+  std::vector<ObjectId> children_of(std::uint64_t parent) const;
+
+  std::size_t free_slots() const { return free_tasks_.size(); }
+  std::uint32_t take_free_slot();  // the caller checked free_slots() first
+  void give_back_slot(std::uint32_t idx) { free_tasks_.push_back(idx); }
+
+  /// Task `idx` waits for object `object_index` to be final.
+  void add_dependent(std::uint32_t object_index, std::uint32_t idx) { dependents_[object_index].push_back(idx); }
+  /// The tasks waiting for object `object_index` (and forgets them).
+  std::vector<std::uint32_t> take_dependents(std::uint32_t object_index);
+  void forget_object(std::uint32_t object_index) noexcept { dependents_.erase(object_index); }
+
+  bool backlog_empty() const { return backlog_.empty(); }
+  BacklogTask& backlog_front() { return backlog_.front(); }
+  void pop_backlog_front() { backlog_.pop_front(); }
+  void push_backlog(BacklogTask&& t) { backlog_.push_back(std::move(t)); }
+  std::optional<BacklogTask> pop_backlog();
+  void push_infeasible(BacklogTask&& t) { infeasible_.push_back(std::move(t)); }
+  std::deque<BacklogTask> take_infeasible();
+  /// Takes the submission of `result` out of the backlog, else out of the infeasible list.
+  std::optional<BacklogTask> take_waiting(ObjectId result);
+  /// True the first time `key` is seen (one warning per infeasible kind of task).
+  bool first_warning(const std::string& key);
+
+ private:
+  const common::Views& v_;
+  std::vector<TaskInfo> tasks_;
+  std::vector<std::uint32_t> free_tasks_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> dependents_;  // object index -> task slots
+  std::deque<BacklogTask> backlog_;
+  std::vector<BacklogTask> infeasible_;  // num_cpus above the runtime's: pending for good (as in Ray)
+  std::vector<std::string> warned_;
+};
+
+}  // namespace shmray::driver
