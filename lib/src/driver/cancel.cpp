@@ -66,8 +66,8 @@ void Driver::fail_waiting_locked(BacklogTask&& t, const std::string& payload) {
 void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
   shm::ObjectSlot* s = v_.slot(id);
   if (!s || v_.word(*s).final()) return;  // finished (or failed) already: nothing to do
-  const std::uint64_t ref = s->producer;
-  if (!v_.valid_task_ref(ref)) {
+  const wire::TaskRef ref{s->producer};
+  if (!v_.valid_task_ref(ref.value)) {
     // Not in the table: in the backlog, or pending for good for want of CPUs.
     if (auto t = tasks_.take_waiting(id)) {
       const std::string payload = cancelled_payload(id, t->function, t->info.name);
@@ -77,14 +77,14 @@ void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
   }
   if (!tasks_.current(ref)) return;
   // Its children first: a force kill of this task's process must not leave them to retry.
-  if (recursive && tasks_[shm::task_ref_index(ref)].has_children) {
+  if (recursive && tasks_[ref.index()].has_children) {
     cancel_children_locked(ref, force);
     if (!tasks_.current(ref)) return;
   }
-  cancel_in_table_locked(id, shm::task_ref_index(ref), force);
+  cancel_in_table_locked(id, ref.index(), force);
 }
 
-void Driver::cancel_children_locked(std::uint64_t ref, bool force) {
+void Driver::cancel_children_locked(wire::TaskRef ref, bool force) {
   for (ObjectId c : tasks_.children_of(ref)) cancel_locked(c, force, true);
 }
 
@@ -130,15 +130,15 @@ bool Driver::cancel_claimed_locked(ObjectId id, std::uint32_t idx, std::uint64_t
   if (!objects_.write_payload_locked(id, shm::ObjectState::kFailed, payload)) return true;  // it finished first
   on_final_locked(id);
   const std::uint32_t worker = tw.owner - 1u;
-  if (force && worker < pool_.size() && pool_[worker].alive) force_kill_locked(worker, shm::task_ref(idx, tw.gen));
+  if (force && worker < pool_.size() && pool_[worker].alive) force_kill_locked(worker, wire::TaskRef::make(idx, tw.gen));
   return true;  // the slot is recycled when the worker reports TaskDone (or dies)
 }
 
-void Driver::force_kill_locked(std::uint32_t worker, std::uint64_t ref) {
+void Driver::force_kill_locked(std::uint32_t worker, wire::TaskRef ref) {
   shm::WorkerControl& c = seg_.worker(worker);
-  shm::atom(c.kill_pending).store(ref, std::memory_order_seq_cst);
+  shm::atom(c.kill_pending).store(ref.value, std::memory_order_seq_cst);
   const pid_t pid = pool_.worker_pid(worker);  // checked: a child of our fork server, never a pid a stray write chose
-  if (shm::atom(c.bottom_task).load(std::memory_order_seq_cst) == ref && pid > 0) {
+  if (shm::atom(c.bottom_task).load(std::memory_order_seq_cst) == ref.value && pid > 0) {
     // Tests widen the window between the check and the kill (a preempted driver thread).
     if (const char* d = std::getenv("SHMRAY_TEST_FORCE_KILL_DELAY_US"))
       std::this_thread::sleep_for(std::chrono::microseconds(std::strtol(d, nullptr, 10) % 1'000'000));

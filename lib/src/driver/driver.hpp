@@ -111,13 +111,13 @@ class Driver final : public detail::RuntimeApi {
 
   // cancel.cpp
   void cancel_locked(ObjectId id, bool force, bool recursive);
-  void cancel_children_locked(std::uint64_t ref, bool force);
+  void cancel_children_locked(wire::TaskRef ref, bool force);
   void cancel_in_table_locked(ObjectId id, std::uint32_t idx, bool force);
   bool cancel_queued_locked(std::uint32_t idx, std::uint64_t& w, std::span<const std::byte> payload);
   bool cancel_claimed_locked(ObjectId id, std::uint32_t idx, std::uint64_t& w, std::span<const std::byte> payload,
                              bool force);
   /// SIGKILLs worker `worker` only while `ref` is its outermost task (handshake: cancel.cpp).
-  void force_kill_locked(std::uint32_t worker, std::uint64_t ref);
+  void force_kill_locked(std::uint32_t worker, wire::TaskRef ref);
   /// Fails a submission that waited outside the table (backlog, infeasible) with `payload`.
   void fail_waiting_locked(BacklogTask&& t, const std::string& payload);
   std::string cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name) const;

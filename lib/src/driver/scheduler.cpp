@@ -218,11 +218,8 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   info.retry_exceptions = h.retry_exceptions != 0;
   info.cpus = std::max(1u, h.cpus);
   info.name = std::move(name);
-  info.parent = h.parent;
-  if (v_.valid_task_ref(h.parent)) {
-    TaskInfo& p = tasks_[shm::task_ref_index(h.parent)];
-    if (p.live && p.gen == shm::task_ref_gen(h.parent)) p.has_children = true;
-  }
+  info.parent = wire::TaskRef{h.parent};
+  if (tasks_.current(info.parent)) tasks_[info.parent.index()].has_children = true;
   const shm::TaskSlot& slot = v_.tasks[idx];
   info.spill = slot.args_off;
   for (ObjectId id : resolve)

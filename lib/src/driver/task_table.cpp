@@ -12,13 +12,13 @@ TaskTable::TaskTable(const common::Views& v) : v_(v) {
   for (std::uint32_t i = v_.task_capacity; i-- > 0;) free_tasks_.push_back(i);
 }
 
-bool TaskTable::current(std::uint64_t ref) const {
-  if (!v_.valid_task_ref(ref)) return false;
-  const TaskInfo& info = tasks_[shm::task_ref_index(ref)];
-  return info.live && info.gen == shm::task_ref_gen(ref);
+bool TaskTable::current(wire::TaskRef ref) const {
+  if (!v_.valid_task_ref(ref.value)) return false;
+  const TaskInfo& info = tasks_[ref.index()];
+  return info.live && info.gen == ref.gen();
 }
 
-std::vector<ObjectId> TaskTable::children_of(std::uint64_t parent) const {
+std::vector<ObjectId> TaskTable::children_of(wire::TaskRef parent) const {
   std::vector<ObjectId> children;
   for (std::uint32_t t = 0; t < v_.task_capacity; ++t)
     if (tasks_[t].live && tasks_[t].parent == parent && !tasks_[t].hold) children.push_back(tasks_[t].result);

@@ -14,6 +14,7 @@
 
 #include "common/views.hpp"
 #include "shmray/detail/runtime_api.hpp"
+#include "wire/refs.hpp"
 
 namespace shmray::driver {
 
@@ -33,7 +34,7 @@ struct TaskInfo {
   bool hold = false;            // a companion of a num_cpus > 1 task (no result of its own)
   std::uint32_t holds = 0;      // num_cpus > 1: holds made for it (they last until its result is final)
   std::string name;             // options.name, when given
-  std::uint64_t parent = 0;     // TaskRef of the submitting task (0: the driver)
+  wire::TaskRef parent;         // the submitting task (none: the driver)
   bool has_children = false;    // it submitted tasks (recursive cancel looks for them)
 };
 
@@ -52,10 +53,10 @@ class TaskTable {
 
   TaskInfo& operator[](std::uint32_t idx) { return tasks_[idx]; }
   const TaskInfo& operator[](std::uint32_t idx) const { return tasks_[idx]; }
-  /// Whether `ref` (a TaskRef) names the live task now in its slot.
-  bool current(std::uint64_t ref) const;
+  /// Whether `ref` names the live task now in its slot.
+  bool current(wire::TaskRef ref) const;
   /// Results of the live tasks (not holds) that `parent` submitted.
-  std::vector<ObjectId> children_of(std::uint64_t parent) const;
+  std::vector<ObjectId> children_of(wire::TaskRef parent) const;
 
   std::size_t free_slots() const { return free_tasks_.size(); }
   std::uint32_t take_free_slot();  // the caller checked free_slots() first
