@@ -759,6 +759,9 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   // Checked once here: the counts and sizes cast to 32 bits below all fit after this.
   const std::size_t desc_size = common::checked_descriptor_size(req.resolve.size(), req.args.size(), opt.name,
                                                                 v_.geo.arena_bytes, fn->name);
+  // As the driver's submit: a ref to no live object is refused here, not passed on.
+  common::check_all_live(v_, req.resolve);
+  common::check_all_live(v_, req.contained);
   std::uint64_t spill = 0;
   if (desc_size > sizeof(shm::TaskSlot::inline_args)) spill = allocate_block_waiting(desc_size);
   std::uint32_t obj = 0, idx = 0;
@@ -829,6 +832,7 @@ ObjectId WorkerRuntime::put(const detail::ValueSource& value) {
   throw_if_cancelled();
   if (value.contained.size() > UINT32_MAX)  // PutHeader::contained
     throw ObjectStoreFullError("shmray::put: a value holding more than 2^32 - 1 ObjectRefs; put fewer refs");
+  common::check_all_live(v_, value.contained);  // as the driver's put
   std::uint64_t off = 0;
   if (value.size > shm::kInlineBytes) {
     off = allocate_block_waiting(value.size);
@@ -913,7 +917,7 @@ std::size_t WorkerRuntime::wait_all_or_failure(std::span<const ObjectId> ids, de
 }
 
 void WorkerRuntime::add_ref(ObjectId id) {
-  if (!v_.live(id)) common::throw_not_live(id);  // the driver's own test: it ignores what fails it
+  common::check_live(v_, id);  // the driver's own test: it ignores what fails it
   const std::uint64_t raw = id.value;
   post(wire::MsgType::kHold, std::as_bytes(std::span(&raw, 1)));
 }
@@ -960,8 +964,7 @@ void WorkerRuntime::throw_if_cancelled() {
 }
 
 void WorkerRuntime::cancel(ObjectId id, const CancelOptions& options) {
-  const shm::ObjectSlot* s = v_.live(id);
-  if (!s) common::throw_not_live(id);
+  const shm::ObjectSlot* s = &common::check_live(v_, id);
   const wire::CancelRequest c{id.value, options.force ? 1u : 0u, options.recursive ? 1u : 0u};
   post(wire::MsgType::kCancel, std::as_bytes(std::span(&c, 1)));
   ring_doorbell();
