@@ -13,7 +13,9 @@
 #include <typeinfo>
 
 #include "common/checks.hpp"
+#include "common/payload_write.hpp"
 #include "common/store_space.hpp"
+#include "common/task_slot.hpp"
 #include "shm/futex.hpp"
 #include "shmray/detail/invoke.hpp"
 #include "shmray/detail/registry.hpp"
@@ -397,14 +399,11 @@ bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& 
         detail::rethrow_result_not_serializable();
       }
     }
-    shm::ObjectSlot* s = v_.slot(r.result);
-    if (!s || !shm::begin_object_write(*s, r.result.gen())) return false;  // not pending any more (cancelled)
-    std::memcpy(s->inline_data, staged, value.size);
-    s->data = 0;
-    s->size = value.size;
+    shm::ObjectSlot* s = common::begin_payload(v_, r.result);
+    if (!s) return false;  // not pending any more (cancelled)
+    common::place_inline(*s, {staged, value.size});
     contained_.assign(value.contained.begin(), value.contained.end());
-    result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kReady);
-    if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
+    result_flags_ = common::finish_payload(v_, *s, shm::ObjectState::kReady);
     return true;
   }
   const std::uint64_t off = allocate_block_waiting(value.size);  // ObjectStoreFullError: the task fails with it
@@ -420,54 +419,37 @@ bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& 
 
 bool WorkerRuntime::publish_block(const Running& r, std::uint64_t offset, std::size_t size) {
   leave_if_forked();
-  shm::ObjectSlot* s = v_.slot(r.result);
-  if (!s || !v_.arena_bytes(offset, size) || !shm::begin_object_write(*s, r.result.gen())) {
+  shm::ObjectSlot* s = v_.arena_bytes(offset, size) ? common::begin_payload(v_, r.result) : nullptr;
+  if (!s) {
     free_block(offset);  // cancelled meanwhile: the result is dropped
     contained_.clear();
     return false;
   }
-  s->data = offset;
-  s->size = size;
-  result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kReady);
-  if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
+  common::place_block(*s, offset, size);
+  result_flags_ = common::finish_payload(v_, *s, shm::ObjectState::kReady);
   return true;
 }
 
 void WorkerRuntime::publish_error(const Running& r, const std::string& payload) {
   leave_if_forked();
   contained_.clear();
-  shm::ObjectSlot* s = v_.slot(r.result);
-  if (!s || !shm::begin_object_write(*s, r.result.gen())) return;
-  std::span<const std::byte> bytes = std::as_bytes(std::span(payload.data(), payload.size()));
-  std::string shrunk;
-  std::uint64_t off = 0;
-  if (bytes.size() > shm::kInlineBytes) {
-    {
+  // First without waiting; a shrunk record may wait for room up to store_full_timeout, and
+  // still without room it is kept truncated inline.
+  auto allocate = [this](std::size_t bytes, bool last) -> std::uint64_t {
+    if (!last) {
       std::lock_guard lock(mu_);
-      off = heap_.allocate(bytes.size());
+      return heap_.allocate(bytes);
     }
-    if (!off) {
-      // No room for the whole record (a message larger than the store, or a full store): cut
-      // the message, not the record, so it still decodes as the error it is.
-      shrunk = wire::shrink_error_payload(bytes, wire::kShrunkErrorBytes);
-      bytes = std::as_bytes(std::span(shrunk.data(), shrunk.size()));
-      try {
-        off = allocate_block_waiting(bytes.size());
-      } catch (const Error&) {  // still no room after store_full_timeout
-        off = 0;
-      }
+    try {
+      return allocate_block_waiting(bytes);
+    } catch (const Error&) {  // still no room after store_full_timeout
+      return 0;
     }
-  }
-  if (off) {
-    std::memcpy(v_.base + off, bytes.data(), bytes.size());
-  } else {
-    bytes = bytes.first(std::min(bytes.size(), shm::kInlineBytes));  // a truncated record beats none
-    std::memcpy(s->inline_data, bytes.data(), bytes.size());
-  }
-  s->data = off;
-  s->size = bytes.size();
-  result_flags_ = shm::finish_object_write(*s, shm::ObjectState::kFailed);
-  if (result_flags_ & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
+  };
+  std::uint32_t flags = 0;
+  if (common::write_payload(v_, r.result, shm::ObjectState::kFailed, std::as_bytes(std::span(payload.data(), payload.size())),
+                            allocate, &flags))
+    result_flags_ = flags;
 }
 
 void WorkerRuntime::finish(const Running& r, bool failed) {
@@ -784,16 +766,15 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   const std::uint32_t gen = shm::TaskWord::unpack(shm::load_acquire(slot.state)).gen;
   std::byte* out = spill ? v_.base + spill : slot.inline_args;
   wire::write_descriptor(out, req.resolve, req.args, opt.name);
-  slot.result = result.value;
-  slot.function = req.function;
-  slot.args_size = static_cast<std::uint32_t>(desc_size);
-  slot.args_off = spill;
-  slot.attempt = 0;
-  slot.num_cpus_centi = cpus * 100;
   const std::uint64_t parent = own_task();  // a thread the task started submits for its task
-  slot.parent = parent;
-  slot.max_retries = opt.max_retries;
-  slot.task_flags = opt.retry_exceptions ? shm::kTaskRetryExceptions : 0;
+  common::fill_task_slot(slot, {.result = result.value,
+                                .function = req.function,
+                                .args_size = static_cast<std::uint32_t>(desc_size),
+                                .args_off = spill,
+                                .cpus = cpus,
+                                .parent = parent,
+                                .max_retries = opt.max_retries,
+                                .retry_exceptions = opt.retry_exceptions});
   const std::uint64_t ref = shm::task_ref(idx, gen);
   shm::store_release(v_.objects[obj].producer, ref);
   // Queued now when every argument is ready (and it needs no more than one CPU: holds are
@@ -866,7 +847,7 @@ ObjectId WorkerRuntime::publish_put(std::uint64_t offset, std::size_t size, cons
   shm::ObjectSlot& s = v_.objects[obj];
   const ObjectId id = ObjectId::make(v_.session, v_.word(s).gen, obj);
   if (offset) {
-    s.data = offset;
+    common::place_block(s, offset, size);
   } else if (inline_value && size) {
     try {
       inline_value->write(inline_value->ctx, {s.inline_data, size});
@@ -876,8 +857,8 @@ ObjectId WorkerRuntime::publish_put(std::uint64_t offset, std::size_t size, cons
       throw;
     }
   }
-  s.size = size;
-  if (shm::begin_object_write(s, id.gen())) shm::finish_object_write(s, shm::ObjectState::kReady);
+  s.size = size;  // inline: written in place above (the slot is ours alone until we report it)
+  if (shm::ObjectSlot* w = common::begin_payload(v_, id)) common::finish_payload(v_, *w, shm::ObjectState::kReady);
   wire::PutHeader h{id.value, static_cast<std::uint32_t>(contained.size()), 0};
   post(wire::MsgType::kPut, std::as_bytes(std::span(&h, 1)), std::as_bytes(contained));
   return id;
