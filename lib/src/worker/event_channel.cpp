@@ -39,6 +39,16 @@ void WorkerRuntime::post(wire::MsgType type, std::span<const std::byte> a, std::
   } while (done < total);
 }
 
+bool WorkerRuntime::try_post(wire::MsgType type) noexcept {
+  if (g_forked_child) return false;  // post would refuse: a forked copy reports nothing
+  try {
+    post(type, {});
+    return true;
+  } catch (...) {  // std::system_error from a lock: nothing else in post throws
+    return false;
+  }
+}
+
 std::byte* WorkerRuntime::reserve_waiting_locked(wire::MsgType type, std::size_t size, std::uint16_t flags) {
   // The driver drains every ring (its event thread at the latest every 200 ms, at once when
   // rung); a worker whose driver is gone is killed by the fork server.

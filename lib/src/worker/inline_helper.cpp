@@ -24,7 +24,12 @@ WorkerRuntime::InlineHelper::InlineHelper(WorkerRuntime& rt, std::span<const Obj
       finite_(!until.is_never()),
       since_(shm::now_ns()) {}
 
-WorkerRuntime::InlineHelper::~InlineHelper() {
+// Cannot throw (a throw out of a destructor ends the worker with std::terminate), so the
+// report of the end of the wait may be dropped instead: in a process a task forked nothing
+// is reported and the real worker's control block is left alone, and a report post cannot
+// send is dropped (report_blocked: the next change of state reports the truth).
+WorkerRuntime::InlineHelper::~InlineHelper() noexcept {
+  if (g_forked_child) return;
   if (task_thread_) rt_.set_blocked(false);
   if (counted_) rt_.thread_waits(false);
 }
@@ -99,6 +104,7 @@ bool WorkerRuntime::run_own_child() {
 }
 
 void WorkerRuntime::set_blocked(bool blocked) noexcept {
+  if (g_forked_child) return;  // a copy of this worker: the control block is the real worker's
   {
     std::lock_guard lock(blocked_mu_);
     if (blocked == task_blocked_) return;
@@ -112,6 +118,7 @@ void WorkerRuntime::set_blocked(bool blocked) noexcept {
 // it, outside the API: the worker must then count as blocked too, or with every CPU slot
 // taken no worker would ever run what the thread waits for.
 void WorkerRuntime::thread_waits(bool waits) noexcept {
+  if (g_forked_child) return;
   {
     std::lock_guard lock(blocked_mu_);
     waiting_threads_ += waits ? 1 : -1;
@@ -122,17 +129,15 @@ void WorkerRuntime::thread_waits(bool waits) noexcept {
 // Tells the driver whether the worker is blocked: its task thread, or any thread of its
 // task, sleeps waiting for an object. Under blocked_mu_ so that reports arrive in the order
 // of the state changes (post takes mu_ inside: the order is always blocked_mu_, then mu_).
+// A report that cannot be sent is dropped and blocked_reported_ keeps what the driver last
+// heard, so the next change reports again; meanwhile the driver's view is stale (at worst it
+// starts one extra worker, or one too few, until then).
 void WorkerRuntime::report_blocked() noexcept {
   std::lock_guard lock(blocked_mu_);
   const bool blocked = task_blocked_ || waiting_threads_ > 0;
   if (blocked == blocked_reported_) return;
+  if (!try_post(blocked ? wire::MsgType::kBlocked : wire::MsgType::kUnblocked)) return;
   blocked_reported_ = blocked;
-  try {
-    post(blocked ? wire::MsgType::kBlocked : wire::MsgType::kUnblocked, {});
-  } catch (...) {
-    // post refuses only in a process a task forked, which reports nothing; ~InlineHelper
-    // calls this, so it must not throw.
-  }
   if (blocked && !v_.dispatch.empty()) ring_doorbell();  // queued work could use our CPU: the driver may add a worker
 }
 

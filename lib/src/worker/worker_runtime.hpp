@@ -70,6 +70,9 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void publish_error(const Running& r, const std::string& payload);
   void finish(const Running& r, bool failed);
   void post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b = {});
+  /// post of an empty message that never throws: false when it was not sent (in a process
+  /// a task forked, or a lock failed).
+  bool try_post(wire::MsgType type) noexcept;
   void flush_releases_locked();
   std::byte* reserve_waiting_locked(wire::MsgType type, std::size_t size, std::uint16_t flags);
   void drain_control();
