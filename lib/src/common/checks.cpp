@@ -1,5 +1,6 @@
 #include "common/checks.hpp"
 
+#include "common/views.hpp"
 #include "wire/descriptor.hpp"
 
 #include <algorithm>
@@ -48,6 +49,16 @@ std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::
 void throw_not_live(detail::ObjectId id) {
   throw std::invalid_argument("shmray: ObjectRef(" + id.hex() +
                               ") names no live object (a ref from before shutdown()/init(), or forged?)");
+}
+
+shm::ObjectSlot& check_live(const Views& v, detail::ObjectId id) {
+  shm::ObjectSlot* s = v.live(id);
+  if (!s) throw_not_live(id);
+  return *s;
+}
+
+void check_all_live(const Views& v, std::span<const detail::ObjectId> ids) {
+  for (detail::ObjectId id : ids) check_live(v, id);
 }
 
 void throw_larger_than_store(std::size_t bytes, std::uint64_t store_bytes) {

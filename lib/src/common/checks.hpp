@@ -3,13 +3,20 @@
 // same mistake in either process, and says the same thing).
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "shmray/detail/object_id.hpp"
 #include "shmray/options.hpp"
 
+namespace shmray::shm {
+struct ObjectSlot;
+}
+
 namespace shmray::common {
+
+struct Views;
 
 /// Longest TaskOptions::name (it travels with the task and into every log line and error).
 inline constexpr std::size_t kMaxTaskNameBytes = std::size_t{16} << 20;
@@ -26,6 +33,12 @@ std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::
 
 /// std::invalid_argument: `id` names no live object (Views::live said no).
 [[noreturn]] void throw_not_live(detail::ObjectId id);
+/// The slot of `id` when it names a live object (Views::live: this session, in range, its
+/// generation, not free), else throw_not_live. The one check of a ref a caller passes to an
+/// API call, in the driver and inside a task alike.
+shm::ObjectSlot& check_live(const Views& v, detail::ObjectId id);
+/// check_live for each of `ids`.
+void check_all_live(const Views& v, std::span<const detail::ObjectId> ids);
 
 /// ObjectStoreFullError: a value larger than the whole store.
 [[noreturn]] void throw_larger_than_store(std::size_t bytes, std::uint64_t store_bytes);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/checks.hpp"
+#include "common/payload_write.hpp"
 #include "driver/warn.hpp"
 #include "shm/futex.hpp"
 #include "shmray/errors.hpp"
@@ -41,7 +42,7 @@ ObjectId ObjectTable::allocate_object_locked() {
 }
 
 void ObjectTable::check_live(ObjectId id) const {
-  if (!v_.live(id)) common::throw_not_live(id);
+  common::check_live(v_, id);
 }
 
 bool ObjectTable::accept_worker_ref_locked(pid_t pid, ObjectId id) {
@@ -92,31 +93,8 @@ void ObjectTable::free_object_locked(std::uint32_t index, FreeHooks& hooks) noex
 }
 
 bool ObjectTable::write_payload_locked(ObjectId obj, shm::ObjectState state, std::span<const std::byte> bytes) {
-  shm::ObjectSlot* s = v_.slot(obj);
-  if (!s || !shm::begin_object_write(*s, obj.gen())) return false;  // final already: a finished task wins
-  std::uint64_t off = 0;
-  std::string shrunk;
-  if (bytes.size() > shm::kInlineBytes) off = try_allocate_block(bytes.size());
-  if (!off && bytes.size() > shm::kInlineBytes && state == shm::ObjectState::kFailed) {
-    // No room for the whole error record: cut its message, not the record, so it still
-    // decodes as the error it is.
-    shrunk = wire::shrink_error_payload(bytes, wire::kShrunkErrorBytes);
-    bytes = std::as_bytes(std::span(shrunk.data(), shrunk.size()));
-    if (bytes.size() > shm::kInlineBytes) off = try_allocate_block(bytes.size());
-  }
-  if (off) {
-    std::memcpy(v_.base + off, bytes.data(), bytes.size());
-    s->data = off;
-  } else {
-    // No room even for a short error record: keep a truncated one inline rather than lose it.
-    bytes = bytes.first(std::min(bytes.size(), shm::kInlineBytes));
-    std::memcpy(s->inline_data, bytes.data(), bytes.size());
-    s->data = 0;
-  }
-  s->size = bytes.size();
-  const std::uint32_t flags = shm::finish_object_write(*s, state);
-  if (flags & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v_.hot->object_epoch.value);
-  return true;
+  // The shared protocol (common/payload_write.hpp); the driver never waits for room here.
+  return common::write_payload(v_, obj, state, bytes, [this](std::size_t n, bool) { return try_allocate_block(n); });
 }
 
 std::uint64_t ObjectTable::try_allocate_block(std::size_t bytes) {

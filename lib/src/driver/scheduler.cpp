@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "common/checks.hpp"
+#include "common/task_slot.hpp"
 #include "driver/driver.hpp"
 #include "shm/futex.hpp"
 #include "shmray/detail/registry.hpp"
@@ -84,16 +85,15 @@ void Driver::publish_locked(BacklogTask&& t) {
   const std::uint32_t idx = tasks_.take_free_slot();
   shm::TaskSlot& slot = v_.tasks[idx];
   const std::uint32_t gen = shm::TaskWord::unpack(slot.state).gen;
-  slot.result = t.result.value;
-  slot.function = t.function;
-  slot.args_size = static_cast<std::uint32_t>(t.desc.size());
-  slot.args_off = t.info.spill;
+  common::fill_task_slot(slot, {.result = t.result.value,
+                                .function = t.function,
+                                .args_size = static_cast<std::uint32_t>(t.desc.size()),
+                                .args_off = t.info.spill,
+                                .cpus = t.info.cpus,
+                                .parent = 0,
+                                .max_retries = t.info.max_retries,
+                                .retry_exceptions = t.info.retry_exceptions});
   if (!t.info.spill) std::memcpy(slot.inline_args, t.desc.data(), t.desc.size());
-  slot.attempt = 0;
-  slot.num_cpus_centi = t.info.cpus * 100;
-  slot.parent = 0;
-  slot.max_retries = t.info.max_retries;
-  slot.task_flags = t.info.retry_exceptions ? shm::kTaskRetryExceptions : 0;
   v_.objects[t.result.index()].producer = shm::task_ref(idx, gen);
 
   TaskInfo& info = tasks_[idx];
@@ -160,13 +160,7 @@ void Driver::push_holds_locked(std::uint32_t idx, std::uint32_t gen, std::uint32
     const std::uint32_t h = tasks_.take_free_slot();
     shm::TaskSlot& hs = v_.tasks[h];
     const std::uint32_t hgen = shm::TaskWord::unpack(hs.state).gen;
-    hs.result = info.result.value;
-    hs.function = shm::kHoldFunction;
-    hs.args_size = 0;
-    hs.args_off = 0;
-    hs.attempt = 0;
-    hs.num_cpus_centi = 0;
-    hs.parent = shm::task_ref(idx, gen);
+    common::fill_task_slot(hs, {.result = info.result.value, .function = shm::kHoldFunction, .parent = shm::task_ref(idx, gen)});
     TaskInfo& hi = tasks_[h];
     hi = TaskInfo{};
     hi.gen = hgen;

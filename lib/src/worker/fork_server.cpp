@@ -23,6 +23,7 @@
 #include "shm/futex.hpp"
 #include "shm/ring.hpp"
 #include "wire/fork_protocol.hpp"
+#include "worker/output_relay.hpp"
 #include "worker/worker_main.hpp"
 
 namespace shmray::worker {
@@ -36,19 +37,8 @@ int fd_above_stdio(int fd) noexcept {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// Bounds of the relay. A worker line longer than kMaxPartial is relayed in pieces of that
-// size (each with its prefix), so no amount of output without newlines costs more than
-// kMaxPartial per stream of a worker. At most kMaxQueued bytes wait for each of the driver's
-// streams; while the driver's stream drains, workers are held back by their pipes (nothing
-// is lost); once it has taken nothing for kStall, further output is dropped and a marker
-// says how much.
-constexpr std::size_t kMaxPartial = 64 << 10;
-constexpr std::size_t kMaxQueued = 1 << 20;
-constexpr std::size_t kWriteChunk = PIPE_BUF;  // after POLLOUT a pipe takes this much without blocking
-constexpr auto kStall = 1s;
 // A failed fork (EAGAIN under a pids limit, ENOMEM) is retried after 10, 20, 40, 80, 160 ms,
 // then reported to the driver with its errno instead of spinning.
 constexpr int kForkAttempts = 6;
@@ -59,72 +49,6 @@ constexpr auto kFlushPatience = 250ms;
 constexpr auto kFlushMax = 2s;
 
 int pidfd_open(pid_t pid) { return fd_above_stdio(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
-
-/// One of the driver's output streams (fd 1 or 2). Never written without POLLOUT, and never
-/// made O_NONBLOCK: that flag lives on the open file description the host shares.
-struct Sink {
-  int fd = -1;
-  std::string q;
-  std::size_t head = 0;
-  std::uint64_t dropped = 0;
-  bool broken = false;  // closed, or its reader went away: drop everything from now on
-  Clock::time_point progress = Clock::now();
-
-  std::size_t pending() const { return q.size() - head; }
-  // Full and taking nothing: stop holding workers back, drop instead.
-  bool stalled(Clock::time_point now) const { return pending() >= kMaxQueued && now - progress >= kStall; }
-  bool accepting(Clock::time_point now) const { return broken || pending() < kMaxQueued || stalled(now); }
-
-  void put(std::string_view prefix, std::string_view a, std::string_view b, bool newline) {
-    if (broken) return;
-    const std::size_t n = prefix.size() + a.size() + b.size() + (newline ? 1 : 0);
-    if (pending() + n > kMaxQueued + kMaxPartial) {
-      dropped += n;
-      return;
-    }
-    note_dropped();
-    q.append(prefix).append(a).append(b);
-    if (newline) q += '\n';
-  }
-  void note_dropped() {
-    if (!dropped) return;
-    q += "[shmray: " + std::to_string(dropped) + " bytes of worker output dropped]\n";
-    dropped = 0;
-  }
-  // Writes what the stream takes now; never blocks.
-  void flush_some() {
-    for (int i = 0; i < 1024 && !broken && pending(); ++i) {
-      pollfd p{fd, POLLOUT, 0};
-      if (::poll(&p, 1, 0) <= 0) break;
-      if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return fail();
-      const ssize_t w = ::write(fd, q.data() + head, std::min(pending(), kWriteChunk));
-      if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (w <= 0) return fail();
-      head += static_cast<std::size_t>(w);
-      progress = Clock::now();
-    }
-    if (head == q.size()) {
-      q.clear();
-      head = 0;
-      progress = Clock::now();
-      note_dropped();
-    } else if (head > q.size() / 2) {
-      q.erase(0, head);
-      head = 0;
-    }
-  }
-  void fail() {
-    broken = true;
-    q.clear();
-    q.shrink_to_fit();
-    head = 0;
-  }
-};
-
-struct Stream {
-  int fd = -1;
-  std::string partial;  // bytes after the last newline, fewer than kMaxPartial
-};
 
 struct Child {
   pid_t pid = 0;
@@ -392,36 +316,8 @@ class ForkServer {
     static char buf[65536];
     const ssize_t n = ::read(s.fd, buf, sizeof buf);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-    if (n <= 0) return end_stream(c, s, sink);
-    take(c, s, sink, std::string_view(buf, static_cast<std::size_t>(n)));
-  }
-
-  static void take(const Child& c, Stream& s, Sink& sink, std::string_view data) {
-    while (!data.empty()) {
-      const auto nl = data.find('\n');
-      if (nl != std::string_view::npos && s.partial.size() + nl < kMaxPartial) {
-        sink.put(c.prefix, s.partial, data.substr(0, nl + 1), false);
-        s.partial.clear();
-        data.remove_prefix(nl + 1);
-        continue;
-      }
-      const std::size_t room = kMaxPartial - s.partial.size();
-      if (data.size() < room && nl == std::string_view::npos) {
-        s.partial.append(data);
-        return;
-      }
-      // A line of kMaxPartial bytes without its end yet: relay this piece as a line.
-      sink.put(c.prefix, s.partial, data.substr(0, room), true);
-      s.partial.clear();
-      data.remove_prefix(room);
-    }
-  }
-
-  static void end_stream(const Child& c, Stream& s, Sink& sink) {
-    if (!s.partial.empty()) sink.put(c.prefix, s.partial, {}, true);
-    s.partial.clear();
-    ::close(s.fd);
-    s.fd = -1;
+    if (n <= 0) return end_stream(c.prefix, s, sink);
+    relay_take(c.prefix, s, sink, std::string_view(buf, static_cast<std::size_t>(n)));
   }
 
   [[noreturn]] void stop_all() {
@@ -440,8 +336,8 @@ class ForkServer {
         if (s->fd < 0) continue;
         ::fcntl(s->fd, F_SETFL, O_NONBLOCK);  // our own pipe: no one else shares this flag
         ssize_t n;
-        while ((n = ::read(s->fd, buf, sizeof buf)) > 0) take(c, *s, *sink, std::string_view(buf, static_cast<std::size_t>(n)));
-        end_stream(c, *s, *sink);
+        while ((n = ::read(s->fd, buf, sizeof buf)) > 0) relay_take(c.prefix, *s, *sink, std::string_view(buf, static_cast<std::size_t>(n)));
+        end_stream(c.prefix, *s, *sink);
       }
     flush_before_exit();
     ::_exit(wire::kExitShutdown);

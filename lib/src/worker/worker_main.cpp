@@ -84,7 +84,11 @@ void reset_signal_dispositions(const sigset_t& ignored) noexcept {
   }
 }
 
-void worker_main(const shm::Segment& seg, const WorkerStart& start) {
+namespace {
+
+// The process a worker starts as (a fork of the fork server): its death signal, signals,
+// and stdio.
+void setup_process(const WorkerStart& start) {
   // Die with the fork server (which dies with the driver); it may have gone already.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != start.parent) ::_exit(wire::kExitOrphan);
@@ -112,9 +116,10 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
     ::close(start.err_fd);
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // a pipe now: flush per line so output survives a kill
+}
 
-  if (shm::validate_header({seg.base(), seg.size()}) != shm::AttachError::kNone) ::_exit(wire::kExitBadLayout);
-  seg.protect_for_worker();  // a task's stray write into the header faults here, not in the driver
+// Stack, exit and allocator settings for running tasks.
+void setup_memory() {
   // Inline execution of nested tasks deepens the stack; let it grow well past 8 MiB.
   rlimit rl{};
   if (::getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (256ul << 20)) {
@@ -133,6 +138,15 @@ void worker_main(const shm::Segment& seg, const WorkerStart& start) {
   // reuse them; a worker idle for a second gives the memory back (malloc_trim, next_task).
   ::mallopt(M_MMAP_MAX, 0);
   ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
+}
+
+}  // namespace
+
+void worker_main(const shm::Segment& seg, const WorkerStart& start) {
+  setup_process(start);
+  if (shm::validate_header({seg.base(), seg.size()}) != shm::AttachError::kNone) ::_exit(wire::kExitBadLayout);
+  seg.protect_for_worker();  // a task's stray write into the header faults here, not in the driver
+  setup_memory();
   ::pthread_atfork(nullptr, nullptr, note_fork_in_task);
   static WorkerRuntime* rt = new WorkerRuntime(seg, start.slot);  // lives until _exit
   internal::install_worker_runtime(rt, seg.geometry().session);

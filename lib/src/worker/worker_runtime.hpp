@@ -57,6 +57,9 @@ class WorkerRuntime final : public detail::RuntimeApi {
 
   std::uint64_t next_task();
   void run_task(std::uint64_t task_ref);
+  Running enter_task(std::uint64_t task_ref);
+  void leave_task();
+  bool run_function(const Running& r, std::string& error);
   void run_hold(const Running& r);
   /// num_cpus = k > 1: waits until its k - 1 holds are claimed; false when cancelled first.
   bool wait_for_holds(const Running& r);
@@ -67,6 +70,9 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void publish_error(const Running& r, const std::string& payload);
   void finish(const Running& r, bool failed);
   void post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b = {});
+  /// post of an empty message that never throws: false when it was not sent (in a process
+  /// a task forked, or a lock failed).
+  bool try_post(wire::MsgType type) noexcept;
   void flush_releases_locked();
   std::byte* reserve_waiting_locked(wire::MsgType type, std::size_t size, std::uint16_t flags);
   void drain_control();
@@ -76,6 +82,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   /// A slot the driver supplied (`tasks`: a task slot, else an object slot); waits up to
   /// store_full_timeout, then TaskTableFullError / ObjectStoreFullError.
   std::uint32_t take_supply(std::vector<std::uint32_t>& from, bool tasks);
+  void take_submit_slots(std::size_t desc_size, std::uint64_t& spill, std::uint32_t& obj, std::uint32_t& idx);
+  void post_submit(const wire::SubmitHeader& h, const detail::SubmitRequest& req);
   bool try_run_producer(ObjectId id, int depth);
   bool run_own_child();
   void set_blocked(bool blocked) noexcept;

@@ -1,0 +1,60 @@
+#include "common/payload_write.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "shm/futex.hpp"
+#include "shm/words.hpp"
+#include "wire/error_record.hpp"
+
+namespace shmray::common {
+
+shm::ObjectSlot* begin_payload(const Views& v, ObjectId id) noexcept {
+  shm::ObjectSlot* s = v.slot(id);
+  return s && shm::begin_object_write(*s, id.gen()) ? s : nullptr;
+}
+
+void place_inline(shm::ObjectSlot& s, std::span<const std::byte> bytes) noexcept {
+  bytes = bytes.first(std::min(bytes.size(), shm::kInlineBytes));
+  if (!bytes.empty()) std::memcpy(s.inline_data, bytes.data(), bytes.size());
+  s.data = 0;
+  s.size = bytes.size();
+}
+
+void place_block(shm::ObjectSlot& s, std::uint64_t offset, std::size_t size) noexcept {
+  s.data = offset;
+  s.size = size;
+}
+
+std::uint32_t finish_payload(const Views& v, shm::ObjectSlot& s, shm::ObjectState state) noexcept {
+  const std::uint32_t flags = shm::finish_object_write(s, state);
+  if (flags & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v.hot->object_epoch.value);
+  return flags;
+}
+
+bool write_payload(const Views& v, ObjectId id, shm::ObjectState state, std::span<const std::byte> bytes,
+                   BlockSource blocks, std::uint32_t* flags) {
+  shm::ObjectSlot* s = begin_payload(v, id);
+  if (!s) return false;
+  std::uint64_t off = 0;
+  std::string shrunk;
+  if (bytes.size() > shm::kInlineBytes) off = blocks.allocate(blocks.ctx, bytes.size(), false);
+  if (!off && bytes.size() > shm::kInlineBytes && state == shm::ObjectState::kFailed) {
+    // No room for the whole error record: cut its message, not the record.
+    shrunk = wire::shrink_error_payload(bytes, wire::kShrunkErrorBytes);
+    bytes = std::as_bytes(std::span(shrunk.data(), shrunk.size()));
+    if (bytes.size() > shm::kInlineBytes) off = blocks.allocate(blocks.ctx, bytes.size(), true);
+  }
+  if (off) {
+    std::memcpy(v.base + off, bytes.data(), bytes.size());
+    place_block(*s, off, bytes.size());
+  } else {
+    place_inline(*s, bytes);  // no room even for a short record: keep it truncated inline
+  }
+  const std::uint32_t f = finish_payload(v, *s, state);
+  if (flags) *flags = f;
+  return true;
+}
+
+}  // namespace shmray::common

@@ -1,0 +1,102 @@
+// The worker's channel to the driver: messages on its event ring (split into pieces when
+// larger than one record, waiting for room), buffered releases, the doorbell, and arena
+// blocks (which wait for the driver to free room).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/store_space.hpp"
+#include "shm/futex.hpp"
+#include "worker/runtime_internal.hpp"
+#include "worker/worker_runtime.hpp"
+
+namespace shmray::worker {
+
+using internal::g_forked_child;
+using internal::refuse_forked;
+
+void WorkerRuntime::post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b) {
+  if (g_forked_child) refuse_forked();  // a second producer would corrupt the ring
+  std::lock_guard lock(mu_);
+  // A message larger than one record goes as consecutive pieces the driver joins (kMessageMore
+  // on all but the last); holding mu_ throughout keeps other messages from coming between.
+  const std::size_t total = a.size() + b.size();
+  std::size_t done = 0;
+  do {
+    const std::size_t n = std::min<std::size_t>(total - done, events_.max_payload());
+    const bool more = done + n < total;
+    std::byte* into = reserve_waiting_locked(type, n, more ? shm::kMessageMore : 0);
+    for (std::size_t i = 0; i < n;) {  // bytes [done + i, ...) of a then b
+      const std::size_t at = done + i;
+      const std::span<const std::byte> from = at < a.size() ? a.subspan(at) : b.subspan(at - a.size());
+      const std::size_t k = std::min(from.size(), n - i);
+      std::memcpy(into + i, from.data(), k);
+      i += k;
+    }
+    events_.commit();
+    done += n;
+  } while (done < total);
+}
+
+bool WorkerRuntime::try_post(wire::MsgType type) noexcept {
+  if (g_forked_child) return false;  // post would refuse: a forked copy reports nothing
+  try {
+    post(type, {});
+    return true;
+  } catch (...) {  // std::system_error from a lock: nothing else in post throws
+    return false;
+  }
+}
+
+std::byte* WorkerRuntime::reserve_waiting_locked(wire::MsgType type, std::size_t size, std::uint16_t flags) {
+  // The driver drains every ring (its event thread at the latest every 200 ms, at once when
+  // rung); a worker whose driver is gone is killed by the fork server.
+  for (std::uint32_t spins = 0;; ++spins) {
+    std::span<std::byte> into =
+        events_.reserve(static_cast<std::uint16_t>(type), static_cast<std::uint32_t>(size), flags);
+    if (into.data()) return into.data();
+    ring_doorbell();
+    if (spins < 1000) {
+      shm::cpu_relax();
+    } else {
+      ::usleep(50);  // a long message: give the driver's CPU to the driver
+    }
+  }
+}
+
+void WorkerRuntime::flush_releases_locked() {
+  std::size_t done = 0;
+  while (done < releases_.size()) {
+    const std::size_t chunk = std::min<std::size_t>(releases_.size() - done, events_.max_payload() / 8);
+    std::byte* into = reserve_waiting_locked(wire::MsgType::kRelease, chunk * 8, 0);
+    std::memcpy(into, releases_.data() + done, chunk * 8);
+    events_.commit();
+    done += chunk;
+  }
+  releases_.clear();
+}
+
+void WorkerRuntime::ring_doorbell() noexcept {
+  shm::full_fence();  // our ring writes before the "sleeping" check
+  if (shm::load_relaxed(v_.hot->doorbell.aux) != 0) shm::futex_bump_and_wake_all(&v_.hot->doorbell.value);
+}
+
+std::uint64_t WorkerRuntime::allocate_block_waiting(std::size_t bytes) {
+  return common::allocate_waiting(
+      v_.geo, *v_.hot, bytes,
+      [&] {
+        drain_control();  // frees the driver sent us first
+        std::lock_guard lock(mu_);
+        return heap_.allocate(bytes);
+      },
+      [&] {
+        {
+          std::lock_guard lock(mu_);
+          flush_releases_locked();
+        }
+        ring_doorbell();  // the driver may be holding frees it has not processed
+      });
+}
+
+}  // namespace shmray::worker
