@@ -13,7 +13,6 @@
 
 #include "shmray/api.hpp"
 #include "shmray/detail/invoke.hpp"
-#include "shmray/detail/ref_handle.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/detail/runtime_api.hpp"
 #include "shmray/errors.hpp"
@@ -200,7 +199,9 @@ void WaitAll(const std::vector<std::uint64_t>& raw, int timeout_ms) {
     sd::RuntimeCall rt;
     const std::size_t failed = rt->wait_all_or_failure(ids, until);
     if (failed < ids.size()) rt->fetch(ids[failed], sd::Deadline::never());  // throws its error
-    for (sd::ObjectId id : ids) rt->fetch(id, until);  // final by now, or GetTimeoutError at `until`
+    // Without a limit every id is final now; with one, any not final throws GetTimeoutError.
+    if (!until.is_never())
+      for (sd::ObjectId id : ids) rt->fetch(id, until);
   } catch (...) {
     RethrowAsRay();
   }
@@ -218,8 +219,13 @@ std::vector<bool> Wait(const std::vector<std::uint64_t>& raw, int num_objects, i
   }
 }
 
-void* AdoptRef(std::uint64_t id) { return sd::adopt_ref(sd::ObjectId{id}); }
-void DropRef(void* handle) noexcept { sd::drop(static_cast<sd::RefHandle*>(handle)); }
+// As shmray's RefHandle does, without its allocation: the shared_ptr of ObjectRef is the
+// process-local count already.
+std::uint64_t AdoptRef(std::uint64_t) noexcept { return sd::runtime_generation(); }
+void DropRef(std::uint64_t id, std::uint64_t generation) noexcept {
+  sd::RuntimeCall rt(std::nothrow);  // no runtime (after Shutdown, in a forked child): nothing to tell
+  if (rt.ok() && generation == sd::runtime_generation()) rt->release(sd::ObjectId{id});
+}
 std::string Hex(std::uint64_t id) { return sd::ObjectId{id}.hex(); }
 
 Bytes TaskArgs(shmray::detail::TaskCall& call) {

@@ -68,10 +68,11 @@ void WaitAll(const std::vector<std::uint64_t>& ids, int timeout_ms);
 /// ready[i] for the first `num_objects` final ids in input order, or fewer at the timeout.
 std::vector<bool> Wait(const std::vector<std::uint64_t>& ids, int num_objects, int timeout_ms);
 
-/// A process-local handle owning one reference to `id` (the caller's, from Submit/Put).
-void* AdoptRef(std::uint64_t id);
-/// Gives the handle's reference back (a no-op after the runtime that made it shut down).
-void DropRef(void* handle) noexcept;
+/// Takes over the reference `id` carries (from Submit/Put): returns the generation of the
+/// runtime it belongs to, for DropRef.
+std::uint64_t AdoptRef(std::uint64_t id) noexcept;
+/// Gives the reference back (a no-op once the runtime of `generation` shut down).
+void DropRef(std::uint64_t id, std::uint64_t generation) noexcept;
 /// 16 lower-case hex digits: ObjectRef::ID().
 std::string Hex(std::uint64_t id);
 

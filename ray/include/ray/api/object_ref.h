@@ -5,6 +5,7 @@
 /// so neither can free the object while a ref names it.
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <ray/api/backend.h>
@@ -22,17 +23,22 @@ namespace internal {
 class RefState {
  public:
   /// Takes over the reference `id` carries (from Submit or Put).
-  explicit RefState(std::uint64_t id) : id_(id), hex_(backend::Hex(id)), handle_(backend::AdoptRef(id)) {}
-  ~RefState() { backend::DropRef(handle_); }
+  explicit RefState(std::uint64_t id) noexcept : id_(id), generation_(backend::AdoptRef(id)) {}
+  ~RefState() { backend::DropRef(id_, generation_); }
   RefState(const RefState&) = delete;
   RefState& operator=(const RefState&) = delete;
   std::uint64_t id() const { return id_; }
-  const std::string& hex() const { return hex_; }
+  /// Made on first use: most refs never have their ID() read (one allocation less per task).
+  const std::string& hex() const {
+    std::call_once(hex_once_, [this] { hex_ = backend::Hex(id_); });
+    return hex_;
+  }
 
  private:
   std::uint64_t id_;
-  std::string hex_;
-  void* handle_;
+  std::uint64_t generation_;
+  mutable std::once_flag hex_once_;
+  mutable std::string hex_;
 };
 
 template <class T>
@@ -125,7 +131,7 @@ ObjectRef<T> MakeRef(std::uint64_t id) {
   try {
     s = std::make_shared<const RefState>(id);
   } catch (...) {
-    backend::DropRef(backend::AdoptRef(id));
+    backend::DropRef(id, backend::AdoptRef(id));
     throw;
   }
   return ObjectRef<T>(std::move(s));
