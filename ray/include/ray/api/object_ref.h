@@ -68,6 +68,10 @@ class ObjectRefBase {
     static const std::string kEmpty;
     return state_ ? state_->hex() : kEmpty;
   }
+  /// Same object (two empty refs are equal).
+  bool SameObject(const ObjectRefBase& other) const {
+    return (state_ ? state_->id() : 0) == (other.state_ ? other.state_->id() : 0);
+  }
   /// The runtime id; throws RayException for a default-constructed ref.
   std::uint64_t RawId() const {
     if (!state_) throw RayException("ray: this ObjectRef is empty (default-constructed or moved from)");
@@ -91,7 +95,7 @@ class ObjectRef : public internal::ObjectRefBase {
   ObjectRef() = default;
   /// Ray's check for "is this an ObjectRef" (used by its argument code).
   static bool IsObjectRef() { return true; }
-  bool operator==(const ObjectRef<T>& other) const { return ID() == other.ID(); }
+  bool operator==(const ObjectRef<T>& other) const { return SameObject(other); }
   bool operator!=(const ObjectRef<T>& other) const { return !(*this == other); }
 
   /// Waits for the value; throws RayTaskException / RayWorkerException.
@@ -112,7 +116,7 @@ class ObjectRef<void> : public internal::ObjectRefBase {
  public:
   ObjectRef() = default;
   static bool IsObjectRef() { return true; }
-  bool operator==(const ObjectRef<void>& other) const { return ID() == other.ID(); }
+  bool operator==(const ObjectRef<void>& other) const { return SameObject(other); }
   bool operator!=(const ObjectRef<void>& other) const { return !(*this == other); }
   void Get() const { internal::backend::Fetch(RawId(), -1); }
   void Get(const int& timeout_ms) const { internal::backend::Fetch(RawId(), timeout_ms); }
