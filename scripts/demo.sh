@@ -4,7 +4,7 @@
 #   ./scripts/demo.sh [demo arguments, e.g. --workers 2 --unit-ms 50]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(meson ninja-build g++ pkg-config libboost-dev libboost-filesystem-dev libcereal-dev doctest-dev)
+pkgs=(meson ninja-build g++ pkg-config libboost-dev libboost-filesystem-dev libcereal-dev libmsgpack-cxx-dev doctest-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

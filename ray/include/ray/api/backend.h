@@ -1,0 +1,89 @@
+#pragma once
+/// @file backend.h
+/// The seam between these C++17 headers and libshmray_ray (built as C++20 on shmray's
+/// detail::RuntimeApi). Values cross it as msgpack bytes, ids as 64-bit integers; every
+/// function throws only ray::internal exceptions (or std::bad_alloc / std::invalid_argument).
+/// Not part of Ray's API: user code does not call these.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <ray/api/ray_config.h>
+
+namespace shmray {
+namespace detail {
+class TaskCall;  // what a worker gives a task's invoker (shmray/detail/invoke.hpp)
+}  // namespace detail
+}  // namespace shmray
+
+namespace ray {
+namespace internal {
+namespace backend {
+
+/// Bytes of a stored object, readable while a reference to it is held.
+struct Bytes {
+  const char* data = nullptr;
+  std::size_t size = 0;
+};
+
+/// A value to store: `size` bytes that `write` produces into the memory it is given
+/// (the object store itself: no intermediate buffer).
+struct Payload {
+  std::size_t size = 0;
+  void (*write)(const void* ctx, char* into, std::size_t n) = nullptr;
+  const void* ctx = nullptr;
+};
+
+using AnyFn = void (*)();
+using Invoker = void (*)(AnyFn fn, shmray::detail::TaskCall& call);
+
+/// Options of one submission, as TaskCaller collected them.
+struct TaskSpec {
+  std::string name;
+  std::unordered_map<std::string, double> resources;
+};
+
+void Init(const RayConfig& config, int argc, char** argv);
+void Shutdown() noexcept;
+bool IsInitialized() noexcept;
+
+/// Registers a function under `name` (before main, from RAY_REMOTE); true.
+bool Register(const char* name, AnyFn fn, Invoker invoke, const char* signature);
+/// The registry index of `fn`; throws RayFunctionNotFound when no RAY_REMOTE named it.
+std::uint32_t FunctionIndex(AnyFn fn);
+
+/// Submits a task; `args` in this layer's argument format (see ray_remote.h), `resolve`
+/// the ids the worker reads as values. The id carries one reference owned by the caller.
+std::uint64_t Submit(std::uint32_t function, const std::string& args, const std::vector<std::uint64_t>& resolve,
+                     const TaskSpec& spec);
+/// Stores a value; the id carries one reference owned by the caller.
+std::uint64_t Put(const Payload& value);
+/// Waits (timeout_ms < 0: without limit) and returns the bytes; throws RayTaskException,
+/// RayWorkerException or RayTimeoutException.
+Bytes Fetch(std::uint64_t id, int timeout_ms);
+/// Waits until every id is final, throwing the error of a failed one as Fetch does.
+void WaitAll(const std::vector<std::uint64_t>& ids, int timeout_ms);
+/// ready[i] for the first `num_objects` final ids in input order, or fewer at the timeout.
+std::vector<bool> Wait(const std::vector<std::uint64_t>& ids, int num_objects, int timeout_ms);
+
+/// Takes over the reference `id` carries (from Submit/Put): returns the generation of the
+/// runtime it belongs to, for DropRef.
+std::uint64_t AdoptRef(std::uint64_t id) noexcept;
+/// Gives the reference back (a no-op once the runtime of `generation` shut down).
+void DropRef(std::uint64_t id, std::uint64_t generation) noexcept;
+/// 16 lower-case hex digits: ObjectRef::ID().
+std::string Hex(std::uint64_t id);
+
+// Worker side: what an invoker reads and writes.
+Bytes TaskArgs(shmray::detail::TaskCall& call);
+/// Bytes of an argument object (kept alive by the task while it runs).
+Bytes Resolve(shmray::detail::TaskCall& call, std::uint64_t id);
+/// Called after the arguments are decoded, right before the body.
+void BeforeBody(shmray::detail::TaskCall& call);
+void SetResult(shmray::detail::TaskCall& call, const Payload& value);
+
+}  // namespace backend
+}  // namespace internal
+}  // namespace ray
