@@ -4,6 +4,7 @@
 /// value (kValue) or the id of an ObjectRef the worker resolves in place (kResolve). The
 /// worker-side invoker, instantiated by SHMRAY_REMOTE for the function's signature, decodes
 /// them in order, calls the function and stores its result.
+#include "shmray/detail/config.hpp"
 #include <cstdint>
 #include <span>
 #include <string>
@@ -54,7 +55,7 @@ inline constexpr bool valid_parameter_v =
     is_view_v<D> || (std::is_default_constructible_v<D> && is_serializable_v<D>);
 
 /// What the worker gives an invoker.
-class TaskCall {
+class SHMRAY_API TaskCall {
  public:
   virtual InArchive& args() = 0;
   /// Bytes of an argument object, readable in place while the task runs.
@@ -86,9 +87,9 @@ ValueSource value_source(const T& v, std::vector<ObjectId>& contained) {
 
 /// Throws SerializationError saying the value given to put() could not be serialized, with
 /// the message of the exception in flight (a SerializationError or bad_alloc goes on as is).
-[[noreturn]] void rethrow_value_not_serializable();
+[[noreturn]] SHMRAY_API void rethrow_value_not_serializable();
 /// Throws SerializationError naming the argument (0-based `position`) of `function`.
-[[noreturn]] void rethrow_argument_not_serializable(std::size_t position, std::uint32_t function);
+[[noreturn]] SHMRAY_API void rethrow_argument_not_serializable(std::size_t position, std::uint32_t function);
 
 /// value_source for put(): an exception of the value's save() (sizing or writing) becomes
 /// SerializationError, as a result's does.
@@ -207,7 +208,7 @@ struct EncodeScratch {
   std::string bytes;
   std::vector<ObjectId> resolve, contained;
 };
-class ScratchLease {
+class SHMRAY_API ScratchLease {
  public:
   ScratchLease();
   ~ScratchLease();
@@ -253,7 +254,7 @@ D decode_argument(InArchive& ar, TaskCall& call) {
 
 /// Throws SerializationError saying the task's result could not be serialized, with the
 /// message of the exception in flight.
-[[noreturn]] void rethrow_result_not_serializable();
+[[noreturn]] SHMRAY_API void rethrow_result_not_serializable();
 
 template <class R, class... P>
 void invoke_function(AnyFn fn, TaskCall& call) {
