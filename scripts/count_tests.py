@@ -2,7 +2,8 @@
 """Prints "N passed, N failed" over one or more meson build dirs, counted per doctest case.
 
 Reads each build dir's meson-logs/testlog.json. A doctest binary contributes its
-"[doctest] test cases: T | P passed | F failed" counts; a binary that crashed, hung or
+"[doctest] test cases: T | P passed | F failed" counts (as does a script that prints
+"[checks] test cases: ..." in the same form, scripts/consumer_check.sh); a binary that crashed, hung or
 printed no such line counts as one failed case more; a test that is not doctest counts
 as one case (passed or failed by its meson result).
 """
@@ -12,7 +13,7 @@ import os
 import re
 import sys
 
-SUMMARY = re.compile(r"^\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", re.M)
+SUMMARY = re.compile(r"^\[(?:doctest|checks)\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", re.M)
 
 
 def count(builddir):

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds shmray and runs every test; the last line is "N passed, N failed" counted per
 # doctest case.
-#   ./scripts/test.sh          the test suite (build dir: build/)
-#   ./scripts/test.sh --ci     also the sanitizer builds (address+undefined, thread), the
-#                              fuzz targets, as CI does (chaos and soak run in every mode)
+#   ./scripts/test.sh          the test suite (build dir: build/), without the consumer check
+#   ./scripts/test.sh --ci     also the consumer check (scripts/consumer_check.sh: install,
+#                              then the README example through pkg-config, CMake and as a
+#                              meson subproject), the sanitizer builds (address+undefined,
+#                              thread) and the fuzz targets, as CI does (chaos and soak run
+#                              in every mode)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ci=0
@@ -24,7 +27,11 @@ run_suite() {
   meson test -C "$dir" --print-errorlogs ${SETUP:+--setup "$SETUP"} ${SUITES:-} || status=1
 }
 
-run_suite build
+if ((ci)); then
+  run_suite build
+else
+  SUITES="--no-suite consumer" run_suite build
+fi
 if ((ci)); then
   SETUP=san run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false -Ddemos=false
   SETUP=san run_suite build-tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false -Ddemos=false

@@ -85,7 +85,10 @@ CpuSnapshot snapshot() {
 double cpu_between(const CpuSnapshot& a, const CpuSnapshot& b) {
   CHECK_MESSAGE(a.descendants.size() == b.descendants.size(), "the set of runtime processes changed");
   double total = b.driver - a.driver;
-  for (const auto& [pid, cpu] : b.descendants) {
+  for (const auto& entry : b.descendants) {
+    // Named copies, not structured bindings: CHECK_MESSAGE's lambda cannot capture a binding before clang 16.
+    const auto pid = entry.first;
+    const auto cpu = entry.second;
     auto it = a.descendants.find(pid);
     CHECK_MESSAGE(it != a.descendants.end(), "process " << pid << " appeared during the window");
     if (it != a.descendants.end()) total += cpu - it->second;

@@ -71,7 +71,11 @@ TEST_CASE("Security.TheSegmentHasNoName" * doctest::timeout(60)) {
   // In the driver and in a worker the segment is an anonymous shared mapping (shown by the
   // kernel as "/dev/zero (deleted)"), not a file anyone could open.
   for (int pid : {static_cast<int>(::getpid()), shmray::test::workers_of().at(0)}) {
-    const auto [range, name] = segment_mapping(pid);
+    const auto mapping = segment_mapping(pid);
+    // Named copies, not structured bindings: CAPTURE's lambda cannot capture a binding
+    // before clang 16.
+    const auto& range = mapping.first;
+    const std::string name = mapping.second;
     CAPTURE(pid);
     CAPTURE(name);
     CHECK_FALSE(range.empty());

@@ -185,7 +185,10 @@ TEST_CASE("Segment.TheStoreIsKeptOutOfCoreDumps" * doctest::timeout(60)) {
       if (v.start <= p && p < v.end) inode = v.inode;
     REQUIRE(!inode.empty());
     int segment_vmas = 0;
-    for (const auto& [v, flags] : vmas) {
+    for (const auto& vma : vmas) {
+      // Named copies, not structured bindings: CAPTURE's lambda cannot capture a binding before clang 16.
+      const auto& v = vma.first;
+      const auto& flags = vma.second;
       if (v.inode != inode || v.perms[3] != 's') continue;
       ++segment_vmas;
       CAPTURE(flags);

@@ -100,7 +100,10 @@ TEST_CASE("Soak.AMillionTasksLeaveNothingBehind" * doctest::timeout(900)) {
   CHECK(after.reserved_bytes <= base.reserved_bytes + (4u << 20));  // a few cached spans may move
   // Sanitizers keep freed memory in quarantine and shadow: private memory says nothing there.
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  for (const auto& [who, kib] : pool_rss()) {
+  for (const auto& entry : pool_rss()) {
+    // Named copies, not structured bindings: CAPTURE's lambda cannot capture a binding before clang 16.
+    const auto& who = entry.first;
+    const auto kib = entry.second;
     CAPTURE(who);
     const long before = rss_before.count(who) ? rss_before.at(who) : -1;
     MESSAGE(who << ": RssAnon " << before << " KiB -> " << kib << " KiB");

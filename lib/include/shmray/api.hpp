@@ -1,6 +1,7 @@
 #pragma once
 /// @file api.hpp
 /// init/shutdown/Session and put, get, wait, cancel, cancelled, get_view.
+#include "shmray/detail/config.hpp"
 #include <chrono>
 #include <cstddef>
 #include <stdexcept>
@@ -18,10 +19,10 @@ namespace shmray {
 /// Maps the shared segment and starts the worker pool. Call it early, before the program
 /// starts threads of its own: workers are forked from the calling process.
 /// Throws AlreadyInitializedError when running, std::invalid_argument for options out of range.
-void init(const Options& options = {});
+SHMRAY_API void init(const Options& options = {});
 /// Stops the pool and frees the segment; idempotent; also runs at normal exit.
-void shutdown() noexcept;
-bool is_initialized() noexcept;
+SHMRAY_API void shutdown() noexcept;
+SHMRAY_API bool is_initialized() noexcept;
 
 /// init() in the constructor, shutdown() in the destructor.
 /// @code
@@ -162,7 +163,7 @@ void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
 }
 
 /// Inside a task: has this task been cancelled? Outside a task: false.
-bool cancelled();
+SHMRAY_API bool cancelled();
 
 /// How much of the object store is in use (driver only).
 struct StoreStats {
@@ -172,7 +173,7 @@ struct StoreStats {
   std::size_t reserved_bytes = 0;  ///< arena taken by some process (64 KiB spans; includes a few
                                    ///< cached empty spans per process and size class)
 };
-StoreStats store_stats();
+SHMRAY_API StoreStats store_stats();
 
 /// Zero-copy read of a contiguous object (see View).
 template <class T>

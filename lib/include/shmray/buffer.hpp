@@ -2,6 +2,7 @@
 /// @file buffer.hpp
 /// Buffer<T>: an array written straight into the object store, so a large result (or put)
 /// needs no copy. Readers see it as a std::vector<T>.
+#include "shmray/detail/config.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -15,7 +16,7 @@
 
 namespace shmray::detail {
 /// ObjectStoreFullError: `n` elements of `element_bytes` take more bytes than a size_t holds.
-[[noreturn]] void throw_buffer_too_large(std::size_t n, std::size_t element_bytes);
+[[noreturn]] SHMRAY_API void throw_buffer_too_large(std::size_t n, std::size_t element_bytes);
 }  // namespace shmray::detail
 
 namespace shmray {

@@ -1,6 +1,7 @@
 #pragma once
 /// @file errors.hpp
 /// Every error the library throws derives from shmray::Error (a std::runtime_error).
+#include "shmray/detail/config.hpp"
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -8,13 +9,13 @@
 namespace shmray {
 
 /// Base of every error shmray throws.
-class Error : public std::runtime_error {
+class SHMRAY_API Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 /// `get` with a timeout ran out before the object was ready.
-class GetTimeoutError : public Error {
+class SHMRAY_API GetTimeoutError : public Error {
  public:
   using Error::Error;
 };
@@ -23,7 +24,7 @@ class GetTimeoutError : public Error {
 /// with a TaskOptions::name, `sq (slow_square) raised std::logic_error: boom`. An error that
 /// reached you through tasks that get() a failed child keeps the original thrower and lists
 /// them: `bar raised std::domain_error: boom (via foo)`.
-class TaskError : public Error {
+class SHMRAY_API TaskError : public Error {
  public:
   TaskError(std::string type_name, std::string message, std::string function, int pid);
   TaskError(std::string type_name, std::string message, std::string function, int pid, std::string task_name,
@@ -51,19 +52,19 @@ class TaskError : public Error {
 };
 
 /// The task (or one it depended on) was cancelled.
-class TaskCancelledError : public Error {
+class SHMRAY_API TaskCancelledError : public Error {
  public:
   using Error::Error;
 };
 
 /// The worker process died running the task and no retry was left.
-class WorkerCrashedError : public Error {
+class SHMRAY_API WorkerCrashedError : public Error {
  public:
   using Error::Error;
 };
 
 /// A value could not be stored, even after waiting for space.
-class ObjectStoreFullError : public Error {
+class SHMRAY_API ObjectStoreFullError : public Error {
  public:
   using Error::Error;
 };
@@ -71,19 +72,19 @@ class ObjectStoreFullError : public Error {
 /// A task could not be submitted inside a task: the task table had no free slot for
 /// `Options::store_full_timeout` (a chain of nested tasks deeper than the table, or more
 /// tasks in flight than it holds).
-class TaskTableFullError : public Error {
+class SHMRAY_API TaskTableFullError : public Error {
  public:
   using Error::Error;
 };
 
 /// `task(f)` for an `f` without `SHMRAY_REMOTE(f)`.
-class UnregisteredFunctionError : public Error {
+class SHMRAY_API UnregisteredFunctionError : public Error {
  public:
   using Error::Error;
 };
 
 /// An API call was made before `init()` (or after `shutdown()`).
-class NotInitializedError : public Error {
+class SHMRAY_API NotInitializedError : public Error {
  public:
   using Error::Error;
 };
@@ -91,19 +92,19 @@ class NotInitializedError : public Error {
 /// An API call in a process forked from one that runs a pool (the host after `init()`, or a
 /// task's process): the child owns no pool. Use the API in the parent, or exec in the child
 /// (a child of the host may also `init()` a pool of its own).
-class ForkedProcessError : public NotInitializedError {
+class SHMRAY_API ForkedProcessError : public NotInitializedError {
  public:
   using NotInitializedError::NotInitializedError;
 };
 
 /// `init()` was called while the runtime was running.
-class AlreadyInitializedError : public Error {
+class SHMRAY_API AlreadyInitializedError : public Error {
  public:
   using Error::Error;
 };
 
 /// A value could not be serialized or deserialized (also: a corrupt or truncated record).
-class SerializationError : public Error {
+class SHMRAY_API SerializationError : public Error {
  public:
   using Error::Error;
 };
@@ -112,7 +113,7 @@ class SerializationError : public Error {
 /// e.g. under a pids limit: the message names the errno), or the fork server that starts
 /// them kept dying. Pending tasks fail with it, and so do later submissions; `shutdown()`
 /// and `init()` again start a fresh pool.
-class PoolError : public Error {
+class SHMRAY_API PoolError : public Error {
  public:
   using Error::Error;
 };

@@ -1,6 +1,7 @@
 #pragma once
 /// @file object_ref.hpp
 /// ObjectRef<T>: a cheap, copyable future for a value in the shared object store.
+#include "shmray/detail/config.hpp"
 #include <cstddef>
 #include <functional>
 #include <ostream>

@@ -1,6 +1,7 @@
 #pragma once
 /// @file options.hpp
 /// Plain option structs for init, task submission, wait and cancel (designated-initializer friendly).
+#include "shmray/detail/config.hpp"
 #include <chrono>
 #include <cstddef>
 #include <optional>

@@ -6,6 +6,7 @@
 /// SHMRAY_REMOTE(slow_square);
 /// SHMRAY_REMOTE(static_cast<int (*)(int)>(overloaded));   // an overload: pick it with a cast
 /// @endcode
+#include "shmray/detail/config.hpp"
 #include <typeinfo>
 
 #include "shmray/detail/invoke.hpp"

@@ -14,6 +14,7 @@
 /// @endcode
 
 // cereal support for the std types most tasks use; include others (<cereal/types/...>) yourself.
+#include "shmray/detail/config.hpp"
 #include <cereal/types/array.hpp>
 #include <cereal/types/map.hpp>
 #include <cereal/types/optional.hpp>
@@ -30,10 +31,11 @@
 #include "shmray/options.hpp"
 #include "shmray/remote.hpp"
 #include "shmray/task.hpp"
+#include "shmray/version.hpp"
 #include "shmray/view.hpp"
 
 namespace shmray {
-inline constexpr int kVersionMajor = 0;
-inline constexpr int kVersionMinor = 1;
-inline constexpr int kVersionPatch = 0;
+inline constexpr int kVersionMajor = SHMRAY_VERSION_MAJOR;
+inline constexpr int kVersionMinor = SHMRAY_VERSION_MINOR;
+inline constexpr int kVersionPatch = SHMRAY_VERSION_PATCH;
 }  // namespace shmray

@@ -1,6 +1,7 @@
 #pragma once
 /// @file task.hpp
 /// task(f).options({...}).remote(args...): submit a call of a registered function.
+#include "shmray/detail/config.hpp"
 #include <utility>
 
 #include "shmray/buffer.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 /// @file view.hpp
 /// View<T>: a zero-copy, read-only look at a contiguous object where it lies in the store.
+#include "shmray/detail/config.hpp"
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +39,7 @@ struct view_traits<std::basic_string<C, Tr, A>> {
   static constexpr bool size_prefixed = true;
   using element = C;
 };
-[[noreturn]] void throw_view_mismatch();
+[[noreturn]] SHMRAY_API void throw_view_mismatch();
 }  // namespace detail
 
 /// Read-only span over an object stored as a std::vector or std::array of arithmetic or

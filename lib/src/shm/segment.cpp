@@ -1,7 +1,5 @@
 #include "shm/segment.hpp"
 
-#include <boost/interprocess/anonymous_shared_memory.hpp>
-
 #include <sys/mman.h>
 
 #include <cstring>
@@ -113,16 +111,21 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
 std::optional<Segment> Segment::create(const SegmentParams& params) noexcept {
   SegmentHeader h{};
   lay_out(params, h);
-  try {
-    Segment seg(boost::interprocess::anonymous_shared_memory(h.total_bytes), h);
-    std::memcpy(seg.base(), &h, sizeof h);  // fresh anonymous memory is zero: every ring and slot starts empty
-    // Keep the object store (the host's data) out of the core dump of any process of the
-    // pool; the flag is on the mapping, so the fork server and workers inherit it.
-    ::madvise(seg.base(), seg.size(), MADV_DONTDUMP);
-    return seg;
-  } catch (...) {
-    return std::nullopt;
-  }
+  // MAP_SHARED | MAP_ANONYMOUS: shared with the processes forked later, named nowhere.
+  void* at = ::mmap(nullptr, h.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (at == MAP_FAILED) return std::nullopt;
+  Segment seg(at, h.total_bytes, h);
+  std::memcpy(seg.base(), &h, sizeof h);  // fresh anonymous memory is zero: every ring and slot starts empty
+  // Keep the object store (the host's data) out of the core dump of any process of the
+  // pool; the flag is on the mapping, so the fork server and workers inherit it.
+  ::madvise(seg.base(), seg.size(), MADV_DONTDUMP);
+  return seg;
+}
+
+void Segment::unmap() noexcept {
+  if (base_) ::munmap(base_, size_);
+  base_ = nullptr;
+  size_ = 0;
 }
 
 bool Segment::protect_for_worker() const noexcept {

@@ -1,14 +1,12 @@
 #pragma once
-// The one shared segment: an anonymous MAP_SHARED mapping (Boost.Interprocess
-// anonymous_shared_memory) made before the fork server and workers are forked, so every
+// The one shared segment: an anonymous MAP_SHARED mapping (mmap) made before the fork server and workers are forked, so every
 // process of the pool has it at the same address and nothing names it in /dev/shm: it is
 // gone when the last process of the pool is. See layout.md for the map.
-#include <boost/interprocess/mapped_region.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "shm/layout.hpp"
 
@@ -37,11 +35,24 @@ class Segment {
  public:
   /// Maps and formats a segment; nullopt when the mapping fails (errno tells).
   static std::optional<Segment> create(const SegmentParams& params) noexcept;
-  Segment(Segment&&) noexcept = default;
-  Segment& operator=(Segment&&) noexcept = default;
+  Segment(Segment&& o) noexcept
+      : base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)), geo_(o.geo_) {}
+  Segment& operator=(Segment&& o) noexcept {
+    if (this != &o) {
+      unmap();
+      base_ = std::exchange(o.base_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      geo_ = o.geo_;
+    }
+    return *this;
+  }
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+  /// Unmaps this process's view; the memory lives on in the other processes of the pool.
+  ~Segment() { unmap(); }
 
-  std::byte* base() const noexcept { return static_cast<std::byte*>(region_.get_address()); }
-  std::size_t size() const noexcept { return region_.get_size(); }
+  std::byte* base() const noexcept { return static_cast<std::byte*>(base_); }
+  std::size_t size() const noexcept { return size_; }
   /// This process's private copy of the geometry, taken when the segment was made (workers
   /// inherit it over fork). Every offset, capacity and size comes from here, never from the
   /// shared header, which any process of the pool could have scribbled over.
@@ -82,9 +93,10 @@ class Segment {
   bool protect_for_worker() const noexcept;
 
  private:
-  Segment(boost::interprocess::mapped_region region, const SegmentHeader& geo) noexcept
-      : region_(std::move(region)), geo_(geo) {}
-  boost::interprocess::mapped_region region_;
+  Segment(void* base, std::size_t size, const SegmentHeader& geo) noexcept : base_(base), size_(size), geo_(geo) {}
+  void unmap() noexcept;
+  void* base_ = nullptr;
+  std::size_t size_ = 0;
   SegmentHeader geo_{};
 };
 

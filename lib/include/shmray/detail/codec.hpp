@@ -5,6 +5,7 @@
 /// Bytes written by another process are untrusted: a truncated record or a size prefix
 /// larger than what follows throws SerializationError instead of reading out of bounds or
 /// allocating without limit.
+#include "shmray/detail/config.hpp"
 #include <cereal/cereal.hpp>
 
 #include <cstddef>
@@ -19,7 +20,7 @@
 
 namespace shmray::detail {
 
-[[noreturn]] void throw_serialization_error(const char* what);
+[[noreturn]] SHMRAY_API void throw_serialization_error(const char* what);
 
 /// Writes into a growable buffer, into a fixed span, or only counts (sizing pass).
 class OutArchive : public cereal::OutputArchive<OutArchive, cereal::AllowEmptyClassElision> {

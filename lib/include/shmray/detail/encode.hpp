@@ -3,6 +3,8 @@
 /// The submitting side of a call (remote(), in the driver or inside a task): each argument
 /// is checked against its parameter at compile time and encoded as a tag byte and then
 /// either the value (kValue) or the id of an ObjectRef the worker resolves (kResolve).
+#include "shmray/detail/config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,7 +19,7 @@
 namespace shmray::detail {
 
 /// Throws SerializationError naming the argument (0-based `position`) of `function`.
-[[noreturn]] void rethrow_argument_not_serializable(std::size_t position, std::uint32_t function);
+[[noreturn]] SHMRAY_API void rethrow_argument_not_serializable(std::size_t position, std::uint32_t function);
 
 template <class P, class A>
 constexpr bool check_argument() {
@@ -94,7 +96,7 @@ struct EncodeScratch {
   std::string bytes;
   std::vector<ObjectId> resolve, contained;
 };
-class ScratchLease {
+class SHMRAY_API ScratchLease {
  public:
   ScratchLease();
   ~ScratchLease();

@@ -5,6 +5,8 @@
 /// (kResolve). The worker-side invoker here, instantiated by SHMRAY_REMOTE for the
 /// function's signature, decodes them in order, calls the function and stores its result.
 /// Includes traits.hpp, values.hpp and encode.hpp: including this one gives all of them.
+#include "shmray/detail/config.hpp"
+
 #include <cstdint>
 #include <span>
 #include <tuple>
@@ -25,7 +27,7 @@
 namespace shmray::detail {
 
 /// What the worker gives an invoker.
-class TaskCall {
+class SHMRAY_API TaskCall {
  public:
   virtual InArchive& args() = 0;
   /// Bytes of an argument object, readable in place while the task runs.
@@ -72,7 +74,7 @@ D decode_argument(InArchive& ar, TaskCall& call) {
 
 /// Throws SerializationError saying the task's result could not be serialized, with the
 /// message of the exception in flight.
-[[noreturn]] void rethrow_result_not_serializable();
+[[noreturn]] SHMRAY_API void rethrow_result_not_serializable();
 
 template <class R, class... P>
 void invoke_function(AnyFn fn, TaskCall& call) {

@@ -3,6 +3,7 @@
 /// Process-local reference handle shared by all copies of one ObjectRef: copies only touch
 /// this counter; the runtime hears of a reference when the handle is made and when the last
 /// copy is gone.
+#include "shmray/detail/config.hpp"
 #include <atomic>
 #include <cstdint>
 
@@ -17,14 +18,14 @@ struct RefHandle {
 };
 
 /// Wraps an id whose reference the caller already owns (from submit/put).
-RefHandle* adopt_ref(ObjectId id);
+SHMRAY_API RefHandle* adopt_ref(ObjectId id);
 /// Takes a new reference to `id` (deserialized refs); throws if no runtime is running.
-RefHandle* acquire_ref(ObjectId id);
+SHMRAY_API RefHandle* acquire_ref(ObjectId id);
 /// Gives the reference back; no-op for ids of a runtime that was shut down.
-void release_ref(RefHandle* h) noexcept;
+SHMRAY_API void release_ref(RefHandle* h) noexcept;
 /// The id of a ref of the running runtime; std::invalid_argument for an empty ref or one
 /// from before the last shutdown()/init() (it would name someone else's object).
-ObjectId checked_id(const RefHandle* h, const char* what);
+SHMRAY_API ObjectId checked_id(const RefHandle* h, const char* what);
 
 inline void retain(RefHandle* h) noexcept {
   if (h) h->count.fetch_add(1, std::memory_order_relaxed);

@@ -2,6 +2,7 @@
 /// @file registry.hpp
 /// The table of remote functions. SHMRAY_REMOTE fills it before main; forked workers inherit
 /// it, so a function is named across processes by its index.
+#include "shmray/detail/config.hpp"
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,16 +23,16 @@ struct FunctionInfo {
 
 /// Adds `info` (once per address); returns true. Two different functions with one name and
 /// one signature are recorded as a conflict that init() reports.
-bool register_function(FunctionInfo info);
+SHMRAY_API bool register_function(FunctionInfo info);
 /// Index of a registered function, or nullopt.
-std::optional<std::uint32_t> function_index(AnyFn address) noexcept;
+SHMRAY_API std::optional<std::uint32_t> function_index(AnyFn address) noexcept;
 /// Throws UnregisteredFunctionError naming `SHMRAY_REMOTE(...)` when `address` is unknown.
-std::uint32_t function_index_or_throw(AnyFn address);
+SHMRAY_API std::uint32_t function_index_or_throw(AnyFn address);
 /// nullptr for an index out of range.
-const FunctionInfo* function_at(std::uint32_t index) noexcept;
+SHMRAY_API const FunctionInfo* function_at(std::uint32_t index) noexcept;
 /// Empty when names are unambiguous; otherwise a message that says what to rename.
-std::string registry_conflicts();
+SHMRAY_API std::string registry_conflicts();
 /// "static_cast<int (*)(int)>(ns::f)" -> "ns::f"; "&f" -> "f".
-std::string spelled_function_name(std::string_view spelled);
+SHMRAY_API std::string spelled_function_name(std::string_view spelled);
 
 }  // namespace shmray::detail

@@ -3,6 +3,7 @@
 /// The one seam between public templates and the runtime: templates type-check a call,
 /// serialize its values and hand bytes through RuntimeApi. The driver process and worker
 /// processes each have their own implementation (lib/src/driver, lib/src/worker).
+#include "shmray/detail/config.hpp"
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +21,7 @@ namespace shmray::detail {
 using Clock = std::chrono::steady_clock;
 
 /// A point in time to give up waiting; `never()` waits without limit.
-struct Deadline {
+struct SHMRAY_API Deadline {
   Clock::time_point at = Clock::time_point::max();
   static Deadline never() { return {}; }
   /// Throws std::invalid_argument for a negative duration.
@@ -77,7 +78,7 @@ struct SubmitRequest {
 };
 
 /// Implemented by the driver runtime and by the worker runtime.
-class RuntimeApi {
+class SHMRAY_API RuntimeApi {
  public:
   virtual ~RuntimeApi() = default;
   /// Returns the result's id, carrying one reference owned by the caller.
@@ -110,12 +111,12 @@ class RuntimeApi {
 
 /// The runtime of this process; throws NotInitializedError when there is none
 /// (ForkedProcessError in a process forked from one that runs a pool).
-RuntimeApi& runtime();
+SHMRAY_API RuntimeApi& runtime();
 
 /// The runtime, held for one call: shutdown() stops such calls (they throw
 /// NotInitializedError) and waits for them to leave before it frees the pool, so a call
 /// blocked in another thread never touches freed memory.
-class RuntimeCall {
+class SHMRAY_API RuntimeCall {
  public:
   /// Throws as runtime() does.
   RuntimeCall();
@@ -131,9 +132,9 @@ class RuntimeCall {
   RuntimeApi* rt_ = nullptr;
 };
 /// Which init() of this process runs now (a 64-bit counter; 0 before the first).
-std::uint64_t runtime_generation() noexcept;
+SHMRAY_API std::uint64_t runtime_generation() noexcept;
 /// free_block on the current runtime when it is still the one of `generation` (a Buffer
 /// that outlives shutdown() just goes).
-void free_block_noexcept(std::uint64_t offset, std::uint64_t generation) noexcept;
+SHMRAY_API void free_block_noexcept(std::uint64_t offset, std::uint64_t generation) noexcept;
 
 }  // namespace shmray::detail

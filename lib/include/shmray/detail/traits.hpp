@@ -3,6 +3,8 @@
 /// Compile-time rules of remote functions, shared by both sides: which types can be
 /// parameters and results, and the checks SHMRAY_REMOTE applies to a signature. Also the tag
 /// that says how an encoded argument travels.
+#include "shmray/detail/config.hpp"
+
 #include <cstdint>
 #include <type_traits>
 #include <vector>

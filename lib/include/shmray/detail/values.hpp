@@ -2,6 +2,8 @@
 /// @file values.hpp
 /// Values in the store, either side: a value serialized in place (two passes, no copy), and
 /// a stored value read back.
+#include "shmray/detail/config.hpp"
+
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -27,7 +29,7 @@ ValueSource value_source(const T& v, std::vector<ObjectId>& contained) {
 
 /// Throws SerializationError saying the value given to put() could not be serialized, with
 /// the message of the exception in flight (a SerializationError or bad_alloc goes on as is).
-[[noreturn]] void rethrow_value_not_serializable();
+[[noreturn]] SHMRAY_API void rethrow_value_not_serializable();
 
 /// value_source for put(): an exception of the value's save() (sizing or writing) becomes
 /// SerializationError, as a result's does.
