@@ -2,6 +2,8 @@
 /// @file task.hpp
 /// task(f).options({...}).remote(args...): submit a call of a registered function.
 #include "shmray/detail/config.hpp"
+
+#include <type_traits>
 #include <utility>
 
 #include "shmray/buffer.hpp"
@@ -76,6 +78,17 @@ class TaskCaller<R (*)(P...)> {
 template <class R, class... P>
 TaskCaller<R (*)(P...)> task(R (*f)(P...)) {
   return TaskCaller<R (*)(P...)>(f);
+}
+
+/// Anything but a plain function (a lambda, a functor, a std::function, a member function)
+/// cannot be named in a worker process: it stops the build with a message saying what to do.
+template <class F>
+  requires(!std::is_function_v<std::remove_pointer_t<std::decay_t<F>>>)
+void task(F&&) {
+  static_assert(sizeof(F) == 0,
+                "shmray::task(f): f must be a plain function registered with SHMRAY_REMOTE; a lambda, functor, "
+                "std::function or member function cannot be named in a worker process: wrap the call in a named "
+                "function at namespace scope and add SHMRAY_REMOTE(that_function) next to it");
 }
 
 }  // namespace shmray
