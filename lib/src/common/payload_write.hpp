@@ -10,6 +10,7 @@
 
 #include "common/views.hpp"
 #include "shm/layout.hpp"
+#include "shmray/detail/runtime_api.hpp"
 
 namespace shmray::common {
 
@@ -47,6 +48,24 @@ bool write_payload(const Views& v, ObjectId id, shm::ObjectState state, std::spa
   const BlockSource blocks{[](void* ctx, std::size_t n, bool last) -> std::uint64_t { return (*static_cast<F*>(ctx))(n, last); },
                            const_cast<void*>(static_cast<const void*>(&allocate))};
   return write_payload(v, id, state, bytes, blocks, flags);
+}
+
+/// The first step of a put (the driver's and a task's alike): a value larger than
+/// kInlineBytes is written into a block from `allocate(bytes) -> offset`, which
+/// `free(offset)` gives back when the value's write throws. Returns the block's offset, or 0
+/// for a value that goes inline (written into its slot once the caller has one). Both
+/// callables are the caller's own (the driver's heap or a worker's), inlined: no indirection.
+template <class Allocate, class Free>
+std::uint64_t write_value_block(const Views& v, const detail::ValueSource& value, Allocate&& allocate, Free&& free) {
+  if (value.size <= shm::kInlineBytes) return 0;
+  const std::uint64_t off = allocate(value.size);
+  try {
+    value.write(value.ctx, {v.base + off, value.size});
+  } catch (...) {
+    free(off);
+    throw;
+  }
+  return off;
 }
 
 }  // namespace shmray::common

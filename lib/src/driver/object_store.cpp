@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/checks.hpp"
+#include "common/payload_write.hpp"
 #include "common/store_space.hpp"
 #include "driver/driver.hpp"
 #include "shmray/errors.hpp"
@@ -62,18 +64,13 @@ std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
 }
 
 ObjectId Driver::put(const detail::ValueSource& value) {
-  for (ObjectId c : value.contained) objects_.check_live(c);
-  std::uint64_t off = 0;
-  if (value.size > shm::kInlineBytes) {
-    off = allocate_block_waiting(value.size);
-    try {
-      value.write(value.ctx, {v_.base + off, value.size});
-    } catch (...) {
-      std::lock_guard lock(mu_);
-      free_block_locked(off);
-      throw;
-    }
-  }
+  common::check_all_live(v_, value.contained);
+  const std::uint64_t off = common::write_value_block(
+      v_, value, [&](std::size_t n) { return allocate_block_waiting(n); },
+      [&](std::uint64_t o) {
+        std::lock_guard lock(mu_);
+        free_block_locked(o);
+      });
   std::lock_guard lock(mu_);
   ObjectId id;
   try {

@@ -157,16 +157,8 @@ ObjectId WorkerRuntime::put(const detail::ValueSource& value) {
   if (value.contained.size() > UINT32_MAX)  // PutHeader::contained
     throw ObjectStoreFullError("shmray::put: a value holding more than 2^32 - 1 ObjectRefs; put fewer refs");
   common::check_all_live(v_, value.contained);  // as the driver's put
-  std::uint64_t off = 0;
-  if (value.size > shm::kInlineBytes) {
-    off = allocate_block_waiting(value.size);
-    try {
-      value.write(value.ctx, {v_.base + off, value.size});
-    } catch (...) {
-      free_block(off);
-      throw;
-    }
-  }
+  const std::uint64_t off = common::write_value_block(
+      v_, value, [&](std::size_t n) { return allocate_block_waiting(n); }, [&](std::uint64_t o) { free_block(o); });
   return publish_put(off, value.size, off ? nullptr : &value, value.contained);
 }
 
