@@ -92,6 +92,8 @@ class Driver final : public detail::RuntimeApi {
   void finish_task_locked(std::uint32_t idx);
   void fail_task_locked(std::uint32_t idx, std::span<const std::byte> error_payload);
   void on_final_locked(ObjectId obj);
+  /// `resolve`: ids already checked live (it indexes the object table with them). It may be
+  /// the task's own pins: it reads them all before anything can fail the task.
   bool watch_deps_locked(std::uint32_t idx, std::span<const ObjectId> resolve);
   void adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,
                                 std::span<const ObjectId> contained, std::string name);

@@ -18,9 +18,7 @@ bool Driver::accept_worker_ref_locked(std::uint32_t w, ObjectId id) {
 
 void Driver::add_contained_locked(std::uint32_t w, ObjectId container, std::span<const ObjectId> refs) {
   if (refs.empty()) return;
-  auto& list = objects_.contained_locked(container);
-  for (ObjectId c : refs)
-    if (accept_worker_ref_locked(w, c)) objects_.add_ref_locked(c), list.push_back(c);
+  objects_.pin_worker_refs_locked(pool_[w].pid, refs, objects_.contained_locked(container));
 }
 
 void Driver::add_ref(ObjectId id) {

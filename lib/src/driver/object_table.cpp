@@ -56,6 +56,13 @@ bool ObjectTable::accept_worker_ref_locked(pid_t pid, ObjectId id) {
   return false;
 }
 
+std::size_t ObjectTable::pin_worker_refs_locked(pid_t pid, std::span<const ObjectId> ids, std::vector<ObjectId>& pins) {
+  std::size_t taken = 0;
+  for (ObjectId id : ids)
+    if (accept_worker_ref_locked(pid, id)) add_ref_locked(id), pins.push_back(id), ++taken;
+  return taken;
+}
+
 void ObjectTable::add_ref_locked(ObjectId id) {
   shm::ObjectSlot* s = v_.live(id);
   if (s) shm::atom(s->refs).fetch_add(1, std::memory_order_relaxed);

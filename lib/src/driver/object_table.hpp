@@ -49,6 +49,10 @@ class ObjectTable {
   void check_live(ObjectId id) const;  // no lock: throws when `id` names no live object
   /// Whether an id worker `pid` reported names a live object; counts (and logs once) those that do not.
   bool accept_worker_ref_locked(pid_t pid, ObjectId id);
+  /// Takes a reference on each of `ids` (from worker `pid`) that accept_worker_ref_locked
+  /// accepts and appends it to `pins`; returns how many it took. The one way ids a worker sent
+  /// enter the driver's state: nothing downstream (watch lists, refcounts) sees a forged one.
+  std::size_t pin_worker_refs_locked(pid_t pid, std::span<const ObjectId> ids, std::vector<ObjectId>& pins);
   void add_ref_locked(ObjectId id);
   /// Drops one reference (no lock needed); true when it was the last: free it with mu_ held.
   bool drop_ref(ObjectId id) noexcept;

@@ -216,10 +216,11 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   if (tasks_.current(info.parent)) tasks_[info.parent.index()].has_children = true;
   const shm::TaskSlot& slot = v_.tasks[idx];
   info.spill = slot.args_off;
-  for (ObjectId id : resolve)
-    if (accept_worker_ref_locked(w, id)) objects_.add_ref_locked(id), info.pins.push_back(id);
-  for (ObjectId id : contained)
-    if (accept_worker_ref_locked(w, id)) objects_.add_ref_locked(id), info.pins.push_back(id);
+  // Only the resolve ids that name live objects are watched: a forged one (an index past the
+  // table) must never reach watch_deps_locked. They are the first `deps` pins.
+  info.pins.reserve(resolve.size() + contained.size());
+  const std::size_t deps = objects_.pin_worker_refs_locked(we.pid, resolve, info.pins);
+  objects_.pin_worker_refs_locked(we.pid, contained, info.pins);
 
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(slot.state));
   if (tw.gen != info.gen) return;
@@ -227,7 +228,7 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
     push_dispatch_locked(h.task_ref);  // let idle workers see it (its submitter may run it inline first)
     wake_worker();
   } else if (tw.state == shm::TaskState::kWaiting) {
-    if (watch_deps_locked(idx, resolve)) queue_task_locked(idx);
+    if (watch_deps_locked(idx, std::span(info.pins).first(deps))) queue_task_locked(idx);
   }
   // kClaimed / kDone: its submitter already runs or ran it inline; TaskDone follows.
 }
