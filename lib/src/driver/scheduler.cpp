@@ -33,7 +33,7 @@ ObjectId Driver::submit(const detail::SubmitRequest& req) {
   BacklogTask t;
   t.function = req.function;
   t.desc = wire::make_descriptor(req.resolve, req.args, opt.name);
-  t.resolve.assign(req.resolve.begin(), req.resolve.end());
+  t.resolve = static_cast<std::uint32_t>(req.resolve.size());  // checked_descriptor_size: fits
   t.info.max_retries = opt.max_retries;
   t.info.retry_exceptions = opt.retry_exceptions;
   t.info.cpus = cpus;
@@ -101,7 +101,7 @@ void Driver::publish_locked(BacklogTask&& t) {
   info.gen = gen;
   info.live = true;
   shm::store_release(slot.state, shm::TaskWord{gen, shm::TaskState::kWaiting, 0, 0}.pack());
-  if (watch_deps_locked(idx, t.resolve)) queue_task_locked(idx);
+  if (watch_deps_locked(idx, std::span(info.pins).first(t.resolve))) queue_task_locked(idx);
 }
 
 bool Driver::watch_deps_locked(std::uint32_t idx, std::span<const ObjectId> resolve) {

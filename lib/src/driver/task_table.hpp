@@ -43,7 +43,7 @@ struct BacklogTask {
   ObjectId result;
   std::uint32_t function = 0;
   std::string desc;  // descriptor bytes (wire/descriptor.hpp)
-  std::vector<ObjectId> resolve;
+  std::uint32_t resolve = 0;  // the first `resolve` of info.pins are the resolved args (watched)
   TaskInfo info;
 };
 
