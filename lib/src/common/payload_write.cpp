@@ -34,17 +34,29 @@ std::uint32_t finish_payload(const Views& v, shm::ObjectSlot& s, shm::ObjectStat
 }
 
 bool write_payload(const Views& v, ObjectId id, shm::ObjectState state, std::span<const std::byte> bytes,
-                   BlockSource blocks, std::uint32_t* flags) {
+                   BlockSource blocks, std::uint32_t* flags) noexcept {
   shm::ObjectSlot* s = begin_payload(v, id);
   if (!s) return false;
+  // From here to finish_payload nothing may throw: the object would stay kObjWriting in a
+  // live process, and everyone waiting on it would wait for good. A throw counts as no room.
+  const auto allocate = [&](std::size_t n, bool last) noexcept -> std::uint64_t {
+    try {
+      return blocks.allocate(blocks.ctx, n, last);
+    } catch (...) {
+      return 0;
+    }
+  };
   std::uint64_t off = 0;
   std::string shrunk;
-  if (bytes.size() > shm::kInlineBytes) off = blocks.allocate(blocks.ctx, bytes.size(), false);
+  if (bytes.size() > shm::kInlineBytes) off = allocate(bytes.size(), false);
   if (!off && bytes.size() > shm::kInlineBytes && state == shm::ObjectState::kFailed) {
     // No room for the whole error record: cut its message, not the record.
-    shrunk = wire::shrink_error_payload(bytes, wire::kShrunkErrorBytes);
-    bytes = std::as_bytes(std::span(shrunk.data(), shrunk.size()));
-    if (bytes.size() > shm::kInlineBytes) off = blocks.allocate(blocks.ctx, bytes.size(), true);
+    try {
+      shrunk = wire::shrink_error_payload(bytes, wire::kShrunkErrorBytes);
+      bytes = std::as_bytes(std::span(shrunk.data(), shrunk.size()));
+    } catch (...) {  // no memory for the cut copy: the original, truncated inline below
+    }
+    if (bytes.size() > shm::kInlineBytes) off = allocate(bytes.size(), true);
   }
   if (off) {
     std::memcpy(v.base + off, bytes.data(), bytes.size());

@@ -36,14 +36,15 @@ struct BlockSource {
 /// block from `blocks`. An error record (kFailed) that finds no room has its message cut
 /// (wire::shrink_error_payload) so it still decodes as the error it is, and failing that is
 /// kept truncated inline: a cut record beats none. Returns false when `id` is not pending;
-/// `flags` gets finish_payload's result.
+/// `flags` gets finish_payload's result. Never throws: an allocation that throws counts as
+/// no room (a claimed object left unpublished would hang its waiters).
 bool write_payload(const Views& v, ObjectId id, shm::ObjectState state, std::span<const std::byte> bytes,
-                   BlockSource blocks, std::uint32_t* flags = nullptr);
+                   BlockSource blocks, std::uint32_t* flags = nullptr) noexcept;
 
 /// write_payload with a callable `allocate(std::size_t bytes, bool last) -> std::uint64_t`.
 template <class Allocate>
 bool write_payload(const Views& v, ObjectId id, shm::ObjectState state, std::span<const std::byte> bytes,
-                   Allocate&& allocate, std::uint32_t* flags = nullptr) {
+                   Allocate&& allocate, std::uint32_t* flags = nullptr) noexcept {
   using F = std::remove_reference_t<Allocate>;
   const BlockSource blocks{[](void* ctx, std::size_t n, bool last) -> std::uint64_t { return (*static_cast<F*>(ctx))(n, last); },
                            const_cast<void*>(static_cast<const void*>(&allocate))};
