@@ -131,7 +131,7 @@ EOF
 }
 
 # A meson project with shmray in subprojects/: only the library is configured (no tests,
-# demos, bench, so neither doctest nor Boost is needed) and nothing is compiled with -Werror.
+# demos, bench, ray_api, so neither doctest nor Boost is needed) and nothing is compiled with -Werror.
 subproject() {
   example "$work/sub"
   cd "$work/sub"
@@ -146,6 +146,7 @@ EOF
   expect_25 ./build/app
   echo "build steps: $(ninja -C build -t commands | wc -l)"
   if [[ -d build/subprojects/shmray/test ]]; then echo "tests configured in the subproject"; return 1; fi
+  if [[ -d build/subprojects/shmray/ray ]]; then echo "libshmray_ray configured in the subproject"; return 1; fi
   if grep -q -- '-Werror' build/compile_commands.json; then echo "-Werror reached the parent's build"; return 1; fi
 }
 
