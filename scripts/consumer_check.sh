@@ -17,10 +17,19 @@ set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 if [[ $# -ge 1 ]]; then
   work=$1 keep=1
+  # Emptied before each run: only a directory this script made (its marker) or an empty one.
+  if [[ -d $work && -n $(ls -A "$work") && ! -f $work/.consumer-check && ! -f $work/install.log ]]; then
+    echo "consumer_check: $work is not empty and not a consumer-check directory; give a new one"
+    echo "[checks] test cases: 1 | 0 passed | 1 failed"
+    exit 1
+  fi
+  rm -rf "$work" && mkdir -p "$work" && work=$(cd "$work" && pwd) && touch "$work/.consumer-check"
 else
   work=$(mktemp -d) keep=0
+  # Removed on every exit (a failed check, a timeout's SIGTERM, ^C), not only at the end.
+  trap 'rm -rf "$work"' EXIT
+  trap 'exit 1' INT TERM HUP
 fi
-rm -rf "$work" && mkdir -p "$work" && work=$(cd "$work" && pwd)
 prefix=$work/prefix
 passed=0 failed=0
 
@@ -122,7 +131,7 @@ EOF
 }
 
 # A meson project with shmray in subprojects/: only the library is configured (no tests,
-# demos, bench, so neither doctest nor Boost is needed) and nothing is compiled with -Werror.
+# demos, bench, ray_api, so neither doctest nor Boost is needed) and nothing is compiled with -Werror.
 subproject() {
   example "$work/sub"
   cd "$work/sub"
@@ -137,6 +146,7 @@ EOF
   expect_25 ./build/app
   echo "build steps: $(ninja -C build -t commands | wc -l)"
   if [[ -d build/subprojects/shmray/test ]]; then echo "tests configured in the subproject"; return 1; fi
+  if [[ -d build/subprojects/shmray/ray ]]; then echo "libshmray_ray configured in the subproject"; return 1; fi
   if grep -q -- '-Werror' build/compile_commands.json; then echo "-Werror reached the parent's build"; return 1; fi
 }
 
@@ -151,6 +161,5 @@ else
   failed=$((failed + 4))
 fi
 check subproject subproject
-((keep)) || rm -rf "$work"
 echo "[checks] test cases: $((passed + failed)) | $passed passed | $failed failed"
 ((failed == 0))

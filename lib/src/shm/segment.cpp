@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace shmray::shm {
@@ -59,6 +60,17 @@ void lay_out(const SegmentParams& p, SegmentHeader& h) {
   h.total_bytes = off + h.arena_bytes;
 }
 
+// The bounds of every segment: within them lay_out's arithmetic cannot wrap (create()
+// refuses params outside them before mapping anything, validate_header() such a header).
+bool in_range(const SegmentParams& p) {
+  const std::uint64_t spans = p.arena_bytes / kSpanBytes + (p.arena_bytes % kSpanBytes != 0);
+  return p.max_workers != 0 && p.max_workers <= kMaxWorkerSlots && p.num_workers != 0 &&
+         p.num_workers <= p.max_workers && p.task_capacity != 0 && p.task_capacity <= (1u << 24) &&
+         p.object_capacity != 0 && p.object_capacity <= (1u << 28) && spans != 0 && spans <= (1u << 26) &&
+         pow2(p.event_ring_bytes) && p.event_ring_bytes >= 4096 && p.event_ring_bytes <= (64u << 20) &&
+         pow2(p.control_ring_entries) && p.control_ring_entries <= (1u << 24);
+}
+
 }  // namespace
 
 const char* to_string(AttachError e) noexcept {
@@ -79,12 +91,6 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
   if (h.magic != kMagic) return AttachError::kBadMagic;
   if (h.layout_version != kLayoutVersion || h.header_bytes != sizeof(SegmentHeader)) return AttachError::kBadVersion;
   // Recompute the geometry from the sizes and require the header to match it exactly.
-  if (h.max_workers == 0 || h.max_workers > kMaxWorkerSlots || h.num_workers == 0 || h.num_workers > h.max_workers ||
-      h.task_capacity == 0 || h.task_capacity > (1u << 24) || h.object_capacity == 0 ||
-      h.object_capacity > (1u << 28) || h.span_count == 0 || h.span_count > (1u << 26) ||
-      !pow2(h.event_ring_bytes) || h.event_ring_bytes < 4096 || h.event_ring_bytes > (64u << 20) ||
-      !pow2(h.control_ring_entries) || h.control_ring_entries > (1u << 24))
-    return AttachError::kBadGeometry;
   SegmentParams p;
   p.session = h.session;
   p.num_workers = h.num_workers;
@@ -95,6 +101,7 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
   p.event_ring_bytes = h.event_ring_bytes;
   p.control_ring_entries = h.control_ring_entries;
   p.store_full_timeout_ns = h.store_full_timeout_ns;
+  if (!in_range(p)) return AttachError::kBadGeometry;
   SegmentHeader expect{};
   lay_out(p, expect);
   const bool same = expect.workers_off == h.workers_off && expect.exits_off == h.exits_off &&
@@ -109,9 +116,14 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
 }
 
 std::optional<Segment> Segment::create(const SegmentParams& params) noexcept {
+  if (!in_range(params)) {
+    errno = EOVERFLOW;
+    return std::nullopt;
+  }
   SegmentHeader h{};
   lay_out(params, h);
-  // MAP_SHARED | MAP_ANONYMOUS: shared with the processes forked later, named nowhere.
+  // MAP_SHARED | MAP_ANONYMOUS: shared with the processes forked later (fork keeps it, exec
+  // drops it), named nowhere.
   void* at = ::mmap(nullptr, h.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (at == MAP_FAILED) return std::nullopt;
   Segment seg(at, h.total_bytes, h);

@@ -1,7 +1,7 @@
 #pragma once
-// The one shared segment: an anonymous MAP_SHARED mapping (mmap) made before the fork server and workers are forked, so every
-// process of the pool has it at the same address and nothing names it in /dev/shm: it is
-// gone when the last process of the pool is. See layout.md for the map.
+// The one shared segment: an anonymous MAP_SHARED mapping (mmap) made before the fork
+// server and workers are forked, so every process of the pool has it at the same address
+// and nothing names it in /dev/shm: it is gone when the last process of the pool is. See layout.md for the map.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -33,7 +33,8 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept;
 
 class Segment {
  public:
-  /// Maps and formats a segment; nullopt when the mapping fails (errno tells).
+  /// Maps and formats a segment; nullopt when the mapping fails (errno tells) or a size or
+  /// count is out of the range validate_header() accepts (errno EOVERFLOW, nothing mapped).
   static std::optional<Segment> create(const SegmentParams& params) noexcept;
   Segment(Segment&& o) noexcept
       : base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)), geo_(o.geo_) {}
