@@ -14,17 +14,13 @@
 #include <thread>
 #include <vector>
 
+#include "in_order_vs_as_available_common.hpp"
+
 namespace {
 
-int slow_identity(int x, int unit_ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds((10 - x) * unit_ms));
-  return x;
-}
+int slow_identity(int x, int unit_ms) { return demo::slow_identity_body(x, unit_ms); }
 SHMRAY_REMOTE(slow_identity);
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using demo::seconds_since;
 
 }  // namespace
 

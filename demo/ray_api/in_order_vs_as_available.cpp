@@ -15,17 +15,13 @@
 #include <thread>
 #include <vector>
 
+#include "../in_order_vs_as_available_common.hpp"
+
 namespace {
 
-int SlowIdentity(int x, int unit_ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds((10 - x) * unit_ms));
-  return x;
-}
+int SlowIdentity(int x, int unit_ms) { return demo::slow_identity_body(x, unit_ms); }
 RAY_REMOTE(SlowIdentity);
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using demo::seconds_since;
 
 }  // namespace
 
@@ -51,7 +47,7 @@ int main(int argc, char** argv) {
     std::cout << "Completed " << *v << std::endl;
     std::this_thread::sleep_for(unit);  // business logic on the result
   }
-  const double in_order = SecondsSince(t0);
+  const double in_order = seconds_since(t0);
   std::printf("GET took: %.3f\n", in_order);
 
   // 2. Each result as soon as it is ready.
@@ -64,7 +60,7 @@ int main(int argc, char** argv) {
     std::cout << "completed value " << w.ready.front().ID() << ", result " << *ray::Get(w.ready.front()) << std::endl;
     std::this_thread::sleep_for(unit);
   }
-  const double as_available = SecondsSince(t0);
+  const double as_available = seconds_since(t0);
   std::printf("WAIT took: %.3f\n", as_available);
 
   // 3. In chunks: five at a time, waiting at most 10 s for each chunk.
@@ -78,7 +74,7 @@ int main(int argc, char** argv) {
     for (const auto& v : ray::Get(ready)) std::cout << ' ' << *v;
     std::cout << " (rest " << rest.size() << ")" << std::endl;
   }
-  std::printf("CHUNKS took: %.3f\n", SecondsSince(t0));
+  std::printf("CHUNKS took: %.3f\n", seconds_since(t0));
   std::printf("as-available / in-order: %.2f\n", as_available / in_order);
   ray::Shutdown();
   return 0;

@@ -6,13 +6,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
+#include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "shmray/api.hpp"
 #include "shmray/detail/invoke.hpp"
+#include "shmray/detail/ref_handle.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/detail/runtime_api.hpp"
 #include "shmray/errors.hpp"
@@ -21,6 +26,18 @@ namespace ray::internal::backend {
 namespace {
 
 namespace sd = shmray::detail;
+
+/// RAY_REMOTE's functions: their registry index, or kShmrayOwned when the address was
+/// registered first by SHMRAY_REMOTE. A function-local static: RAY_REMOTE runs before main.
+constexpr std::uint32_t kShmrayOwned = std::numeric_limits<std::uint32_t>::max();
+struct RayRegistry {
+  std::mutex mu;
+  std::unordered_map<AnyFn, std::uint32_t> index;
+};
+RayRegistry& RayFunctions() {
+  static RayRegistry r;
+  return r;
+}
 
 std::string RayTaskMessage(const shmray::TaskError& e) {
   // Ray's shape (its task executor): the function's name, the C++ type, what() of it.
@@ -40,7 +57,16 @@ std::string RayTaskMessage(const shmray::TaskError& e) {
     throw RayTimeoutException(e.what());
   } catch (const shmray::UnregisteredFunctionError& e) {
     throw RayFunctionNotFound(e.what());
+  } catch (const shmray::ForkedProcessError& e) {
+    throw RayException(e.what());
+  } catch (const shmray::NotInitializedError& e) {
+    // shmray's message names shmray::init(); a user of this API calls ray::Init().
+    throw RayException(std::string("ray: no worker pool runs; call ray::Init() first (") + e.what() + ")");
   } catch (const shmray::Error& e) {
+    throw RayException(e.what());
+  } catch (const std::invalid_argument& e) {
+    // shmray's misuse errors (a stale or repeated ref, an option out of range): a Ray
+    // program catches RayException for them, as Ray throws it for these.
     throw RayException(e.what());
   }
 }
@@ -66,21 +92,23 @@ sd::ValueSource SourceOf(const Payload& p) {
                          &p, {}};
 }
 
-/// "--num-cpus=4" or "--num-cpus 4" in Ray's head arguments.
+/// "--num-cpus=4" or "--num-cpus 4" in Ray's head arguments; the last one counts (as with
+/// `ray start`), so --ray_head_args on the command line, appended after config.head_args,
+/// overrides the config.
 bool HeadArg(const std::vector<std::string>& args, std::string_view flag, std::string& value) {
+  bool found = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
     if (a.substr(0, flag.size()) != flag) continue;
     if (a.size() == flag.size() && i + 1 < args.size()) {
-      value = args[i + 1];
-      return true;
-    }
-    if (a.size() > flag.size() && a[flag.size()] == '=') {
+      value = args[++i];
+      found = true;
+    } else if (a.size() > flag.size() && a[flag.size()] == '=') {
       value = std::string(a.substr(flag.size() + 1));
-      return true;
+      found = true;
     }
   }
-  return false;
+  return found;
 }
 
 unsigned long long ParseCount(const std::string& v, const char* what) {
@@ -129,6 +157,9 @@ void Init(const RayConfig& config, int argc, char** argv) {
   if (HeadArg(head, "--object-store-memory", v)) options.object_store_bytes = ParseCount(v, "--object-store-memory");
   try {
     shmray::init(options);
+  } catch (const shmray::AlreadyInitializedError&) {
+    if (!shmray::is_initialized()) RethrowAsRay();  // a worker process: keep shmray's message
+    // Another thread's Init won the race: a no-op, as the check above makes a second call.
   } catch (...) {
     RethrowAsRay();
   }
@@ -138,27 +169,48 @@ void Shutdown() noexcept { shmray::shutdown(); }
 bool IsInitialized() noexcept { return shmray::is_initialized(); }
 
 bool Register(const char* name, AnyFn fn, Invoker invoke, const char* signature) {
-  return sd::register_function(sd::FunctionInfo{name, fn, invoke, signature});
+  sd::register_function(sd::FunctionInfo{name, fn, invoke, signature});
+  // shmray keeps the first registration of an address: one made by SHMRAY_REMOTE has an
+  // invoker that reads shmray's argument format, and is not ours to call.
+  const std::optional<std::uint32_t> i = sd::function_index(fn);
+  const sd::FunctionInfo* info = i ? sd::function_at(*i) : nullptr;
+  std::lock_guard lock(RayFunctions().mu);
+  if (info && info->invoke == invoke) RayFunctions().index.emplace(fn, *i);
+  else RayFunctions().index.emplace(fn, kShmrayOwned);
+  return true;
 }
 
 std::uint32_t FunctionIndex(AnyFn fn) {
-  if (auto i = sd::function_index(fn)) return *i;
-  throw RayFunctionNotFound("Function not found. Please use RAY_REMOTE to register this function.");
+  // Read without the lock: filled before main, read-only after (as shmray's registry).
+  const auto& index = RayFunctions().index;
+  const auto it = index.find(fn);
+  if (it == index.end()) {
+    if (sd::function_index(fn))
+      throw RayFunctionNotFound("ray::Task: this function is registered with SHMRAY_REMOTE, not RAY_REMOTE; "
+                                "add RAY_REMOTE(f) for ray::Task (or call it with shmray::task)");
+    throw RayFunctionNotFound("Function not found. Please use RAY_REMOTE to register this function.");
+  }
+  if (it->second == kShmrayOwned)
+    throw RayFunctionNotFound("ray::Task: this function is registered with both SHMRAY_REMOTE and RAY_REMOTE, "
+                              "and shmray keeps the first (SHMRAY_REMOTE's); register it with one of them only");
+  return it->second;
 }
 
 std::uint64_t Submit(std::uint32_t function, const std::string& args, const std::vector<std::uint64_t>& resolve,
                      const TaskSpec& spec) {
   shmray::TaskOptions options;
   options.name = spec.name;
+  bool lacking = false;
   for (const auto& [name, amount] : spec.resources) {
-    if (name == "CPU") {
+    if (name == "CPU")
       options.num_cpus = amount;
-    } else if (amount > 0 && name != "memory" && name != "object_store_memory") {
-      // A resource this machine does not offer (GPU, custom): pending for good, as on a Ray
-      // node without it (shmray warns once on stderr).
-      options.num_cpus = std::numeric_limits<unsigned>::max();
-    }
+    else if (amount > 0 && name != "memory" && name != "object_store_memory")
+      lacking = true;
   }
+  // A resource this machine does not offer (GPU, custom): pending for good, as on a Ray
+  // node without it (shmray warns once on stderr). After the loop: "CPU" may come later in
+  // the map's order and must not undo it.
+  if (lacking) options.num_cpus = std::numeric_limits<unsigned>::max();
   const std::vector<sd::ObjectId> ids = Ids(resolve);
   sd::SubmitRequest req;
   req.function = function;
@@ -225,6 +277,15 @@ std::uint64_t AdoptRef(std::uint64_t) noexcept { return sd::runtime_generation()
 void DropRef(std::uint64_t id, std::uint64_t generation) noexcept {
   sd::RuntimeCall rt(std::nothrow);  // no runtime (after Shutdown, in a forked child): nothing to tell
   if (rt.ok() && generation == sd::runtime_generation()) rt->release(sd::ObjectId{id});
+}
+std::uint64_t CheckedId(std::uint64_t id, std::uint64_t generation) {
+  // shmray's own check (forked child, ref of an earlier init()) on a stack handle.
+  const sd::RefHandle h{{1}, sd::ObjectId{id}, generation};
+  try {
+    return sd::checked_id(&h, "ray: ObjectRef").value;
+  } catch (...) {
+    RethrowAsRay();
+  }
 }
 std::string Hex(std::uint64_t id) { return sd::ObjectId{id}.hex(); }
 

@@ -3,6 +3,7 @@
 // only API header, as a Ray user's program is.
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ray/api.h>
@@ -370,4 +371,150 @@ TEST_CASE("RayApi.RefCopyAndMoveKeepTheObject" * doctest::timeout(60)) {
   for (int i = 0; i < 100; ++i) CHECK(*v[static_cast<std::size_t>(i)].Get() == i);
   ray::ObjectRef<int> empty;
   CHECK_THROWS_AS(empty.Get(), ray::internal::RayException);
+}
+
+// ---- review fixes (rv-ray)
+
+TEST_CASE("RayApi.CallsBeforeInitNameRayInit" * doctest::timeout(30)) {
+  shmray::test::NoLeaks no_leaks;
+  REQUIRE_FALSE(ray::IsInitialized());
+  // The message names the fix in this API's terms (ray::Init), not shmray::init().
+  CHECK_THROWS_WITH_AS(ray::Put(1), doctest::Contains("ray::Init()"), ray::internal::RayException);
+  CHECK_THROWS_WITH_AS(ray::Task(Plus1).Remote(1), doctest::Contains("ray::Init()"), ray::internal::RayException);
+}
+
+TEST_CASE("RayApi.RefFromBeforeShutdownIsRefused" * doctest::timeout(60)) {
+  shmray::test::NoLeaks no_leaks;
+  InitPool();
+  ray::ObjectRef<int> old = ray::Put(1);
+  ray::ObjectRef<int> old_copy = old;
+  ray::Shutdown();
+  CHECK_THROWS_AS(old.Get(), ray::internal::RayException);  // no runtime: a clear error
+  InitPool();
+  // The new pool reuses ids: the old ref would name someone else's object.
+  ray::ObjectRef<std::string> fresh = ray::Put(std::string("someone else's"));
+  CHECK_THROWS_WITH_AS(old.Get(), doctest::Contains("shut down"), ray::internal::RayException);
+  CHECK_THROWS_WITH_AS(ray::Task(Plus1).Remote(old), doctest::Contains("shut down"), ray::internal::RayException);
+  std::vector<ray::ObjectRef<int>> olds{old};
+  CHECK_THROWS_AS(ray::Get(olds), ray::internal::RayException);
+  CHECK_THROWS_AS(ray::Wait(olds, 1, 0), ray::internal::RayException);
+  old = ray::ObjectRef<int>();  // destroying stale refs after a new Init leaves the new pool alone
+  old_copy = ray::ObjectRef<int>();
+  CHECK(*fresh.Get() == "someone else's");
+}
+
+TEST_CASE("RayApi.RefDestroyedInForkedChild" * doctest::timeout(60)) {
+  shmray::test::NoLeaks no_leaks;
+  InitPool();
+  auto* ref = new ray::ObjectRef<int>(ray::Put(5));
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    delete ref;  // the parent's pool is not the child's: nothing to release, no crash
+    bool refused = false;
+    try {
+      ray::Put(1);
+    } catch (const ray::internal::RayException&) {
+      refused = true;
+    }
+    ::_exit(refused ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(*ref->Get() == 5);  // the parent's reference is untouched
+  delete ref;
+}
+
+TEST_CASE("RayApi.HostileArguments" * doctest::timeout(60)) {
+  shmray::test::NoLeaks no_leaks;
+  InitPool();
+  ray::ObjectRef<int> empty;
+  std::vector<ray::ObjectRef<int>> with_empty{ray::Put(1), empty};
+  CHECK_THROWS_AS(ray::Get(with_empty), ray::internal::RayException);
+  CHECK_THROWS_AS(ray::Wait(with_empty, 1, 0), ray::internal::RayException);
+  CHECK_THROWS_AS(ray::Task(Plus1).Remote(empty), ray::internal::RayException);
+  std::vector<ray::ObjectRef<int>> two{ray::Put(1), ray::Put(2)};
+  CHECK_THROWS_AS(ray::Wait(two, -1, 0), ray::internal::RayException);
+  CHECK_THROWS_AS(ray::Wait(two, 3, 0), ray::internal::RayException);
+  CHECK(ray::Wait(two, 2, -5).ready.size() == 2);  // any negative timeout: no limit
+  std::vector<ray::ObjectRef<int>> none;
+  CHECK(ray::Get(none).empty());
+  CHECK(ray::Wait(none, 0, 0).ready.empty());
+  // Many refs: Get takes repeats; Wait refuses them with a RayException (as Ray's does).
+  std::vector<ray::ObjectRef<int>> many(20000, two[0]);
+  CHECK(ray::Get(many).size() == many.size());
+  CHECK_THROWS_WITH_AS(ray::Wait(many, 1, 0), doctest::Contains("twice"), ray::internal::RayException);
+  std::vector<ray::ObjectRef<int>> distinct;
+  for (int i = 0; i < 2000; ++i) distinct.push_back(ray::Put(i));
+  CHECK(ray::Wait(distinct, 2000, 5000).ready.size() == distinct.size());
+  CHECK(*ray::Get(distinct).back() == 1999);
+  ray::Init();  // a second Init while running: a no-op
+  CHECK(*two[1].Get() == 2);
+}
+
+TEST_CASE("RayApi.DecodeOfWrongOrShortPayloadThrows" * doctest::timeout(10)) {
+  const char short_uint16[] = {'\xcd', '\x01'};  // uint16 with one of its two bytes
+  CHECK_THROWS(ray::internal::Unpack<int>(ray::internal::backend::Bytes{short_uint16, 2}));
+  CHECK_THROWS(ray::internal::Unpack<int>(ray::internal::backend::Bytes{short_uint16, 0}));
+  const char one[] = {'\x01'};
+  CHECK_THROWS(ray::internal::Unpack<std::string>(ray::internal::backend::Bytes{one, 1}));
+  const char two_ints[] = {'\x01', '\x02'};
+  CHECK_THROWS_AS(ray::internal::Unpack<int>(ray::internal::backend::Bytes{two_ints, 2}), ray::internal::RayException);
+  const char huge_array[] = {'\xdd', '\x7f', '\xff', '\xff', '\xff'};  // claims 2^31 elements, has none
+  CHECK_THROWS(ray::internal::Unpack<std::vector<int>>(ray::internal::backend::Bytes{huge_array, 5}));
+}
+
+TEST_CASE("RayApi.CommandLineHeadArgsWinOverConfig" * doctest::timeout(60)) {
+  shmray::test::NoLeaks no_leaks;
+  ray::RayConfig config;
+  config.head_args = {"--num-cpus=1"};
+  char arg0[] = "prog", arg1[] = "--ray_head_args=--num-cpus=2";
+  char* argv[] = {arg0, arg1, nullptr};
+  ray::Init(config, 2, argv);
+  // Two CPUs only exist when the command line's --num-cpus=2 won (as with Ray's `ray start`,
+  // where the last flag counts); on one worker the task would stay pending.
+  CHECK(*ray::Task(Plus1).SetResource("CPU", 2.0).Remote(1).Get(30000) == 2);
+}
+
+TEST_CASE("RayApi.MissingResourceStaysPendingWhateverTheOrder" * doctest::timeout(60)) {
+  shmray::test::NoLeaks no_leaks;
+  InitPool();
+  std::vector<ray::ObjectRef<int>> refs;
+  for (const char* missing : {"GPU", "TPU", "custom", "accelerator_type:A100", "node:10.0.0.1", "disk"})
+    refs.push_back(ray::Task(Plus1).SetResources({{missing, 1.0}, {"CPU", 1.0}}).Remote(1));
+  ray::WaitResult<int> r = ray::Wait(refs, 1, 300);
+  CHECK(r.ready.empty());  // "CPU" met does not cancel a resource this machine lacks
+}
+
+namespace ray_test {
+int OnlyShmrayRemote(int x);  // test/ray/shmray_registered.cpp: SHMRAY_REMOTE, not RAY_REMOTE
+}
+
+TEST_CASE("RayApi.TaskOfAShmrayRemoteFunctionIsRefused" * doctest::timeout(60)) {
+  shmray::test::NoLeaks no_leaks;
+  InitPool();
+  // Its registered invoker reads shmray's argument format: running it on this layer's bytes
+  // would decode garbage. Refused up front, naming the fix.
+  CHECK_THROWS_WITH_AS(ray::Task(ray_test::OnlyShmrayRemote), doctest::Contains("RAY_REMOTE"),
+                       ray::internal::RayFunctionNotFound);
+}
+
+TEST_CASE("RayApi.ConcurrentInitIsOneInit" * doctest::timeout(60)) {
+  shmray::test::NoLeaks no_leaks;
+  // Ray's Init runs once (std::call_once); two threads racing to it must both return.
+  std::vector<std::thread> threads;
+  std::vector<int> threw(4, 0);
+  for (std::size_t i = 0; i < threw.size(); ++i)
+    threads.emplace_back([&threw, i] {
+      try {
+        InitPool();
+      } catch (...) {
+        threw[i] = 1;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(std::accumulate(threw.begin(), threw.end(), 0) == 0);
+  CHECK(*ray::Task(Plus1).Remote(1).Get() == 2);
 }

@@ -2,7 +2,7 @@
 /// @file backend.h
 /// The seam between these C++17 headers and libshmray_ray (built as C++20 on shmray's
 /// detail::RuntimeApi). Values cross it as msgpack bytes, ids as 64-bit integers; every
-/// function throws only ray::internal exceptions (or std::bad_alloc / std::invalid_argument).
+/// function throws only ray::internal exceptions (or std::bad_alloc).
 /// Not part of Ray's API: user code does not call these.
 #include <cstddef>
 #include <cstdint>
@@ -73,6 +73,9 @@ std::vector<bool> Wait(const std::vector<std::uint64_t>& ids, int num_objects, i
 std::uint64_t AdoptRef(std::uint64_t id) noexcept;
 /// Gives the reference back (a no-op once the runtime of `generation` shut down).
 void DropRef(std::uint64_t id, std::uint64_t generation) noexcept;
+/// `id` when its ref may be used now; RayException for a ref of a runtime that was shut
+/// down (a later Init reuses ids: it would name another object) or one from a forked parent.
+std::uint64_t CheckedId(std::uint64_t id, std::uint64_t generation);
 /// 16 lower-case hex digits: ObjectRef::ID().
 std::string Hex(std::uint64_t id);
 

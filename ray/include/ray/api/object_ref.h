@@ -28,6 +28,7 @@ class RefState {
   RefState(const RefState&) = delete;
   RefState& operator=(const RefState&) = delete;
   std::uint64_t id() const { return id_; }
+  std::uint64_t generation() const { return generation_; }
   /// Made on first use: most refs never have their ID() read (one allocation less per task).
   const std::string& hex() const {
     std::call_once(hex_once_, [this] { hex_ = backend::Hex(id_); });
@@ -72,10 +73,11 @@ class ObjectRefBase {
   bool SameObject(const ObjectRefBase& other) const {
     return (state_ ? state_->id() : 0) == (other.state_ ? other.state_->id() : 0);
   }
-  /// The runtime id; throws RayException for a default-constructed ref.
+  /// The runtime id; throws RayException for a default-constructed ref, or one made before
+  /// the last ray::Shutdown() (its id may name another object of the new pool).
   std::uint64_t RawId() const {
     if (!state_) throw RayException("ray: this ObjectRef is empty (default-constructed or moved from)");
-    return state_->id();
+    return backend::CheckedId(state_->id(), state_->generation());
   }
 
  protected:
