@@ -17,22 +17,32 @@ using internal::g_forked_child;
 using internal::refuse_forked;
 
 void WorkerRuntime::post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b) {
+  const std::span<const std::byte> parts[] = {a, b};
+  post_parts(type, parts);
+}
+
+void WorkerRuntime::post_parts(wire::MsgType type, std::span<const std::span<const std::byte>> parts) {
   if (g_forked_child) refuse_forked();  // a second producer would corrupt the ring
   std::lock_guard lock(mu_);
   // A message larger than one record goes as consecutive pieces the driver joins (kMessageMore
   // on all but the last); holding mu_ throughout keeps other messages from coming between.
-  const std::size_t total = a.size() + b.size();
+  std::size_t total = 0;
+  for (const auto& p : parts) total += p.size();
+  std::size_t part = 0, at = 0;  // the next byte to copy: parts[part][at]
   std::size_t done = 0;
   do {
     const std::size_t n = std::min<std::size_t>(total - done, events_.max_payload());
     const bool more = done + n < total;
     std::byte* into = reserve_waiting_locked(type, n, more ? shm::kMessageMore : 0);
-    for (std::size_t i = 0; i < n;) {  // bytes [done + i, ...) of a then b
-      const std::size_t at = done + i;
-      const std::span<const std::byte> from = at < a.size() ? a.subspan(at) : b.subspan(at - a.size());
-      const std::size_t k = std::min(from.size(), n - i);
-      std::memcpy(into + i, from.data(), k);
+    for (std::size_t i = 0; i < n;) {
+      while (at == parts[part].size()) {  // bytes remain, so a later part holds them
+        ++part;
+        at = 0;
+      }
+      const std::size_t k = std::min(parts[part].size() - at, n - i);
+      std::memcpy(into + i, parts[part].data() + at, k);
       i += k;
+      at += k;
     }
     events_.commit();
     done += n;

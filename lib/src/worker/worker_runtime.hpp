@@ -71,6 +71,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void publish_error(const Running& r, const std::string& payload);
   void finish(const Running& r, bool failed);
   void post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b = {});
+  /// post of a message made of `parts` in order, copied straight into the ring.
+  void post_parts(wire::MsgType type, std::span<const std::span<const std::byte>> parts);
   /// post of an empty message that never throws: false when it was not sent (in a process
   /// a task forked, or a lock failed).
   bool try_post(wire::MsgType type) noexcept;
