@@ -90,12 +90,16 @@ class ObjectRef {
 };
 
 namespace detail {
-template <class T>
-struct is_object_ref : std::false_type {};
-template <class T>
-struct is_object_ref<ObjectRef<T>> : std::true_type {
-  using inner = T;
+/// True when T is Tpl<U> for some U (then `inner` is U): the one test behind is_object_ref
+/// and is_view (traits.hpp).
+template <template <class> class Tpl, class T>
+struct specialization_of : std::false_type {};
+template <template <class> class Tpl, class U>
+struct specialization_of<Tpl, Tpl<U>> : std::true_type {
+  using inner = U;
 };
+template <class T>
+using is_object_ref = specialization_of<ObjectRef, T>;
 template <class T>
 inline constexpr bool is_object_ref_v = is_object_ref<std::remove_cvref_t<T>>::value;
 }  // namespace detail

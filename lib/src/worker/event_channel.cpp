@@ -17,22 +17,32 @@ using internal::g_forked_child;
 using internal::refuse_forked;
 
 void WorkerRuntime::post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b) {
+  const std::span<const std::byte> parts[] = {a, b};
+  post_parts(type, parts);
+}
+
+void WorkerRuntime::post_parts(wire::MsgType type, std::span<const std::span<const std::byte>> parts) {
   if (g_forked_child) refuse_forked();  // a second producer would corrupt the ring
   std::lock_guard lock(mu_);
   // A message larger than one record goes as consecutive pieces the driver joins (kMessageMore
   // on all but the last); holding mu_ throughout keeps other messages from coming between.
-  const std::size_t total = a.size() + b.size();
+  std::size_t total = 0;
+  for (const auto& p : parts) total += p.size();
+  std::size_t part = 0, at = 0;  // the next byte to copy: parts[part][at]
   std::size_t done = 0;
   do {
     const std::size_t n = std::min<std::size_t>(total - done, events_.max_payload());
     const bool more = done + n < total;
     std::byte* into = reserve_waiting_locked(type, n, more ? shm::kMessageMore : 0);
-    for (std::size_t i = 0; i < n;) {  // bytes [done + i, ...) of a then b
-      const std::size_t at = done + i;
-      const std::span<const std::byte> from = at < a.size() ? a.subspan(at) : b.subspan(at - a.size());
-      const std::size_t k = std::min(from.size(), n - i);
-      std::memcpy(into + i, from.data(), k);
+    for (std::size_t i = 0; i < n;) {
+      while (at == parts[part].size()) {  // bytes remain, so a later part holds them
+        ++part;
+        at = 0;
+      }
+      const std::size_t k = std::min(parts[part].size() - at, n - i);
+      std::memcpy(into + i, parts[part].data() + at, k);
       i += k;
+      at += k;
     }
     events_.commit();
     done += n;
@@ -50,17 +60,28 @@ bool WorkerRuntime::try_post(wire::MsgType type) noexcept {
 }
 
 std::byte* WorkerRuntime::reserve_waiting_locked(wire::MsgType type, std::size_t size, std::uint16_t flags) {
-  // The driver drains every ring (its event thread at the latest every 200 ms, at once when
-  // rung); a worker whose driver is gone is killed by the fork server.
+  // No deadline, on purpose. The driver is the ring's only reader: it drains every ring (its
+  // event thread at the latest every 200 ms, at once when rung), and a worker whose driver
+  // is gone is killed by the fork server (pidfd). What is left is a driver that is alive but
+  // stopped (SIGSTOP, a debugger): nothing the worker could do then would be seen, and giving
+  // up is worse than waiting. Mid-message (kMessageMore) a throw would leave the driver a
+  // half message, every way out of a task (TaskDone, an error) needs the ring too, and a
+  // cancel or kill can only come from that same driver. So this waits until the driver runs
+  // again, but sleeps longer the longer it waits: a stopped driver costs ~1000 wake-ups a
+  // second per waiting thread, not a core.
+  constexpr std::uint32_t kSpins = 1000;
+  constexpr useconds_t kFirstSleepUs = 50, kMaxSleepUs = 1000;
+  useconds_t sleep_us = kFirstSleepUs;
   for (std::uint32_t spins = 0;; ++spins) {
     std::span<std::byte> into =
         events_.reserve(static_cast<std::uint16_t>(type), static_cast<std::uint32_t>(size), flags);
     if (into.data()) return into.data();
     ring_doorbell();
-    if (spins < 1000) {
+    if (spins < kSpins) {
       shm::cpu_relax();
     } else {
-      ::usleep(50);  // a long message: give the driver's CPU to the driver
+      ::usleep(sleep_us);  // a long message or a slow driver: give the driver's CPU to the driver
+      sleep_us = std::min(sleep_us * 2, kMaxSleepUs);
     }
   }
 }

@@ -38,6 +38,7 @@ bool WorkerRuntime::InlineHelper::help() {
   if (!in_task_) return false;  // not inside a task: just wait
   rt_.throw_if_cancelled();
   if (!may_inline()) return false;
+  if (!rt_.walk_seen_.empty()) rt_.walk_seen_.clear();  // a new walk (a nested one's set is done with)
   for (ObjectId id : ids_)
     if (rt_.try_run_producer(id, 0)) return true;
   return false;
@@ -81,7 +82,10 @@ bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
   }
   if (tw.state == shm::TaskState::kWaiting) {
     // Its arguments' producers may be queued: run those (the slot may change under us; every
-    // id read here is checked again before use).
+    // id read here is checked again before use). Each task is looked under once per walk:
+    // the walk is over tasks, not paths (a graph of layers of two, each task taking both of
+    // the layer below, has 2^depth paths).
+    if (!walk_seen_.insert(ref).second) return false;
     if (auto d = wire::parse_descriptor(v_.descriptor(t)))
       for (std::uint32_t i = 0; i < d->resolve && i < 4096; ++i)
         if (try_run_producer(d->resolve_id(i), depth + 1)) return true;

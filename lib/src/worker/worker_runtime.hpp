@@ -7,6 +7,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "common/object_wait.hpp"
@@ -70,6 +71,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   void publish_error(const Running& r, const std::string& payload);
   void finish(const Running& r, bool failed);
   void post(wire::MsgType type, std::span<const std::byte> a, std::span<const std::byte> b = {});
+  /// post of a message made of `parts` in order, copied straight into the ring.
+  void post_parts(wire::MsgType type, std::span<const std::span<const std::byte>> parts);
   /// post of an empty message that never throws: false when it was not sent (in a process
   /// a task forked, or a lock failed).
   bool try_post(wire::MsgType type) noexcept;
@@ -102,8 +105,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   const std::uint16_t task_owner_;  // slot + 1 in task words
 
   // Threads. The task thread (the one that called run()) runs tasks, and only it ever
-  // runs one inline: stack_, own_children_, contained_, result_flags_
-  // and trimmed_ are its own. Threads a task starts may call the API (submit, get, wait,
+  // runs one inline: stack_, own_children_, walk_seen_, contained_,
+  // result_flags_ and trimmed_ are its own. Threads a task starts may call the API (submit, get, wait,
   // put, cancelled): they never run anything inline, and they belong to bottom_, the
   // outermost task the worker runs at the moment of each call (so threads of a pool that
   // outlives one task, OpenMP's say, belong to the next one). What both use is under mu_.
@@ -118,6 +121,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::vector<Running> stack_;         // tasks this process runs (nested by inline execution)
   std::vector<std::uint32_t> object_supply_, task_supply_;  // slots the driver handed us
   std::vector<std::uint64_t> own_children_;  // tasks we submitted, oldest first (run inline while waiting)
+  std::unordered_set<std::uint64_t> walk_seen_;  // waiting tasks one inline walk looked under (try_run_producer)
   bool task_blocked_ = false;       // the task thread sleeps in get/wait (written by it, under blocked_mu_)
   std::mutex blocked_mu_;           // the blocked report: taken before mu_, never after
   int waiting_threads_ = 0;         // threads of the task asleep in get/wait (blocked_mu_)

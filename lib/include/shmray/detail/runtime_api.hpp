@@ -71,7 +71,7 @@ struct ValueBlock {
 /// One task submission.
 struct SubmitRequest {
   std::uint32_t function = 0;              ///< registry index
-  std::span<const std::byte> args;         ///< encoded arguments (see invoke.hpp)
+  std::span<const std::byte> args;         ///< encoded arguments (see encode.hpp)
   std::span<const ObjectId> resolve;       ///< refs resolved to values: the task waits for them
   std::span<const ObjectId> contained;     ///< refs passed as refs: held while the task lives
   const TaskOptions* options = nullptr;

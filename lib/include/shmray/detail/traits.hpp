@@ -36,11 +36,7 @@ template <class>
 inline constexpr bool dependent_false_v = false;
 
 template <class T>
-struct is_view : std::false_type {};
-template <class T>
-struct is_view<View<T>> : std::true_type {
-  using inner = T;
-};
+using is_view = specialization_of<View, T>;
 template <class T>
 inline constexpr bool is_view_v = is_view<std::remove_cvref_t<T>>::value;
 
