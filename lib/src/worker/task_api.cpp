@@ -2,7 +2,9 @@
 // cancel, references, blocks. Slots for the objects and tasks it makes come from supplies
 // the driver hands this worker.
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "common/checks.hpp"
 #include "common/object_wait.hpp"
@@ -249,9 +251,13 @@ void WorkerRuntime::cancel(ObjectId id, const CancelOptions& options) {
   const wire::CancelRequest c{id.value, options.force ? 1u : 0u, options.recursive ? 1u : 0u};
   post(wire::MsgType::kCancel, std::as_bytes(std::span(&c, 1)));
   ring_doorbell();
-  // The driver decides; give it a moment so a get() right after sees the cancellation.
+  // The driver decides; give it a moment (100 ms at most) so a get() right after sees the
+  // cancellation. Sleep between looks rather than spin: on a busy machine the driver needs
+  // this CPU to act on the request.
   const std::uint64_t until = shm::now_ns() + 100'000'000;
-  while (shm::now_ns() < until && !v_.word(*s).final()) shm::cpu_relax();
+  for (auto pause = std::chrono::microseconds(20); shm::now_ns() < until && !v_.word(*s).final();
+       pause = std::min(pause * 2, std::chrono::microseconds(1000)))
+    std::this_thread::sleep_for(pause);
 }
 
 }  // namespace shmray::worker
