@@ -226,3 +226,25 @@ TEST_CASE("Spans.ReleaseRunClampsScribbledLength" * doctest::timeout(10)) {
   CHECK(s.span_of(kArenaOff - 1) == s.count());
   CHECK(s.span_of(kArenaOff + 4 * kSpanBytes) == s.count());
 }
+
+// A block freed twice, or an offset inside a block rather than at its start (a forged or
+// stale offset: a worker writes the TaskSlot's args_off the driver later frees), must be
+// refused: accepting it would put the block on the free list twice and hand it out to two
+// owners at once.
+TEST_CASE("Heap.DoubleAndMisalignedFreesAreRefused" * doctest::timeout(10)) {
+  Table t(4);
+  Heap h(t.table(), 7);
+  const std::uint64_t a = h.allocate(64), b = h.allocate(64);
+  REQUIRE(a != 0);
+  REQUIRE(b != 0);
+  h.free(a);
+  h.free(a);       // twice
+  h.free(b + 16);  // inside b, not its start: b stays allocated
+  std::set<std::uint64_t> handed;
+  for (int i = 0; i < 8; ++i) {
+    const std::uint64_t c = h.allocate(64);
+    REQUIRE(c != 0);
+    CHECK(c != b);                        // b was never freed
+    CHECK(handed.insert(c).second);       // and nothing comes out twice
+  }
+}

@@ -26,6 +26,7 @@ Heap::SpanInfo& Heap::start_span(std::uint32_t span, std::uint8_t cls) {
   info.used = 0;
   info.free_blocks.clear();
   info.free_blocks.reserve(info.capacity);
+  info.taken.assign(info.capacity, false);
   for (std::uint32_t b = info.capacity; b-- > 0;) info.free_blocks.push_back(static_cast<std::uint16_t>(b));
   info.partial_pos = -1;
   return info;
@@ -44,6 +45,7 @@ std::uint64_t Heap::allocate_small(std::uint8_t cls) {
   SpanInfo& info = info_[span];
   const std::uint16_t block = info.free_blocks.back();
   info.free_blocks.pop_back();
+  info.taken[block] = true;
   if (info.used++ == 0) --empty_spans_[cls];
   if (info.free_blocks.empty()) remove_partial(info);
   return spans_.offset_of(span) + std::uint64_t(block) * kSizeClasses[cls];
@@ -77,7 +79,13 @@ bool Heap::free(std::uint64_t offset) {
   auto it = info_.find(span);
   if (w.kind != SpanKind::kSmall || it == info_.end()) return false;  // not ours: a bug elsewhere, never corrupt
   SpanInfo& info = it->second;
-  const std::uint32_t block = static_cast<std::uint32_t>((offset - spans_.offset_of(span)) / kSizeClasses[info.size_class]);
+  // Only the start of a block that is out now: a stale, doubled or forged offset (a worker
+  // writes the args_off the driver frees) would otherwise list a block free twice, and it
+  // would be handed to two owners at once.
+  const std::uint64_t within = offset - spans_.offset_of(span), cls_bytes = kSizeClasses[info.size_class];
+  const std::uint32_t block = static_cast<std::uint32_t>(within / cls_bytes);
+  if (within % cls_bytes != 0 || block >= info.capacity || !info.taken[block]) return false;
+  info.taken[block] = false;
   info.free_blocks.push_back(static_cast<std::uint16_t>(block));
   if (info.partial_pos < 0) add_partial(span, info);
   if (--info.used == 0) {
@@ -149,6 +157,7 @@ void Heap::adopt_small(std::uint32_t span, SpanWord w, const std::vector<std::ui
     const std::uint64_t b = (off - spans_.offset_of(span)) / cls_bytes;
     if (b < info.capacity && !taken[b]) {
       taken[b] = 1;
+      info.taken[b] = true;
       ++info.used;
     }
   }

@@ -30,7 +30,8 @@ class Heap {
   /// Arena offset of a block of at least `bytes` (16-aligned), or 0 when no space now.
   std::uint64_t allocate(std::size_t bytes);
   /// Returns a block this heap handed out (small), or a large run (any owner may). True
-  /// when arena spans became free (others waiting for space may try again).
+  /// when arena spans became free (others waiting for space may try again). A small offset
+  /// that is not the start of a block handed out and not yet freed is ignored.
   bool free(std::uint64_t offset);
   /// Takes over every span owned by `dead` (a process that is gone), keeping the blocks at
   /// `live` (arena offsets of objects still referenced); everything else becomes free.
@@ -47,6 +48,7 @@ class Heap {
     std::uint16_t capacity = 0;
     std::int32_t partial_pos = -1;  // index in partial_[class], -1 when full
     std::vector<std::uint16_t> free_blocks;
+    std::vector<bool> taken;  // per block: handed out; a free of a block not taken is refused
   };
   std::uint64_t allocate_small(std::uint8_t cls);
   void add_partial(std::uint32_t span, SpanInfo& info);
