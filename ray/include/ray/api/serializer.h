@@ -118,10 +118,15 @@ backend::Payload MakePayload(const T& v) {
 /// they are copied once, into the result.
 inline bool ReferenceInput(msgpack::type::object_type, std::size_t, void*) { return true; }
 
-/// Reads one msgpack object at `*off` and converts it to T.
+/// Reads one msgpack object at `*off` and converts it to T. No count may exceed the bytes
+/// left (every element takes at least one): a short payload claiming 2^31 elements would
+/// otherwise have msgpack allocate for all of them before it finds the bytes missing.
 template <class T>
 T UnpackAt(const char* data, std::size_t size, std::size_t& off) {
-  msgpack::object_handle oh = msgpack::unpack(data, size, off, &ReferenceInput);
+  const std::size_t left = size > off ? size - off : 0;
+  const std::size_t n = left < 0xffffffffu ? left : 0xffffffffu;
+  const msgpack::unpack_limit limit(n, n, n, n, n);
+  msgpack::object_handle oh = msgpack::unpack(data, size, off, &ReferenceInput, nullptr, limit);
   return oh.get().as<T>();
 }
 
