@@ -45,10 +45,15 @@ struct Params {
   // ours
   double idle_window_s = 5.0;  // idle_cpu_percent: length of one measurement
   int idle_reps = 3;
-  int crash_retry_reps = 5;      // worker_crash_retry_s: repetitions (fresh pool each)
-  int queued_n = 1000000, queued_reps = 3;  // queued_1m_s: tasks in flight at once
+  int crash_retry_reps = 5;                   // worker_crash_retry_s: repetitions (fresh pool each)
+  int queued_n = 1000000, queued_reps = 3;    // queued_1m_s: tasks in flight at once
   int syscalls_n = 20000, syscalls_reps = 3;  // syscalls_per_task: async tasks per counted run
-  double workload_limit_s = 600.0;  // watchdog per workload (peers: per child)
+  int actor_async_n = 10000;                  // actor_calls_async_per_s: calls per repetition
+  int actor_create_reps = 20;                 // actor_create_s: actors created (one per repetition)
+  int drain_n = 20000, drain_reps = 3;        // drain_20k_one_by_one_s, as_completed_20k_s
+  int release_reps = 7;                       // release_latency_ms: repetitions
+  int fail_fast_reps = 5;                     // get_list_fail_fast_s: repetitions (a worker replaced each)
+  double workload_limit_s = 600.0;            // watchdog per workload (peers: per child)
 
   static Params full();
   static Params quick();
@@ -57,9 +62,9 @@ struct Params {
 
 /// What one workload produced. Serialized like a peers.py workload entry.
 struct Result {
-  std::string status = "ok";  // ok | unsupported | hang | blocked | failed | error
+  std::string status = "ok";    // ok | unsupported | hang | blocked | failed | error
   std::string unit;             // set by the runner from Workload::unit when status is ok
-  std::vector<double> values;  // one per timed repetition (rates: count/elapsed of that rep)
+  std::vector<double> values;   // one per timed repetition (rates: count/elapsed of that rep)
   Json extra = Json::object();  // per-workload fields (n, bytes, details, ...)
   std::string note;             // how the figure was obtained
   std::string reason;           // why the status is not ok
@@ -120,8 +125,8 @@ enum class Pool { kShared, kOwn };
 
 struct Context {
   const Params& p;
-  unsigned workers = 2;          // --workers
-  std::size_t store_bytes = 0;   // 0: the library default (1 GiB)
+  unsigned workers = 2;         // --workers
+  std::size_t store_bytes = 0;  // 0: the library default (1 GiB)
 };
 
 /// A workload's self-check failed (a wrong result): the runner reports status "failed"

@@ -98,7 +98,7 @@ std::optional<double> schedstat_seconds(pid_t pid) {
   double ns = 0;
   for (pid_t tid : tids) {
     auto text = read_all(dir + "/" + std::to_string(tid) + "/schedstat");
-    if (!text) continue;  // the thread ended meanwhile
+    if (!text) continue;                        // the thread ended meanwhile
     ns += std::strtod(text->c_str(), nullptr);  // first field: ns on a CPU
   }
   return ns / 1e9;

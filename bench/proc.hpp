@@ -25,12 +25,12 @@ std::optional<double> schedstat_seconds(pid_t pid);
 double self_cpu_seconds();
 
 struct Memory {
-  double vm_rss_mib = 0;    // /proc/<pid>/status VmRSS
-  double rss_anon_mib = 0;  // RssAnon: private + copy-on-write anonymous pages
-  double rss_file_mib = 0;  // RssFile: mapped files (libraries, the executable)
-  double rss_shmem_mib = 0; // RssShmem: shared memory (the object store segment)
-  double pss_mib = 0;       // /proc/<pid>/smaps_rollup Pss: shared pages divided among sharers
-  double private_mib = 0;   // Private_Clean + Private_Dirty: pages only this process maps
+  double vm_rss_mib = 0;     // /proc/<pid>/status VmRSS
+  double rss_anon_mib = 0;   // RssAnon: private + copy-on-write anonymous pages
+  double rss_file_mib = 0;   // RssFile: mapped files (libraries, the executable)
+  double rss_shmem_mib = 0;  // RssShmem: shared memory (the object store segment)
+  double pss_mib = 0;        // /proc/<pid>/smaps_rollup Pss: shared pages divided among sharers
+  double private_mib = 0;    // Private_Clean + Private_Dirty: pages only this process maps
 };
 std::optional<Memory> memory(pid_t pid);
 

@@ -73,36 +73,42 @@ int main(int argc, char** argv) {
   ray::Init(config);
 
   std::vector<Row> rows;
-  rows.push_back(compare("tasks_sync_per_s", reps, sync_n, [&] {
-                    for (int i = 0; i < sync_n; ++i) require(shmray::get(shmray::task(noop).remote(i)) == i, "noop");
-                  },
-                  [&] {
-                    for (int i = 0; i < sync_n; ++i) require(*ray::Task(Noop).Remote(i).Get() == i, "Noop");
-                  }));
-  rows.push_back(compare("tasks_async_per_s", reps, async_n, [&] {
-                    std::vector<shmray::ObjectRef<int>> refs;
-                    for (int i = 0; i < async_n; ++i) refs.push_back(shmray::task(noop).remote(i));
-                    auto v = shmray::get(refs);
-                    require(v.back() == async_n - 1, "noop");
-                  },
-                  [&] {
-                    std::vector<ray::ObjectRef<int>> refs;
-                    for (int i = 0; i < async_n; ++i) refs.push_back(ray::Task(Noop).Remote(i));
-                    auto v = ray::Get(refs);
-                    require(*v.back() == async_n - 1, "Noop");
-                  }));
-  rows.push_back(compare("put_gigabytes_per_s", reps, put_bytes / 1e9, [&] {
-                    auto ref = shmray::put(payload);
-                    require(shmray::get(ref).size() == put_bytes, "put");
-                  },
-                  [&] {
-                    auto ref = ray::Put(payload);
-                    require(ray::Get(ref)->size() == put_bytes, "Put");
-                  }));
+  rows.push_back(compare(
+      "tasks_sync_per_s", reps, sync_n,
+      [&] {
+        for (int i = 0; i < sync_n; ++i) require(shmray::get(shmray::task(noop).remote(i)) == i, "noop");
+      },
+      [&] {
+        for (int i = 0; i < sync_n; ++i) require(*ray::Task(Noop).Remote(i).Get() == i, "Noop");
+      }));
+  rows.push_back(compare(
+      "tasks_async_per_s", reps, async_n,
+      [&] {
+        std::vector<shmray::ObjectRef<int>> refs;
+        for (int i = 0; i < async_n; ++i) refs.push_back(shmray::task(noop).remote(i));
+        auto v = shmray::get(refs);
+        require(v.back() == async_n - 1, "noop");
+      },
+      [&] {
+        std::vector<ray::ObjectRef<int>> refs;
+        for (int i = 0; i < async_n; ++i) refs.push_back(ray::Task(Noop).Remote(i));
+        auto v = ray::Get(refs);
+        require(*v.back() == async_n - 1, "Noop");
+      }));
+  rows.push_back(compare(
+      "put_gigabytes_per_s", reps, put_bytes / 1e9,
+      [&] {
+        auto ref = shmray::put(payload);
+        require(shmray::get(ref).size() == put_bytes, "put");
+      },
+      [&] {
+        auto ref = ray::Put(payload);
+        require(ray::Get(ref)->size() == put_bytes, "Put");
+      }));
   ray::Shutdown();
 
-  std::printf("%-22s %14s %14s %10s   (%u workers, median of %d)\n", "row", "native", "ray api", "ray/native",
-              workers, reps);
+  std::printf("%-22s %14s %14s %10s   (%u workers, median of %d)\n", "row", "native", "ray api", "ray/native", workers,
+              reps);
   for (const Row& r : rows) std::printf("%-22s %14.2f %14.2f %10.2f\n", r.name, r.native, r.ray, r.ray / r.native);
   return 0;
 }

@@ -63,6 +63,10 @@ Params Params::quick() {
   p.crash_retry_reps = 1;
   p.queued_n = 100000, p.queued_reps = 1;
   p.syscalls_n = 2000, p.syscalls_reps = 1;
+  p.actor_async_n = 1000, p.actor_create_reps = 1;
+  p.drain_reps = 1;
+  p.release_reps = 3;
+  p.fail_fast_reps = 1;
   p.workload_limit_s = 90.0;
   return p;
 }
@@ -87,6 +91,10 @@ Json Params::to_json() const {
   o.set("crash_retry_reps", crash_retry_reps);
   o.set("queued_n", queued_n), o.set("queued_reps", queued_reps);
   o.set("syscalls_n", syscalls_n), o.set("syscalls_reps", syscalls_reps);
+  o.set("actor_async_n", actor_async_n), o.set("actor_create_reps", actor_create_reps);
+  o.set("drain_n", drain_n), o.set("drain_reps", drain_reps);
+  o.set("release_reps", release_reps);
+  o.set("fail_fast_reps", fail_fast_reps);
   o.set("workload_limit_s", workload_limit_s);
   return o;
 }
@@ -225,8 +233,7 @@ Json make_meta(const Params& p, const Args& a, int argc, char** argv) {
 #endif
   m.set("compiler", "g++ " __VERSION__);
   utsname u{};
-  if (::uname(&u) == 0)
-    m.set("platform", std::string(u.sysname) + " " + u.release + " " + u.machine);
+  if (::uname(&u) == 0) m.set("platform", std::string(u.sysname) + " " + u.release + " " + u.machine);
   m.set("cpus", static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)));
   m.set("cpu_model", proc::cpu_model());
   m.set("date", now_text());
@@ -236,7 +243,8 @@ Json make_meta(const Params& p, const Args& a, int argc, char** argv) {
   return m;
 }
 
-Json document(const Json& meta, const std::vector<const Workload*>& sel, const std::vector<std::unique_ptr<Result>>& res) {
+Json document(const Json& meta, const std::vector<const Workload*>& sel,
+              const std::vector<std::unique_ptr<Result>>& res) {
   Json results = Json::object();
   for (std::size_t i = 0; i < sel.size(); ++i)
     if (res[i]) results.set(sel[i]->name, result_json(*res[i]));

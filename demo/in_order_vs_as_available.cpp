@@ -2,7 +2,7 @@
 // Ten tasks; task x sleeps (10 - x) units and returns x, so later tasks finish sooner. After
 // each result the driver spends one unit on "business logic". Waiting for whichever result
 // is ready first keeps the driver busy while slower tasks still run.
-//   in_order_vs_as_available [--workers N] [--unit-ms M]
+//   in_order_vs_as_available [--workers N] [--unit-ms M]   (N: 1 to 1024, default 10; M: 1 to 10000, default 100)
 #include <shmray/shmray.hpp>
 
 #include <chrono>
@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "demo_flags.hpp"
 #include "in_order_vs_as_available_common.hpp"
 
 namespace {
@@ -27,15 +28,14 @@ using demo::seconds_since;
 int main(int argc, char** argv) {
   unsigned workers = 10;
   int unit_ms = 100;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--workers" && i + 1 < argc) {
-      workers = static_cast<unsigned>(std::atoi(argv[++i]));
-    } else if (a == "--unit-ms" && i + 1 < argc) {
-      unit_ms = std::atoi(argv[++i]);
+  demo::Args args(argc, argv, "[--workers N] [--unit-ms M]");
+  while (args.next()) {
+    if (args.is("--workers")) {
+      workers = static_cast<unsigned>(args.int_value(1, 1024));  // init's limit
+    } else if (args.is("--unit-ms")) {
+      unit_ms = args.int_value(1, 10000);  // 10 s a unit: a run of about 13 minutes
     } else {
-      std::cerr << "usage: " << argv[0] << " [--workers N] [--unit-ms M]\n";
-      return 2;
+      args.unknown();
     }
   }
   const auto unit = std::chrono::milliseconds(unit_ms);
@@ -72,8 +72,8 @@ int main(int argc, char** argv) {
   t0 = std::chrono::steady_clock::now();
   rest = submit_all();
   for (int chunk = 1; !rest.empty(); ++chunk) {
-    auto [ready, still] = shmray::wait(rest, {.num_returns = std::min<std::size_t>(5, rest.size()),
-                                              .timeout = std::chrono::seconds(10)});
+    auto [ready, still] =
+        shmray::wait(rest, {.num_returns = std::min<std::size_t>(5, rest.size()), .timeout = std::chrono::seconds(10)});
     rest = std::move(still);
     std::cout << "chunk " << chunk << ":";
     for (int v : shmray::get(ready)) std::cout << ' ' << v;

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "demo_flags.hpp"
+
 namespace {
 
 int generate_number(int seed, int limit, int sleep_ms) {
@@ -40,7 +42,9 @@ void print(const std::vector<int>& v) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  demo::Args args(argc, argv, "(takes no flags)");
+  while (args.next()) args.unknown();
   shmray::Session session({.num_workers = 2});
   const int n = 4;
   print(shmray::get(shmray::task(remote_values).remote(n)));

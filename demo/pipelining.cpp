@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "demo_flags.hpp"
+
 namespace {
 
 int generate_number(int seed, int limit, int sleep_ms) {
@@ -22,7 +24,9 @@ SHMRAY_REMOTE(sum_values);
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  demo::Args args(argc, argv, "(takes no flags)");
+  while (args.next()) args.unknown();
   shmray::Session session({.num_workers = 4});
   auto a = shmray::task(generate_number).remote(1, 10, 100);
   auto b = shmray::task(generate_number).remote(5, 5, 200);

@@ -150,6 +150,15 @@ EOF
   if grep -q -- '-Werror' build/compile_commands.json; then echo "-Werror reached the parent's build"; return 1; fi
 }
 
+# The API reference installed beside the headers (option docs_html; CI has doxygen).
+docs_html() {
+  local index
+  index=$(find "$prefix" -path '*/doc/shmray/html/index.html' | head -n 1)
+  [[ -n $index ]] || { echo "no doc/shmray/html/index.html under $prefix"; return 1; }
+  grep -q 'on_ready' "$(dirname "$index")"/*.html
+  echo "API reference: $index"
+}
+
 cd "$work"
 check install install_lib
 if ((failed == 0)); then
@@ -157,8 +166,9 @@ if ((failed == 0)); then
   check pkgconfig_cxx23 pkgconfig_cxx23
   check pkgconfig_cxx17_error pkgconfig_cxx17_error
   check cmake cmake_package
+  check docs_html docs_html
 else
-  failed=$((failed + 4))
+  failed=$((failed + 5))
 fi
 check subproject subproject
 echo "[checks] test cases: $((passed + failed)) | $passed passed | $failed failed"

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 
+CASE = re.compile(r"^TEST CASE:\s*(.*?)\s*$", re.M)
 SUMMARY = re.compile(r"^\[(?:doctest|checks)\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", re.M)
 
 
@@ -38,13 +39,17 @@ def count(builddir):
             failed += int(m.group(3))
             if not ok and int(m.group(3)) == 0:
                 failed += 1  # e.g. crashed after its cases, or a timeout
-                bad.append(f"{builddir}: {t['name']} ({t.get('result')})")
+            if not ok or int(m.group(3)):
+                # CI shows only the log's tail: name the program and its failing cases here.
+                cases = sorted(set(CASE.findall(t.get("stdout", "") or "")))
+                bad.append(f"{builddir}: {t['name']} ({t.get('result')})" + "".join(f"\n    case: {c}" for c in cases))
         else:
             if ok:
                 passed += 1
             else:
                 failed += 1
-                bad.append(f"{builddir}: {t['name']} ({t.get('result')})")
+                cases = sorted(set(CASE.findall(t.get("stdout", "") or "")))
+                bad.append(f"{builddir}: {t['name']} ({t.get('result')})" + "".join(f"\n    case: {c}" for c in cases))
     return passed, failed, bad
 
 

@@ -203,8 +203,8 @@ void report_progress(int rep, const CancelRep& r) {
 
 std::string cancel_note(const Context& c, bool force, const std::string& how, const CancelTally& t) {
   char buf[320];
-  std::snprintf(buf, sizeof buf, "%s: driver told cancelled after %.6f s (median); the running task was %s", how.c_str(),
-                median(t.told_after), t.stopped_all ? "stopped" : "NOT stopped in every repetition");
+  std::snprintf(buf, sizeof buf, "%s: driver told cancelled after %.6f s (median); the running task was %s",
+                how.c_str(), median(t.told_after), t.stopped_all ? "stopped" : "NOT stopped in every repetition");
   std::string note = buf;
   if (!t.stopped_after.empty()) {
     std::snprintf(buf, sizeof buf, " (%s after cancel: %s s)", force ? "worker process gone" : "task returned",
@@ -238,7 +238,8 @@ Result cancel_result(const Context& c, bool force, const std::string& note, Canc
   r.extra.set("task_reruns", t.reruns);
   r.extra.set("details", std::move(t.details));
   r.cell_suffix = std::string(" task ") + (t.stopped_all ? "stopped" : "NOT stopped");
-  if (t.blocked) r.cell_suffix += ", new task blocked " + std::to_string(t.blocked) + "/" + std::to_string(c.p.cancel_reps);
+  if (t.blocked)
+    r.cell_suffix += ", new task blocked " + std::to_string(t.blocked) + "/" + std::to_string(c.p.cancel_reps);
   if (!t.stopped_after.empty()) {
     char buf[64];
     std::snprintf(buf, sizeof buf, " (in %s s)", format_number(median(t.stopped_after)).c_str());

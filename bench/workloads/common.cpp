@@ -149,7 +149,8 @@ std::string long_task(std::string start_path, std::string hb_path, std::string s
                       double total_s, bool cooperative) {
   append_line(start_path, std::to_string(::getpid()));
   write_text(hb_path, "");
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(total_s));
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(total_s));
   std::string why = "ran_to_the_end";
   while (Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -198,7 +199,6 @@ void start_warm_pool(unsigned workers, std::size_t store_bytes) {
     throw;
   }
 }
-
 
 /// N noop(i) submitted without waiting, then get(refs) (all, in order). Timed: first submit
 /// to last result in hand. The refs are released after the window.

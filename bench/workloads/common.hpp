@@ -132,8 +132,8 @@ int crash_once(std::string marker_path);
 double submit_then_get(int n);
 
 // ============================================================================ helpers
-constexpr std::int64_t kLargeBytes = 100ll * 1024 * 1024;  // 104857600
-constexpr std::int64_t kLargeLen = kLargeBytes / 8;        // 13107200 doubles
+constexpr std::int64_t kLargeBytes = 100ll * 1024 * 1024;                      // 104857600
+constexpr std::int64_t kLargeLen = kLargeBytes / 8;                            // 13107200 doubles
 constexpr double kLargeSum = double(kLargeLen) * double(kLargeLen - 1) / 2.0;  // 85899338956800, exact
 
 inline void check(bool ok, const std::string& what) {
@@ -181,8 +181,8 @@ struct PoolPids {
 inline PoolPids pool_pids(unsigned expected_workers) {
   PoolPids p;
   const auto servers = proc::children(::getpid(), "shmray-forksrv");
-  check(servers.size() == 1, "one fork server (a child of the driver named shmray-forksrv); found " +
-                                 std::to_string(servers.size()));
+  check(servers.size() == 1,
+        "one fork server (a child of the driver named shmray-forksrv); found " + std::to_string(servers.size()));
   p.fork_server = servers[0];
   p.workers = proc::children(p.fork_server, "shmray-worker");
   check(p.workers.size() == expected_workers, "the fork server has " + std::to_string(expected_workers) +
@@ -199,7 +199,9 @@ inline std::string type_name(const std::exception& e) {
   return s;
 }
 
-inline double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+inline double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 inline std::chrono::nanoseconds as_ns(double s) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
 }
@@ -354,8 +356,8 @@ class WorkerWatch {
 
 inline pid_t fork_server_pid() {
   const auto servers = proc::children(::getpid(), "shmray-forksrv");
-  check(servers.size() == 1, "one fork server (a child of the driver named shmray-forksrv); found " +
-                                 std::to_string(servers.size()));
+  check(servers.size() == 1,
+        "one fork server (a child of the driver named shmray-forksrv); found " + std::to_string(servers.size()));
   return servers[0];
 }
 

@@ -171,7 +171,8 @@ std::optional<std::vector<long long>> perf_counts(const std::vector<Counted>& wh
   for (std::string line; std::getline(in, line);) {
     const auto comma = line.find(',');
     const auto dash = line.rfind('-', comma);
-    if (comma == std::string::npos || dash == std::string::npos || line.find("raw_syscalls:sys_enter") == std::string::npos)
+    if (comma == std::string::npos || dash == std::string::npos ||
+        line.find("raw_syscalls:sys_enter") == std::string::npos)
       continue;
     const pid_t tid = static_cast<pid_t>(std::strtol(line.c_str() + dash + 1, nullptr, 10));
     const long long k = std::strtoll(line.c_str() + comma + 1, nullptr, 10);  // "<not counted>" -> 0

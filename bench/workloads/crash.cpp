@@ -63,8 +63,8 @@ Result worker_crash(const Context& c) {
     info.set("pool_keeps_working", s.pool_ok);
     info.set("after", s.after);
     details.push(info);
-    progress("    crash rep %d: %s %s after %.4f s, %zu attempt(s), pool %s", rep + 1, s.seen.c_str(), s.type.c_str(), dt,
-             s.attempts, s.after.c_str());
+    progress("    crash rep %d: %s %s after %.4f s, %zu attempt(s), pool %s", rep + 1, s.seen.c_str(), s.type.c_str(),
+             dt, s.attempts, s.after.c_str());
     if (s.seen == "exception") values.push_back(dt);
     last = s;
   }
@@ -75,7 +75,8 @@ Result worker_crash(const Context& c) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "no result and no error within %.0f s (get(ref, timeout) threw %s)", limit,
                   last.type.c_str());
-    r.reason = buf + std::string("; the task was run ") + std::to_string(last.attempts) + " time(s); the pool " + last.after;
+    r.reason =
+        buf + std::string("; the task was run ") + std::to_string(last.attempts) + " time(s); the pool " + last.after;
   } else if (values.empty()) {
     r.status = "failed";
     r.reason = "a task that ends its own process: the driver got " + last.seen + " instead of an error";
@@ -150,7 +151,8 @@ Result worker_crash_retry_s(const Context& c) {
         break;
       }
     }
-    check(whole_seen && whole_at.has_value(), "the pool had " + std::to_string(expected) + " live workers again within 5 s");
+    check(whole_seen && whole_at.has_value(),
+          "the pool had " + std::to_string(expected) + " live workers again within 5 s");
     const double dt = seconds_between(t0, t_result);
     const double whole_s = seconds_between(crash_at, *whole_at);
     values.push_back(dt);
@@ -167,9 +169,10 @@ Result worker_crash_retry_s(const Context& c) {
     info.set("replacement_pid", replacement);
     info.set("retried_on", attempts[1].pid == replacement ? "the replacement worker" : "the other worker");
     details.push(info);
-    progress("    crash retry rep %d: result after %.4f s (crash at +%.4f s, retry started %.4f s after it), pool whole "
-             "%.4f s after the crash",
-             rep + 1, dt, seconds_between(t0, crash_at), seconds_between(crash_at, retry_at), whole_s);
+    progress(
+        "    crash retry rep %d: result after %.4f s (crash at +%.4f s, retry started %.4f s after it), pool whole "
+        "%.4f s after the crash",
+        rep + 1, dt, seconds_between(t0, crash_at), seconds_between(crash_at, retry_at), whole_s);
   }
   Result r = Result::ok(values);
   r.extra.set("pool_whole_s", Json::array_of(whole));

@@ -9,7 +9,6 @@ namespace {
 int fib_plain(int n) { return n < 2 ? n : fib_plain(n - 1) + fib_plain(n - 2); }
 }  // namespace
 
-
 /// nested_fib: fib(n) as a task that submits fib(n-1) and fib(n-2) and gets both. Timed: the
 /// driver submits fib(n) -> the driver holds the result (checked against plain recursion,
 /// fib(15) = 610). Not done within fib_limit_s: "hang" (a deadlock). Afterwards, untimed, one
@@ -46,7 +45,8 @@ Result nested_fib(const Context& c) {
       return not_completed("failed", type_name(e) + ": " + e.what() + buf);
     }
     const double dt = sw.seconds();
-    check(v == expect, "fib(" + std::to_string(n) + ") == " + std::to_string(expect) + " (got " + std::to_string(v) + ")");
+    check(v == expect,
+          "fib(" + std::to_string(n) + ") == " + std::to_string(expect) + " (got " + std::to_string(v) + ")");
     values.push_back(dt);
     reps.add(dt);
   }
@@ -66,10 +66,11 @@ Result nested_fib(const Context& c) {
   r.extra.set("worker_processes_before", before);
   r.extra.set("worker_processes_peak", peak);
   r.cell_suffix = " ok";
-  r.note = "completes without deadlock with " + std::to_string(c.workers) + " workers: fib(" + std::to_string(n) + ") = " +
-           std::to_string(expect) + ", " + std::to_string(tasks) + " tasks, each parent get()s its two children; " +
-           "worker processes (sampled every ~1 ms in an untimed extra run): " + std::to_string(before) + " before, peak " +
-           std::to_string(peak);
+  r.note = "completes without deadlock with " + std::to_string(c.workers) + " workers: fib(" + std::to_string(n) +
+           ") = " + std::to_string(expect) + ", " + std::to_string(tasks) +
+           " tasks, each parent get()s its two children; " +
+           "worker processes (sampled every ~1 ms in an untimed extra run): " + std::to_string(before) +
+           " before, peak " + std::to_string(peak);
   return r;
 }
 

@@ -23,7 +23,8 @@ Result put_gigabytes_per_s(const Context& c) {
           "the stored object holds the array");
     return dt;
   };
-  Result r = Result::ok(repeat(Reps(c.p, c.p.put_reps), c.p.warmup ? 1 : 0, once, per_second(double(kLargeBytes) / 1e9)));
+  Result r =
+      Result::ok(repeat(Reps(c.p, c.p.put_reps), c.p.warmup ? 1 : 0, once, per_second(double(kLargeBytes) / 1e9)));
   r.extra.set("bytes", kLargeBytes);
   r.extra.set("as_task_argument", false);
   r.note = "shmray::put(std::vector<double>) into the shared-memory store; returns the ref";

@@ -41,7 +41,8 @@ Result queued_1m_s(const Context& c) {
     refs = {};
     got = {};
     std::size_t objects_after = 0;
-    const bool released = wait_for([&] { return (objects_after = shmray::store_stats().objects) <= objects0; }, 5.0, 0.01);
+    const bool released =
+        wait_for([&] { return (objects_after = shmray::store_stats().objects) <= objects0; }, 5.0, 0.01);
     const double rss_after = proc::status_mib(self, "VmRSS").value_or(0);
 
     Json d = Json::object();
@@ -65,9 +66,10 @@ Result queued_1m_s(const Context& c) {
     d.set("store_used_bytes_at_end", st.used_bytes);
     d.set("store_objects_after_release", objects_after);
     details.push(std::move(d));
-    progress("    queued rep: %d tasks in %.3f s (submit %.3f s), VmHWM %.1f MiB (+%.1f MiB over VmRSS before), store "
-             "objects %zu -> %zu -> %zu",
-             n, dt, submit_s, hwm1, hwm1 - rss0, objects0, st.objects, objects_after);
+    progress(
+        "    queued rep: %d tasks in %.3f s (submit %.3f s), VmHWM %.1f MiB (+%.1f MiB over VmRSS before), store "
+        "objects %zu -> %zu -> %zu",
+        n, dt, submit_s, hwm1, hwm1 - rss0, objects0, st.objects, objects_after);
     check(released, "after the refs are dropped the store holds at most the " + std::to_string(objects0) +
                         " objects of before within 5 s (still " + std::to_string(objects_after) + ")");
     values.push_back(dt);

@@ -11,6 +11,8 @@ const std::vector<Workload>& registry() {
       {"startup_s", "s", Pool::kOwn, startup_s},
       {"tasks_sync_per_s", "tasks/s", Pool::kShared, tasks_sync_per_s},
       {"tasks_async_per_s", "tasks/s", Pool::kShared, tasks_async_per_s},
+      {"tasks_sync_per_s_loaded", "tasks/s", Pool::kShared, tasks_sync_per_s_loaded},  // ours: 2 x CPUs hogs
+      {"tasks_async_per_s_loaded", "tasks/s", Pool::kShared, tasks_async_per_s_loaded},
       {"tasks_and_get_batch_per_s", "batches/s", Pool::kShared, tasks_and_get_batch_per_s},
       {"wait_1k_refs_per_s", "reps/s", Pool::kShared, wait_1k_refs_per_s},
       {"put_gigabytes_per_s", "GB/s (1e9 B/s)", Pool::kShared, put_gigabytes_per_s},
@@ -21,6 +23,7 @@ const std::vector<Workload>& registry() {
       {"nested_fib", "s", Pool::kShared, nested_fib},
       {"cancel_running_s", "s", Pool::kShared, cancel_running_s},
       {"cancel_running_s_coop", "s", Pool::kShared, cancel_running_s_coop},  // ours: cooperative variant
+      {"get_list_fail_fast_s", "s", Pool::kShared, get_list_fail_fast_s},    // ours: get(list) on a failure
       {"worker_crash", "s", Pool::kOwn, worker_crash},
       {"worker_crash_retry_s", "s", Pool::kOwn, worker_crash_retry_s},  // ours: one crash, one retry
       // ours (no peer figure)
@@ -30,6 +33,13 @@ const std::vector<Workload>& registry() {
       {"worker_rss_mib", "MiB", Pool::kOwn, worker_rss_mib},
       {"queued_1m_s", "s", Pool::kShared, queued_1m_s},
       {"syscalls_per_task", "syscalls/task", Pool::kShared, syscalls_per_task},
+      {"actor_calls_sync_per_s", "calls/s", Pool::kShared, actor_calls_sync_per_s},
+      {"actor_calls_async_per_s", "calls/s", Pool::kShared, actor_calls_async_per_s},
+      {"actor_create_s", "s", Pool::kShared, actor_create_s},
+      {"drain_20k_one_by_one_s", "s", Pool::kShared, drain_20k_one_by_one_s},
+      {"as_completed_20k_s", "s", Pool::kShared, as_completed_20k_s},
+      {"release_latency_ms", "ms", Pool::kShared, release_latency_ms},
+      {"submit_100mb_by_value_s", "s", Pool::kShared, submit_100mb_by_value_s},
   };
   return table;
 }

@@ -86,9 +86,10 @@ Result worker_rss_mib(const Context& c) {
   r.extra.set("details", std::move(details));
   if (auto m = proc::memory(::getpid())) r.extra.set("driver", mem_json(::getpid(), *m));
   if (auto m = proc::memory(pids.fork_server)) r.extra.set("fork_server", mem_json(pids.fork_server, *m));
-  r.note = "VmRSS of each worker (n = workers, not repetitions); it counts pages shared with the driver "
-           "(libraries, copy-on-write heap, touched store pages): private_mib and pss_mib in details say "
-           "what a worker alone adds";
+  r.note =
+      "VmRSS of each worker (n = workers, not repetitions); it counts pages shared with the driver "
+      "(libraries, copy-on-write heap, touched store pages): private_mib and pss_mib in details say "
+      "what a worker alone adds";
   return r;
 }
 

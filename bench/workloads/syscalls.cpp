@@ -58,9 +58,11 @@ Result syscalls_per_task(const Context& c) {
     // 2. strace around a run, then around an idle window as long as the traced run took.
     std::string why_not;
     double traced_s = 0;
-    const auto run = strace_counts(who, dir, "run" + std::to_string(rep), [&] { traced_s = submit_then_get(n); }, why_not);
+    const auto run = strace_counts(
+        who, dir, "run" + std::to_string(rep), [&] { traced_s = submit_then_get(n); }, why_not);
     if (!run) return Result::unsupported("strace cannot count here: " + why_not);
-    const auto idle = strace_counts(who, dir, "idle" + std::to_string(rep), [&] { sleep_s(traced_s); }, why_not);
+    const auto idle = strace_counts(
+        who, dir, "idle" + std::to_string(rep), [&] { sleep_s(traced_s); }, why_not);
     const Split st_run = split([&](std::size_t i) { return (*run)[i].total; });
     Split st_net = st_run;
     if (idle) {
@@ -94,7 +96,8 @@ Result syscalls_per_task(const Context& c) {
 
     // 3. perf (no ptrace), when allowed.
     double perf_s = 0;
-    if (auto pc = perf_counts(who, dir, std::to_string(rep), [&] { perf_s = submit_then_get(n); }, perf_why)) {
+    if (auto pc = perf_counts(
+            who, dir, std::to_string(rep), [&] { perf_s = submit_then_get(n); }, perf_why)) {
       const Split p = per_task(split([&](std::size_t i) { return (*pc)[i]; }));
       perf_values.push_back(p[0] + p[2]);
       perf_splits.push_back(p);
@@ -103,11 +106,11 @@ Result syscalls_per_task(const Context& c) {
     } else {
       d.set("perf", "unavailable: " + perf_why);
     }
-    progress("    syscalls rep %d: strace %.4f per task (raw %.4f; driver %.4f, workers %.4f), perf %s, context "
-             "switches %.4f per task",
-             rep + 1, values.back(), raw_values.back(), net[0], net[2],
-             perf_splits.size() == std::size_t(rep + 1) ? format_number(perf_values.back()).c_str() : "n/a",
-             cs_per_task);
+    progress(
+        "    syscalls rep %d: strace %.4f per task (raw %.4f; driver %.4f, workers %.4f), perf %s, context "
+        "switches %.4f per task",
+        rep + 1, values.back(), raw_values.back(), net[0], net[2],
+        perf_splits.size() == std::size_t(rep + 1) ? format_number(perf_values.back()).c_str() : "n/a", cs_per_task);
     details.push(std::move(d));
   }
   auto median_split = [&](const std::vector<Split>& v) {
@@ -123,8 +126,9 @@ Result syscalls_per_task(const Context& c) {
   Result r = Result::ok(values);
   r.extra.set("n", n);
   r.extra.set("workers", nworkers);
-  r.extra.set("method", "strace -c -f -q -p <pid>, one per process (driver, fork server, each worker), around one run, "
-                        "minus the same around an idle window as long as the traced run");
+  r.extra.set("method",
+              "strace -c -f -q -p <pid>, one per process (driver, fork server, each worker), around one run, "
+              "minus the same around an idle window as long as the traced run");
   r.extra.set("strace_per_task_median", split_json(st_med));
   r.extra.set("strace_raw_per_task", Json::array_of(raw_values));
   if (!perf_values.empty()) {
@@ -154,7 +158,8 @@ Result syscalls_per_task(const Context& c) {
   r.note = buf;
   std::snprintf(buf, sizeof buf, "%.4f / %.4f", st_med[0], st_med[2]);
   r.sub_rows.push_back({"  syscalls: driver / workers", buf});
-  r.sub_rows.push_back({"  syscalls: perf (no ptrace)", perf_values.empty() ? "unavailable" : summary_text(perf_values)});
+  r.sub_rows.push_back(
+      {"  syscalls: perf (no ptrace)", perf_values.empty() ? "unavailable" : summary_text(perf_values)});
   r.sub_rows.push_back({"  context switches per task", summary_text(cs_values)});
   return r;
 }

@@ -24,8 +24,8 @@ Result startup_s(const Context& c) {
     return dt;
   };
   Result r = Result::ok(repeat(Reps(c.p, c.p.startup_reps), 0, once, seconds));
-  r.note = "init({.num_workers=" + std::to_string(c.workers) +
-           ", 1 GiB store, quiet}) + get(noop(1)); shutdown() not timed";
+  r.note =
+      "init({.num_workers=" + std::to_string(c.workers) + ", 1 GiB store, quiet}) + get(noop(1)); shutdown() not timed";
   return r;
 }
 
@@ -38,17 +38,18 @@ Result tasks_sync_per_s(const Context& c) {
   };
   run(c.p.sync_warmup_n);
   const int n = c.p.sync_n;
-  Result r = Result::ok(repeat(Reps(c.p, c.p.sync_reps), 0, [&] { return run(n); }, per_second(n)));
+  Result r = Result::ok(repeat(
+      Reps(c.p, c.p.sync_reps), 0, [&] { return run(n); }, per_second(n)));
   r.extra.set("n", n);
   return r;
 }
-
 
 /// tasks_async_per_s: submit N noop(i), then get all N in order. Figure N / elapsed.
 Result tasks_async_per_s(const Context& c) {
   submit_then_get(c.p.async_warmup_n);
   const int n = c.p.async_n;
-  Result r = Result::ok(repeat(Reps(c.p, c.p.async_reps), 0, [&] { return submit_then_get(n); }, per_second(n)));
+  Result r = Result::ok(repeat(
+      Reps(c.p, c.p.async_reps), 0, [&] { return submit_then_get(n); }, per_second(n)));
   r.extra.set("n", n);
   return r;
 }
@@ -66,8 +67,8 @@ Result tasks_async_on_own_pool(const Context& c, unsigned workers) {
 /// Figure 1 / elapsed of the batch.
 Result tasks_and_get_batch_per_s(const Context& c) {
   const int b = c.p.batch_size;
-  Result r = Result::ok(repeat(Reps(c.p, c.p.batch_reps), c.p.warmup ? 1 : 0,
-                                            [&] { return submit_then_get(b); }, per_second(1)));
+  Result r = Result::ok(repeat(
+      Reps(c.p, c.p.batch_reps), c.p.warmup ? 1 : 0, [&] { return submit_then_get(b); }, per_second(1)));
   r.extra.set("batch_size", b);
   return r;
 }

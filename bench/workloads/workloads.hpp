@@ -13,6 +13,11 @@ Result tasks_async_per_s(const Context& c);
 Result tasks_async_on_own_pool(const Context& c, unsigned workers);
 Result tasks_and_get_batch_per_s(const Context& c);
 Result wait_1k_refs_per_s(const Context& c);
+// loaded.cpp
+Result tasks_sync_per_s_loaded(const Context& c);
+Result tasks_async_per_s_loaded(const Context& c);
+// fail_fast.cpp
+Result get_list_fail_fast_s(const Context& c);
 // objects.cpp
 Result put_gigabytes_per_s(const Context& c);
 Result pipeline_large_s(const Context& c);
@@ -35,5 +40,16 @@ Result worker_crash_retry_s(const Context& c);
 Result queued_1m_s(const Context& c);
 // syscalls.cpp
 Result syscalls_per_task(const Context& c);
+// actors.cpp
+Result actor_calls_sync_per_s(const Context& c);
+Result actor_calls_async_per_s(const Context& c);
+Result actor_create_s(const Context& c);
+// drain.cpp
+Result drain_20k_one_by_one_s(const Context& c);
+Result as_completed_20k_s(const Context& c);
+// release.cpp
+Result release_latency_ms(const Context& c);
+// big_args.cpp
+Result submit_100mb_by_value_s(const Context& c);
 
 }  // namespace bench

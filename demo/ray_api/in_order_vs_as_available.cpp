@@ -3,7 +3,8 @@
 // Ten tasks; task x sleeps (10 - x) units and returns x, so later tasks finish sooner. After
 // each result the driver spends one unit on "business logic". Waiting for whichever result
 // is ready first keeps the driver busy while slower tasks still run.
-//   ray_in_order_vs_as_available [--unit-ms M] [--ray_head_args=--num-cpus=N]
+//   ray_in_order_vs_as_available [--unit-ms M] [--ray_head_args=--num-cpus=N]   (M: 1 to 10000, default 100;
+//   other --ray_* flags go to ray::Init as they are)
 #include <ray/api.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "../demo_flags.hpp"
 #include "../in_order_vs_as_available_common.hpp"
 
 namespace {
@@ -27,13 +29,21 @@ using demo::seconds_since;
 
 int main(int argc, char** argv) {
   int unit_ms = 100;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--unit-ms" && i + 1 < argc) unit_ms = std::atoi(argv[++i]);
+  demo::Args args(argc, argv, "[--unit-ms M] [--ray_head_args=--num-cpus=N]");
+  while (args.next()) {
+    if (args.is("--unit-ms")) {
+      unit_ms = args.int_value(1, 10000);
+    } else if (!args.starts_with("--ray_")) {  // Ray's own flags are ray::Init's to read
+      args.unknown();
+    }
   }
   ray::RayConfig config;
   config.head_args = {"--num-cpus=10"};  // ten tasks at once; --ray_head_args overrides it
-  ray::Init(config, argc, argv);
+  try {
+    ray::Init(config, argc, argv);
+  } catch (const ray::internal::RayException& e) {  // mostly a --ray_* flag it refused (--num-cpus=abc)
+    args.fail(std::string("cannot start: ") + e.what());
+  }
   const auto unit = std::chrono::milliseconds(unit_ms);
   auto submit_all = [&] {
     std::vector<ray::ObjectRef<int>> refs;

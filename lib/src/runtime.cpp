@@ -1,7 +1,6 @@
 // init/shutdown, the process's current runtime, and the small out-of-line pieces of the
 // public headers (reference handles, deadlines, error types).
 #include <pthread.h>
-#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +14,8 @@
 #include <thread>
 
 #include "driver/driver.hpp"
+#include "init_options.hpp"
+#include "notifier.hpp"
 #include "runtime_slot.hpp"
 #include "shmray/api.hpp"
 #include "shmray/detail/invoke.hpp"
@@ -68,8 +69,8 @@ void abandon_driver() noexcept {
 // The parent's pool is not the child's: no destructor, atexit handler or API call in the
 // child may touch it, so the driver object is leaked on purpose and the runtime uninstalled.
 void disown_in_child() noexcept {
-  g_calls.store(0, std::memory_order_relaxed);  // the threads that held them are not here
-  new (&g_mu) std::mutex;                       // another thread may have held it at fork()
+  g_calls.store(0, std::memory_order_relaxed);                          // the threads that held them are not here
+  new (&g_mu) std::mutex;                                               // another thread may have held it at fork()
   if (!g_driver && !g_runtime.load(std::memory_order_relaxed)) return;  // nothing owned
   g_forked_from_worker = g_worker;
   g_inherited_generation = g_generation.load(std::memory_order_relaxed);
@@ -91,47 +92,6 @@ bool drain_calls(driver::Driver& d, std::chrono::milliseconds limit) {
   return true;
 }
 
-std::uint64_t physical_memory() {
-  struct sysinfo si {};
-  if (::sysinfo(&si) != 0) return 0;
-  return std::uint64_t(si.totalram) * si.mem_unit;
-}
-
-std::string gib(std::uint64_t bytes) {
-  char buf[32];
-  if (bytes < (1ull << 30))
-    std::snprintf(buf, sizeof buf, "%.0f MiB", double(bytes) / double(1ull << 20));
-  else
-    std::snprintf(buf, sizeof buf, "%.1f GiB", double(bytes) / double(1ull << 30));
-  return buf;
-}
-
-// Fills the 0 defaults and rejects what is out of range, saying what to pass instead.
-Options resolve(Options o) {
-  if (o.num_workers == 0) o.num_workers = std::max(1u, std::thread::hardware_concurrency());
-  if (o.num_workers > shm::kMaxWorkerSlots)
-    throw std::invalid_argument("shmray::init: num_workers=" + std::to_string(o.num_workers) + " is out of range (1.." +
-                                std::to_string(shm::kMaxWorkerSlots) + "; 0 means one per core)");
-  if (o.max_workers == 0) o.max_workers = std::min(shm::kMaxWorkerSlots, std::max(4 * o.num_workers, o.num_workers + 4));
-  if (o.max_workers < o.num_workers || o.max_workers > shm::kMaxWorkerSlots)
-    throw std::invalid_argument("shmray::init: max_workers=" + std::to_string(o.max_workers) + " must lie in num_workers.." +
-                                std::to_string(shm::kMaxWorkerSlots) + " (0: a default)");
-  const std::uint64_t ram = physical_memory();
-  if (o.object_store_bytes == 0) {
-    o.object_store_bytes = std::size_t{1} << 30;
-    if (ram && o.object_store_bytes > ram / 2) o.object_store_bytes = static_cast<std::size_t>(ram / 2);
-  }
-  if (o.object_store_bytes < (std::size_t{1} << 20))
-    throw std::invalid_argument("shmray::init: object_store_bytes=" + std::to_string(o.object_store_bytes) +
-                                " is too small; give at least 1 MiB (0: 1 GiB)");
-  if (ram && o.object_store_bytes > ram)
-    throw std::invalid_argument("shmray::init: object_store_bytes=" + std::to_string(o.object_store_bytes) +
-                                " is larger than this machine's memory (" + gib(ram) + ")");
-  if (o.store_full_timeout.count() < 0)
-    throw std::invalid_argument("shmray::init: store_full_timeout must not be negative");
-  return o;
-}
-
 void shutdown_at_exit() {
   if (::getpid() == g_driver_pid) shutdown();
 }
@@ -145,14 +105,21 @@ void init(const Options& options) {
   std::lock_guard lock(g_mu);
   if (g_driver) throw AlreadyInitializedError("shmray::init: already initialized; call shmray::shutdown() first");
   if (std::string conflicts = detail::registry_conflicts(); !conflicts.empty()) throw Error(conflicts);
-  const Options o = resolve(options);
+  const Options o = setup::resolve(options);
   g_last_session = g_last_session % 255 + 1;
   g_generation.fetch_add(1, std::memory_order_acq_rel);  // before the fork: workers inherit it
   if (!g_atfork_registered) {
     ::pthread_atfork(nullptr, nullptr, disown_in_child);
     g_atfork_registered = true;
   }
-  g_driver = driver::Driver::start(o, g_last_session);
+  setup::warn_if_threads(o);
+  detail::seal_registry();  // the workers fork now: later registrations are refused by name
+  try {
+    g_driver = driver::Driver::start(o, g_last_session);
+  } catch (...) {
+    detail::unseal_registry();
+    throw;
+  }
   g_forked.store(false, std::memory_order_release);  // a forked child now has a pool of its own
   g_driver_pid = ::getpid();
   g_session.store(g_last_session, std::memory_order_release);
@@ -162,16 +129,20 @@ void init(const Options& options) {
     g_atexit_registered = true;
   }
   if (!o.quiet)
-    driver::warn("shmray: started " + std::to_string(o.num_workers) + (o.num_workers == 1 ? " worker, " : " workers, ") +
-                 gib(g_driver->store_bytes()) + " object store");  // never SIGPIPE, never blocks
+    driver::warn("shmray: started " + std::to_string(o.num_workers) +
+                 (o.num_workers == 1 ? " worker, " : " workers, ") + setup::gib(g_driver->store_bytes()) +
+                 " object store");  // never SIGPIPE, never blocks
 }
 
 void shutdown() noexcept {
   // A worker, or a forked child that owns no pool: nothing to stop (checked before g_mu,
   // which fork may have copied held).
   if (g_worker || g_forked.load(std::memory_order_acquire)) return;
+  // Before g_mu: a callback running now may call the API (which takes g_mu) before it returns.
+  internal::stop_notifier();
   std::lock_guard lock(g_mu);
   if (!g_driver) return;
+  detail::unseal_registry();         // the next init() forks workers with what is registered by then
   if (::getpid() != g_driver_pid) {  // forked without the atfork handler (raw clone): not ours
     abandon_driver();
     return;
@@ -182,8 +153,9 @@ void shutdown() noexcept {
   g_session.store(0, std::memory_order_release);
   g_driver->close_calls();
   if (!drain_calls(*g_driver, std::chrono::seconds(10))) {
-    driver::warn("shmray: shutdown(): a call in another thread did not return within 10 s; the pool is left "
-                 "running until the process exits");
+    driver::warn(
+        "shmray: shutdown(): a call in another thread did not return within 10 s; the pool is left "
+        "running until the process exits");
     abandon_driver();
     return;
   }
@@ -267,7 +239,8 @@ void free_block_noexcept(std::uint64_t offset, std::uint64_t generation) noexcep
 }
 
 ObjectId checked_id(const RefHandle* h, const char* what) {
-  if (!h) throw std::invalid_argument(std::string(what) + ": the ObjectRef is empty (default-constructed or moved from)");
+  if (!h)
+    throw std::invalid_argument(std::string(what) + ": the ObjectRef is empty (default-constructed or moved from)");
   if (g_inherited_generation != 0 && h->runtime <= g_inherited_generation) throw_forked(what);
   if (h->runtime != g_generation.load(std::memory_order_acquire))
     throw std::invalid_argument(std::string(what) + ": ObjectRef(" + h->id.hex() +
@@ -297,11 +270,30 @@ ScratchLease::ScratchLease() {
 }
 ScratchLease::~ScratchLease() { --t_scratch.depth; }
 
+namespace {
+struct WaitStack {
+  std::vector<std::unique_ptr<WaitBuffers>> levels;
+  std::size_t depth = 0;
+};
+thread_local WaitStack t_wait;
+}  // namespace
+
+WaitScratch::WaitScratch() {
+  WaitStack& st = t_wait;
+  if (st.depth == st.levels.size()) st.levels.push_back(std::make_unique<WaitBuffers>());
+  b_ = st.levels[st.depth++].get();
+  b_->ids.clear();
+}
+WaitScratch::~WaitScratch() { --t_wait.depth; }
+
 void throw_buffer_too_large(std::size_t n, std::size_t element_bytes) {
   throw ObjectStoreFullError("shmray::Buffer: " + std::to_string(n) + " elements of " + std::to_string(element_bytes) +
                              " bytes take more bytes than a size_t can count, far more than any object store; "
                              "ask for fewer elements");
 }
+
+void throw_null_actor() { throw std::logic_error("shmray: the actor's factory returned nullptr"); }
+void throw_no_actor() { throw std::logic_error("shmray: an actor method reached a process that holds no actor"); }
 
 void throw_serialization_error(const char* what) { throw SerializationError(std::string("shmray: ") + what); }
 namespace {

@@ -3,6 +3,8 @@
 #include <ray/api/backend.h>
 #include <ray/api/ray_exception.h>
 
+#include "bridge.hpp"
+
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -39,14 +41,17 @@ RayRegistry& RayFunctions() {
   return r;
 }
 
+}  // namespace
+
+namespace bridge {
+
 std::string RayTaskMessage(const shmray::TaskError& e) {
   // Ray's shape (its task executor): the function's name, the C++ type, what() of it.
   return "An exception was thrown while executing function(" + e.function() + "): " + e.type_name() + ": " +
          e.message();
 }
 
-/// The exception in flight, in Ray's types. Ray's own and std:: exceptions pass unchanged.
-[[noreturn]] void RethrowAsRay() {
+void RethrowAsRay() {
   try {
     throw;
   } catch (const shmray::TaskError& e) {
@@ -55,6 +60,8 @@ std::string RayTaskMessage(const shmray::TaskError& e) {
     throw RayWorkerException(e.what());
   } catch (const shmray::GetTimeoutError& e) {
     throw RayTimeoutException(e.what());
+  } catch (const shmray::ActorDiedError& e) {
+    throw RayActorException(e.what());
   } catch (const shmray::UnregisteredFunctionError& e) {
     throw RayFunctionNotFound(e.what());
   } catch (const shmray::ForkedProcessError& e) {
@@ -83,14 +90,37 @@ std::vector<sd::ObjectId> Ids(const std::vector<std::uint64_t>& raw) {
   return ids;
 }
 
-sd::ValueSource SourceOf(const Payload& p) {
+sd::ValueSource SourceOf(const Payload& p, std::vector<sd::ObjectId>& contained) {
+  if (p.contained) contained = Ids(*p.contained);
   return sd::ValueSource{p.size,
                          [](const void* ctx, std::span<std::byte> into) {
                            const Payload& p = *static_cast<const Payload*>(ctx);
                            p.write(p.ctx, reinterpret_cast<char*>(into.data()), into.size());
                          },
-                         &p, {}};
+                         &p, contained};
 }
+
+double CpusOf(const std::unordered_map<std::string, double>& resources, double cpus, bool& lacking) {
+  lacking = false;
+  for (const auto& [name, amount] : resources) {
+    if (name == "CPU")
+      cpus = amount;
+    else if (amount > 0 && name != "memory" && name != "object_store_memory")
+      lacking = true;
+  }
+  return cpus;
+}
+
+}  // namespace bridge
+
+namespace {
+
+using bridge::CpusOf;
+using bridge::DeadlineOf;
+using bridge::Ids;
+using bridge::Request;
+using bridge::RethrowAsRay;
+using bridge::SourceOf;
 
 /// "--num-cpus=4" or "--num-cpus 4" in Ray's head arguments; the last one counts (as with
 /// `ray start`), so --ray_head_args on the command line, appended after config.head_args,
@@ -175,8 +205,10 @@ bool Register(const char* name, AnyFn fn, Invoker invoke, const char* signature)
   const std::optional<std::uint32_t> i = sd::function_index(fn);
   const sd::FunctionInfo* info = i ? sd::function_at(*i) : nullptr;
   std::lock_guard lock(RayFunctions().mu);
-  if (info && info->invoke == invoke) RayFunctions().index.emplace(fn, *i);
-  else RayFunctions().index.emplace(fn, kShmrayOwned);
+  if (info && info->invoke == invoke)
+    RayFunctions().index.emplace(fn, *i);
+  else
+    RayFunctions().index.emplace(fn, kShmrayOwned);
   return true;
 }
 
@@ -186,40 +218,30 @@ std::uint32_t FunctionIndex(AnyFn fn) {
   const auto it = index.find(fn);
   if (it == index.end()) {
     if (sd::function_index(fn))
-      throw RayFunctionNotFound("ray::Task: this function is registered with SHMRAY_REMOTE, not RAY_REMOTE; "
-                                "add RAY_REMOTE(f) for ray::Task (or call it with shmray::task)");
+      throw RayFunctionNotFound(
+          "ray::Task: this function is registered with SHMRAY_REMOTE, not RAY_REMOTE; "
+          "add RAY_REMOTE(f) for ray::Task (or call it with shmray::task)");
     throw RayFunctionNotFound("Function not found. Please use RAY_REMOTE to register this function.");
   }
   if (it->second == kShmrayOwned)
-    throw RayFunctionNotFound("ray::Task: this function is registered with both SHMRAY_REMOTE and RAY_REMOTE, "
-                              "and shmray keeps the first (SHMRAY_REMOTE's); register it with one of them only");
+    throw RayFunctionNotFound(
+        "ray::Task: this function is registered with both SHMRAY_REMOTE and RAY_REMOTE, "
+        "and shmray keeps the first (SHMRAY_REMOTE's); register it with one of them only");
   return it->second;
 }
 
-std::uint64_t Submit(std::uint32_t function, const std::string& args, const std::vector<std::uint64_t>& resolve,
-                     const TaskSpec& spec) {
+std::uint64_t Submit(std::uint32_t function, const CallArgs& args, const TaskSpec& spec) {
   shmray::TaskOptions options;
   options.name = spec.name;
   bool lacking = false;
-  for (const auto& [name, amount] : spec.resources) {
-    if (name == "CPU")
-      options.num_cpus = amount;
-    else if (amount > 0 && name != "memory" && name != "object_store_memory")
-      lacking = true;
-  }
+  options.num_cpus = CpusOf(spec.resources, options.num_cpus, lacking);
   // A resource this machine does not offer (GPU, custom): pending for good, as on a Ray
-  // node without it (shmray warns once on stderr). After the loop: "CPU" may come later in
-  // the map's order and must not undo it.
+  // node without it (shmray warns once on stderr).
   if (lacking) options.num_cpus = std::numeric_limits<unsigned>::max();
-  const std::vector<sd::ObjectId> ids = Ids(resolve);
-  sd::SubmitRequest req;
-  req.function = function;
-  req.args = std::as_bytes(std::span(args.data(), args.size()));
-  req.resolve = ids;
-  req.options = &options;
   try {
+    const Request r(function, args, options);
     sd::RuntimeCall rt;
-    return rt->submit(req).value;
+    return rt->submit(r.req).value;
   } catch (...) {
     RethrowAsRay();
   }
@@ -227,8 +249,10 @@ std::uint64_t Submit(std::uint32_t function, const std::string& args, const std:
 
 std::uint64_t Put(const Payload& value) {
   try {
+    std::vector<sd::ObjectId> contained;
+    const sd::ValueSource source = SourceOf(value, contained);
     sd::RuntimeCall rt;
-    return rt->put(SourceOf(value)).value;
+    return rt->put(source).value;
   } catch (...) {
     RethrowAsRay();
   }
@@ -308,7 +332,8 @@ void SetResult(shmray::detail::TaskCall& call, const Payload& value) {
     call.set_result(sd::ValueSource{});
     return;
   }
-  call.set_result(SourceOf(value));
+  std::vector<sd::ObjectId> contained;
+  call.set_result(SourceOf(value, contained));
 }
 
 }  // namespace ray::internal::backend

@@ -85,7 +85,8 @@ void check_pins(int n, MakeContainer make) {
   auto refs = std::make_unique<Refs>();
   for (int i = 0; i < n; ++i) refs->push_back(shmray::put(i));
   shmray::ObjectRef<Refs> outer = make(*refs);
-  REQUIRE(shmray::wait(std::vector<shmray::ObjectRef<Refs>>{outer}, {.num_returns = 1, .timeout = 60s}).ready.size() == 1);
+  REQUIRE(shmray::wait(std::vector<shmray::ObjectRef<Refs>>{outer}, {.num_returns = 1, .timeout = 60s}).ready.size() ==
+          1);
   refs.reset();  // the driver's copies go: only the container (and no worker) holds them now
   REQUIRE(shmray::get(shmray::task(one).remote(), 60s) == 1);
   CHECK(settles_at(base + std::size_t(n) + 1));
@@ -191,12 +192,16 @@ TEST_CASE("BigRecords.BufferSizesThatOverflowAreRefusedBeforeAllocating" * docte
     CHECK_THROWS_AS(shmray::Buffer<std::uint64_t>{n}, shmray::ObjectStoreFullError);
   }
   CHECK_THROWS_AS(shmray::Buffer<std::uint8_t>{kMax - 3}, shmray::ObjectStoreFullError);
-  CHECK_THROWS_AS(shmray::Buffer<double>{std::size_t{1} << 40}, shmray::ObjectStoreFullError);  // fits size_t, not the store
+  CHECK_THROWS_AS(shmray::Buffer<double>{std::size_t{1} << 40},
+                  shmray::ObjectStoreFullError);  // fits size_t, not the store
   // Inside a task: the same error reaches the caller.
-  CHECK_THROWS_AS(shmray::get(shmray::task(buffer_inside).remote(std::uint64_t{1} << 61), 30s), shmray::ObjectStoreFullError);
-  CHECK_THROWS_AS(shmray::get(shmray::task(buffer_inside).remote(std::uint64_t(kMax)), 30s), shmray::ObjectStoreFullError);
+  CHECK_THROWS_AS(shmray::get(shmray::task(buffer_inside).remote(std::uint64_t{1} << 61), 30s),
+                  shmray::ObjectStoreFullError);
+  CHECK_THROWS_AS(shmray::get(shmray::task(buffer_inside).remote(std::uint64_t(kMax)), 30s),
+                  shmray::ObjectStoreFullError);
   // The failed tasks' results go once the driver has handled their completions.
-  CHECK(shmray_test::eventually([&] { return objects_now() == base && shmray::store_stats().used_bytes == used; }, 20s));
+  CHECK(
+      shmray_test::eventually([&] { return objects_now() == base && shmray::store_stats().used_bytes == used; }, 20s));
   CHECK(objects_now() == base);
   CHECK(shmray::store_stats().used_bytes == used);
   for (int i = 0; i < 16; ++i) CHECK(shmray::get(neighbours[std::size_t(i)]) == std::vector<int>(100, i));

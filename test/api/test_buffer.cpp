@@ -71,7 +71,7 @@ TEST_CASE("Buffer.PutTakesTheBytesWhereTheyAre" * doctest::timeout(60)) {
   for (std::size_t i = 0; i < b.size(); ++i) b[i] = float(i) / 2;
   const float* where = b.data();
   auto ref = shmray::put(std::move(b));
-  CHECK(b.size() == 0);  // moved into the store
+  CHECK(b.size() == 0);                          // moved into the store
   CHECK(shmray::get_view(ref).data() == where);  // no copy was made
   CHECK(shmray::get(ref)[999] == 499.5f);
   CHECK_THROWS_AS(shmray::put(std::move(b)), std::invalid_argument);  // empty now
@@ -84,8 +84,10 @@ TEST_CASE("Buffer.NeverLeaks" * doctest::timeout(60)) {
     shmray::Buffer<double> dropped(1 << 20);  // 8 MiB, never put: freed by its destructor
     dropped[0] = 1;
   }
-  for (int i = 0; i < 20; ++i) CHECK_THROWS_AS(shmray::get(shmray::task(throws_after_allocating).remote(std::size_t{1} << 20)), shmray::TaskError);
-  for (int i = 0; i < 20; ++i) CHECK(shmray::get(shmray::task(arange).remote(std::size_t{1} << 20)).size() == (1u << 20));  // 8 MiB each in 32
+  for (int i = 0; i < 20; ++i)
+    CHECK_THROWS_AS(shmray::get(shmray::task(throws_after_allocating).remote(std::size_t{1} << 20)), shmray::TaskError);
+  for (int i = 0; i < 20; ++i)
+    CHECK(shmray::get(shmray::task(arange).remote(std::size_t{1} << 20)).size() == (1u << 20));  // 8 MiB each in 32
   CHECK(wait_until_idle_usage(0) == 0);
   CHECK_THROWS_AS(shmray::Buffer<double>(std::size_t{64} << 20), shmray::ObjectStoreFullError);  // 512 MiB > store
 }

@@ -144,7 +144,8 @@ TEST_CASE("Errors.TaskErrorCarriesTypeMessageFunctionAndPid" * doctest::timeout(
   // The same error every time, also through ref.get(), a vector get and a get with timeout.
   CHECK_THROWS_WITH_AS(r.get(), "boom raised std::logic_error: boom", shmray::TaskError);
   CHECK_THROWS_AS(shmray::get(r, 10s), shmray::TaskError);
-  CHECK_THROWS_AS(shmray::get(std::vector<shmray::ObjectRef<int>>{shmray::task(square).remote(1), r}), shmray::TaskError);
+  CHECK_THROWS_AS(shmray::get(std::vector<shmray::ObjectRef<int>>{shmray::task(square).remote(1), r}),
+                  shmray::TaskError);
   CHECK_THROWS_AS(shmray::get(r), shmray::Error);
   CHECK_THROWS_AS(shmray::get(r), std::runtime_error);
   pool_works();
@@ -262,7 +263,7 @@ TEST_CASE("Errors.StoreFullOfLiveRefs" * doctest::timeout(60)) {
     }
   }
   CHECK(full);
-  CHECK(held.size() >= 8);   // a 16 MiB store holds a good part of 16 x 1 MiB
+  CHECK(held.size() >= 8);  // a 16 MiB store holds a good part of 16 x 1 MiB
   CHECK(held.size() <= 16);
   // A task result meets the same full store.
   CHECK_THROWS_AS(shmray::get(shmray::task(make_bytes).remote(std::size_t{2} << 20)), shmray::ObjectStoreFullError);
@@ -287,7 +288,8 @@ TEST_CASE("Errors.StoreFullOfLiveRefs" * doctest::timeout(60)) {
 TEST_CASE("Errors.UnregisteredFunctionSaysHowToFixIt" * doctest::timeout(30)) {
   shmray::test::NoLeaks guard;
   shmray::init(kSmall);
-  CHECK_THROWS_WITH_AS(shmray::task(not_registered), doctest::Contains("SHMRAY_REMOTE("), shmray::UnregisteredFunctionError);
+  CHECK_THROWS_WITH_AS(shmray::task(not_registered), doctest::Contains("SHMRAY_REMOTE("),
+                       shmray::UnregisteredFunctionError);
   CHECK_THROWS_AS(shmray::task(not_registered), shmray::Error);
   pool_works();
 }
@@ -383,7 +385,8 @@ TEST_CASE("Errors.FailedObjectsAreFreed" * doctest::timeout(60)) {
     // Each process may keep one empty span per size class cached (driver + 2 workers, 22
     // classes, 64 KiB: at most 4.125 MiB); 8 MiB of error records not given back exceed it.
     // Blocks made by a worker go back through it, asynchronously: allow it a moment.
-    CHECK(shmray_test::eventually([] { return shmray::store_stats().reserved_bytes <= 3 * 22 * (std::size_t{64} << 10); }));
+    CHECK(shmray_test::eventually(
+        [] { return shmray::store_stats().reserved_bytes <= 3 * 22 * (std::size_t{64} << 10); }));
   }
   pool_works();
 }

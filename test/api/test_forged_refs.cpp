@@ -63,7 +63,7 @@ std::vector<std::uint64_t> forgeries(const std::vector<ObjectId>& freed, const s
   // The oldest frees lie deepest in the free list: nothing the test does meanwhile reuses them.
   for (std::size_t i = 0; i < 100; ++i) {
     const ObjectId f = freed[i];
-    out.push_back(f.value);                                              // stale
+    out.push_back(f.value);                                                // stale
     out.push_back(ObjectId::make(session, f.gen() + 1, f.index()).value);  // the free slot's generation now
     out.push_back(ObjectId::make(session, f.gen() + 2, f.index()).value);
   }

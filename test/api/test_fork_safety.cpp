@@ -116,8 +116,8 @@ int host_fork_role(const std::vector<std::string>& args) {
   if (pid < 0) return 21;
   if (pid == 0) {
     if (blocked.joinable()) blocked.detach();  // that thread is not in this process
-    if (mode == "exit") std::exit(0);  // atexit handlers and static destructors run here
-    if (mode == "return") return 0;    // main returns: the Session's destructor too
+    if (mode == "exit") std::exit(0);          // atexit handlers and static destructors run here
+    if (mode == "return") return 0;            // main returns: the Session's destructor too
     if (mode == "api") return count_unrefused(ready, vec);
     if (mode == "refs") {
       inflight.clear();  // the last copies of the parent's refs die in the child
@@ -204,7 +204,9 @@ TEST_CASE("ForkSafety.HostChildThatReturnsFromMainLeavesTheParentsPool" * doctes
 
 TEST_CASE("ForkSafety.HostChildApiCallsThrowForkedProcessError" * doctest::timeout(90)) { check_host_fork("api"); }
 
-TEST_CASE("ForkSafety.HostChildDroppingInheritedRefsLeavesThemAlive" * doctest::timeout(90)) { check_host_fork("refs"); }
+TEST_CASE("ForkSafety.HostChildDroppingInheritedRefsLeavesThemAlive" * doctest::timeout(90)) {
+  check_host_fork("refs");
+}
 
 // A child that starts its own pool starts threads after a fork of a threaded process, which
 // ThreadSanitizer refuses by design ("starting new threads after multi-threaded fork is not

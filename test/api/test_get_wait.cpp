@@ -66,9 +66,7 @@ struct StringMaker<std::vector<int>> {
 };
 }  // namespace doctest
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("Get.OneRef" * doctest::timeout(30)) {
   shmray::test::NoLeaks guard;
@@ -169,7 +167,8 @@ TEST_CASE("Wait.ReadyAndRestInInputOrder" * doctest::timeout(60)) {
   // hold both workers.)
   Refs done{shmray::task(square).remote(1), shmray::task(square).remote(3), shmray::task(square).remote(4)};
   REQUIRE(shmray::get(done) == std::vector<int>{1, 9, 16});
-  Refs refs{shmray::task(gated).remote(gate.path(), 0), done[0], shmray::task(gated).remote(gate.path(), 2), done[1], done[2]};
+  Refs refs{shmray::task(gated).remote(gate.path(), 0), done[0], shmray::task(gated).remote(gate.path(), 2), done[1],
+            done[2]};
 
   {
     auto [ready, rest] = shmray::wait(refs, {.num_returns = 3});

@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -268,7 +268,8 @@ TEST_CASE("Lifecycle.StartupLineOnStderr" * doctest::timeout(30)) {
     const std::string text = err.text();
     CAPTURE(text);
     const unsigned n = std::max(1u, std::thread::hardware_concurrency());
-    const std::string expected = "shmray: started " + std::to_string(n) + (n == 1 ? " worker, " : " workers, ") + "1.0 GiB object store\n";
+    const std::string expected =
+        "shmray: started " + std::to_string(n) + (n == 1 ? " worker, " : " workers, ") + "1.0 GiB object store\n";
     CHECK(text.find(expected) != std::string::npos);
     shmray::shutdown();
   }
@@ -341,7 +342,10 @@ TEST_CASE("Lifecycle.OptionsOutOfRangeAreInvalidArguments" * doctest::timeout(30
 
   m = message_of({.num_workers = 4, .object_store_bytes = 16 << 20, .quiet = true, .max_workers = 2});
   CHECK(m.find("max_workers") != std::string::npos);
-  m = message_of({.num_workers = 1, .object_store_bytes = 16 << 20, .quiet = true, .store_full_timeout = std::chrono::milliseconds(-1)});
+  m = message_of({.num_workers = 1,
+                  .object_store_bytes = 16 << 20,
+                  .quiet = true,
+                  .store_full_timeout = std::chrono::milliseconds(-1)});
   CHECK(m.find("store_full_timeout") != std::string::npos);
 
   const std::size_t too_big = 2 * physical_memory_bytes();
@@ -385,7 +389,8 @@ TEST_CASE("Lifecycle.StaleRefsStayHarmlessAcrossManySessions" * doctest::timeout
     if (aliased) {
       // Found the session that reuses the stale refs' ids: dropping the stale refs must not
       // free the new objects, and reading the stale refs must not yield the new values.
-      FAIL_CHECK("round " << round << ": a ref from an earlier session compares equal to a new one (" << fresh.hex() << ")");
+      FAIL_CHECK("round " << round << ": a ref from an earlier session compares equal to a new one (" << fresh.hex()
+                          << ")");
       stale.reset();
       stale_task.reset();
       CHECK(shmray::get(fresh, std::chrono::seconds(5)) == 1000 + round);

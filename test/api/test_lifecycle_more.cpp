@@ -97,7 +97,8 @@ TEST_CASE("LifecycleMore.ShutdownWhileThreadsAreBlockedMakesThemThrow" * doctest
   shmray::test::NoLeaks leaks;
   shmray_test::Gate gate;  // never opened: the tasks run until the pool stops
   // A long store_full_timeout: the put below waits for space until shutdown() stops it.
-  shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true, .store_full_timeout = std::chrono::hours(1)});
+  shmray::init(
+      {.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true, .store_full_timeout = std::chrono::hours(1)});
   auto a = shmray::task(gated).remote(gate.path(), 1);
   auto b = shmray::task(gated).remote(gate.path(), 2);
   auto filler = shmray::put(std::vector<char>(12 << 20, 'f'));  // most of the store, held
@@ -182,7 +183,9 @@ TEST_CASE("LifecycleMore.HugeTimeoutsMeanNoLimit" * doctest::timeout(60)) {
 
 TEST_CASE("LifecycleMore.HugeStoreFullTimeoutMeansNoLimit" * doctest::timeout(60)) {
   shmray::test::NoLeaks leaks;
-  shmray::Session s({.num_workers = 1, .object_store_bytes = 16 << 20, .quiet = true,
+  shmray::Session s({.num_workers = 1,
+                     .object_store_bytes = 16 << 20,
+                     .quiet = true,
                      .store_full_timeout = std::chrono::milliseconds::max()});
   auto p = shmray::put(std::vector<char>(1 << 20, 'x'));
   CHECK(shmray::get(p).size() == (1u << 20));

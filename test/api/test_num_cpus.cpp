@@ -70,7 +70,9 @@ SHMRAY_REMOTE(fan_out);
 
 // Gets a child that needs `cpus` CPUs: run inline in this process, it still waits for its
 // other CPUs; when this task holds them all, the pool starts a worker for it (it is blocked).
-int get_wide_child(int cpus) { return shmray::get(shmray::task(fan_out).options({.num_cpus = double(cpus)}).remote(10)); }
+int get_wide_child(int cpus) {
+  return shmray::get(shmray::task(fan_out).options({.num_cpus = double(cpus)}).remote(10));
+}
 SHMRAY_REMOTE(get_wide_child);
 
 // Writes its pid into `started`, waits for the gate, returns when it ended.
@@ -169,7 +171,7 @@ TEST_CASE("NumCpus.RecursiveCancelFreesTheCpus" * doctest::timeout(120)) {
   REQUIRE(shmray_test::eventually([&] { return exists(started.path()); }, 30000ms));
   auto many = shmray::task(many_resources).options({.num_cpus = 4}).remote(0);
   CHECK_THROWS_AS(shmray::get(many, 1s), shmray::GetTimeoutError);  // outer holds a CPU
-  shmray::cancel(outer_ref);  // recursive by default
+  shmray::cancel(outer_ref);                                        // recursive by default
   CHECK_THROWS_AS(shmray::get(outer_ref, 10s), shmray::TaskCancelledError);
   CHECK(shmray::get(many, 30s) == 300);
 }
@@ -189,10 +191,12 @@ TEST_CASE("NumCpus.AHoldWhoseWorkerDiesIsQueuedAgain" * doctest::timeout(120)) {
   const int hold_pid = workers[0] == main_pid ? workers[1] : workers[0];
   REQUIRE(hold_pid != main_pid);
   ::kill(hold_pid, SIGKILL);
-  REQUIRE(shmray_test::eventually([&] {
-    const std::vector<int> now = shmray::test::workers_of();
-    return now.size() == 2 && std::find(now.begin(), now.end(), hold_pid) == now.end();
-  }, 30000ms));
+  REQUIRE(shmray_test::eventually(
+      [&] {
+        const std::vector<int> now = shmray::test::workers_of();
+        return now.size() == 2 && std::find(now.begin(), now.end(), hold_pid) == now.end();
+      },
+      30000ms));
   // Its replacement takes the hold again: a task queued now waits until the main ends.
   auto later = shmray::task(start_time).remote(0);
   CHECK_THROWS_AS(shmray::get(later, 300ms), shmray::GetTimeoutError);

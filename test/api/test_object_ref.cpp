@@ -281,10 +281,12 @@ TEST_CASE("ObjectRef.ResultHoldingManyRefsKeepsThemAll" * doctest::timeout(60)) 
   auto refs = std::make_unique<std::vector<IntRef>>();
   for (int i = 0; i < kRefs; ++i) refs->push_back(shmray::put(i));
   shmray::ObjectRef<std::vector<IntRef>> outer = shmray::task(echo_refs).remote(*refs);
-  REQUIRE(shmray::wait(std::vector<shmray::ObjectRef<std::vector<IntRef>>>{outer}, {.num_returns = 1, .timeout = 30s}).ready.size() == 1);
+  REQUIRE(shmray::wait(std::vector<shmray::ObjectRef<std::vector<IntRef>>>{outer}, {.num_returns = 1, .timeout = 30s})
+              .ready.size() == 1);
   refs.reset();  // only the result object holds them now (the worker's copies go too)
   REQUIRE(shmray::get(shmray::task(square).remote(3), 30s) == 9);
-  CHECK(shmray_test::eventually([&] { return shmray::store_stats().objects == base + std::size_t(kRefs) + 1; }, 20000ms));
+  CHECK(
+      shmray_test::eventually([&] { return shmray::store_stats().objects == base + std::size_t(kRefs) + 1; }, 20000ms));
   CHECK(shmray::store_stats().objects == base + std::size_t(kRefs) + 1);
   {
     std::vector<IntRef> back;

@@ -49,7 +49,9 @@ double sum(const std::vector<double>& v) {
 }
 SHMRAY_REMOTE(sum);
 
-std::string describe(const Point& p) { return p.label + ":" + std::to_string(int(p.x + p.y)) + ":" + std::to_string(p.tags.size()); }
+std::string describe(const Point& p) {
+  return p.label + ":" + std::to_string(int(p.x + p.y)) + ":" + std::to_string(p.tags.size());
+}
 SHMRAY_REMOTE(describe);
 
 std::string text_of(int i, std::size_t n) { return std::to_string(i) + std::string(n, 't'); }
@@ -369,11 +371,13 @@ TEST_CASE("Memory.SmallObjectsAreFreed" * doctest::timeout(60)) {
         refs.push_back(shmray::task(text_of).remote(i, std::size_t{10000}));
         refs.push_back(shmray::put(std::to_string(i) + std::string(10000, 'p')));
       }
-      for (std::size_t i = 0; i < refs.size(); ++i) CHECK(shmray::get(refs[i]).size() == 10000 + std::to_string(i / 2).size());
+      for (std::size_t i = 0; i < refs.size(); ++i)
+        CHECK(shmray::get(refs[i]).size() == 10000 + std::to_string(i / 2).size());
     }
     CHECK(objects_return_to(0));
     const shmray::StoreStats st = shmray::store_stats();
-    MESSAGE("after dropping 2000 small objects: used_bytes " << st.used_bytes << ", reserved_bytes " << st.reserved_bytes);
+    MESSAGE("after dropping 2000 small objects: used_bytes " << st.used_bytes << ", reserved_bytes "
+                                                             << st.reserved_bytes);
     CHECK(st.used_bytes == 0);
     // Each process may keep one empty span per size class cached (driver + 2 workers, 22
     // classes, 64 KiB: at most 4.125 MiB); 20 MiB of blocks not given back would exceed it.
@@ -389,13 +393,14 @@ TEST_CASE("Memory.SpaceOfSmallTaskResultsIsReusedByALargePut" * doctest::timeout
     // About 48 MiB of 10 KB task results (blocks in the workers' own spans).
     std::vector<shmray::ObjectRef<std::string>> refs;
     for (int i = 0; i < 4000; ++i) refs.push_back(shmray::task(text_of).remote(i, std::size_t{10000}));
-    for (std::size_t i = 0; i < refs.size(); ++i) REQUIRE(shmray::get(refs[i]).size() == 10000 + std::to_string(i).size());
+    for (std::size_t i = 0; i < refs.size(); ++i)
+      REQUIRE(shmray::get(refs[i]).size() == 10000 + std::to_string(i).size());
     MESSAGE("while holding them: used_bytes " << shmray::store_stats().used_bytes << ", reserved_bytes "
-                                               << shmray::store_stats().reserved_bytes);
+                                              << shmray::store_stats().reserved_bytes);
   }
   CHECK(objects_return_to(0));
   MESSAGE("after dropping them: used_bytes " << shmray::store_stats().used_bytes << ", reserved_bytes "
-                                            << shmray::store_stats().reserved_bytes);
+                                             << shmray::store_stats().reserved_bytes);
   // All of them are gone: a 40 MiB value must fit (the driver waits up to store_full_timeout).
   std::vector<std::uint8_t> big(std::size_t{40} << 20, 5);
   shmray::ObjectRef<std::vector<std::uint8_t>> r;
@@ -413,9 +418,9 @@ TEST_CASE("Objects.SizesAroundBoundaries" * doctest::timeout(60)) {
   // Around the inline size of an object slot and of task arguments, the small-block size
   // classes, the 64 KiB granule and 1 MiB.
   std::vector<std::size_t> sizes;
-  for (std::size_t b : {std::size_t{0}, std::size_t{8}, std::size_t{16}, std::size_t{24}, std::size_t{32}, std::size_t{64},
-                        std::size_t{192}, std::size_t{256}, std::size_t{4096}, std::size_t{32768}, std::size_t{65536},
-                        std::size_t{1} << 20})
+  for (std::size_t b : {std::size_t{0}, std::size_t{8}, std::size_t{16}, std::size_t{24}, std::size_t{32},
+                        std::size_t{64}, std::size_t{192}, std::size_t{256}, std::size_t{4096}, std::size_t{32768},
+                        std::size_t{65536}, std::size_t{1} << 20})
     for (std::size_t d : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{9}})
       for (std::size_t n : {b + d, b >= d ? b - d : 0}) sizes.push_back(n);
   for (std::size_t n : sizes) {

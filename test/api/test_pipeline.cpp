@@ -111,12 +111,12 @@ TEST_CASE("Pipeline.DroppedIntermediateRefsStillFlow" * doctest::timeout(60)) {
 TEST_CASE("Pipeline.FanInOfThreeRefs" * doctest::timeout(60)) {
   shmray::test::NoLeaks guard;
   shmray::init(kSmall);
-  shmray::ObjectRef<int> a = shmray::task(add1).remote(0);    // 1
-  shmray::ObjectRef<int> b = shmray::put(20);                 // 20
-  shmray::ObjectRef<int> c = shmray::task(add1).remote(a);    // 2
+  shmray::ObjectRef<int> a = shmray::task(add1).remote(0);  // 1
+  shmray::ObjectRef<int> b = shmray::put(20);               // 20
+  shmray::ObjectRef<int> c = shmray::task(add1).remote(a);  // 2
   CHECK(shmray::get(shmray::task(sum3).remote(a, b, c)) == 23);
-  CHECK(shmray::get(shmray::task(sum3).remote(a, 5, c)) == 8);      // refs and values mixed
-  CHECK(shmray::get(shmray::task(sum3).remote(a, a, a)) == 3);      // the same ref three times
+  CHECK(shmray::get(shmray::task(sum3).remote(a, 5, c)) == 8);  // refs and values mixed
+  CHECK(shmray::get(shmray::task(sum3).remote(a, a, a)) == 3);  // the same ref three times
 
   // A fan-in waits for all three: one is held back by a gate.
   shmray_test::Gate gate;

@@ -5,14 +5,15 @@
 
 #include <shmray/shmray.hpp>
 
-#include <chrono>
 #include <fcntl.h>
-#include <string>
 #include <unistd.h>
+#include <chrono>
+#include <string>
 #include <vector>
 
 #include "api/gate.hpp"
 #include "support/leak_check.hpp"
+#include "support/sanitized.hpp"
 
 using namespace std::chrono_literals;
 
@@ -59,7 +60,10 @@ std::string what_of(const std::exception& e) { return e.what(); }
 
 TEST_CASE("SlotExhaustion.PutsInsideATaskFailAfterTheTimeoutWhenTheObjectTableIsFull" * doctest::timeout(120)) {
   shmray::test::NoLeaks guard;
-  shmray::init({.num_workers = 1, .object_store_bytes = 16 << 20, .quiet = true, .max_workers = 1,
+  shmray::init({.num_workers = 1,
+                .object_store_bytes = 16 << 20,
+                .quiet = true,
+                .max_workers = 1,
                 .store_full_timeout = std::chrono::milliseconds(300)});
   const std::size_t base = shmray::store_stats().objects;
   {
@@ -86,7 +90,10 @@ TEST_CASE("SlotExhaustion.PutsInsideATaskFailAfterTheTimeoutWhenTheObjectTableIs
 
 TEST_CASE("SlotExhaustion.CancelEndsAWaitForObjectSlots" * doctest::timeout(120)) {
   shmray::test::NoLeaks guard;
-  shmray::init({.num_workers = 1, .object_store_bytes = 16 << 20, .quiet = true, .max_workers = 1,
+  shmray::init({.num_workers = 1,
+                .object_store_bytes = 16 << 20,
+                .quiet = true,
+                .max_workers = 1,
                 .store_full_timeout = std::chrono::milliseconds(60'000)});
   const std::size_t base = shmray::store_stats().objects;
   shmray_test::Gate go, started;
@@ -108,17 +115,7 @@ TEST_CASE("SlotExhaustion.CancelEndsAWaitForObjectSlots" * doctest::timeout(120)
 
 // Sanitizers cannot follow a 32,768-deep stack: ASan's frames overflow the worker's 256 MiB
 // stack, and TSan's stack depot holds at most 65,536 frames per stack (a CHECK failure).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using shmray::test::kSanitized;
 
 TEST_CASE("SlotExhaustion.AChainDeeperThanTheTaskTableFailsWithTaskTableFullError" * doctest::timeout(300)) {
   if (kSanitized) {
@@ -128,7 +125,9 @@ TEST_CASE("SlotExhaustion.AChainDeeperThanTheTaskTableFailsWithTaskTableFullErro
     return;
   }
   shmray::test::NoLeaks guard;
-  shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true,
+  shmray::init({.num_workers = 2,
+                .object_store_bytes = 64 << 20,
+                .quiet = true,
                 .store_full_timeout = std::chrono::milliseconds(300)});
   const std::size_t base = shmray::store_stats().objects;
   std::string message;

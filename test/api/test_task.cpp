@@ -95,5 +95,6 @@ TEST_CASE("Task.StringsStructsAndLargeValues" * doctest::timeout(30)) {
 TEST_CASE("Task.UnregisteredFunctionNamesTheFix" * doctest::timeout(30)) {
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 1, .object_store_bytes = 16 << 20, .quiet = true});
-  CHECK_THROWS_WITH_AS(shmray::task(not_registered), doctest::Contains("SHMRAY_REMOTE("), shmray::UnregisteredFunctionError);
+  CHECK_THROWS_WITH_AS(shmray::task(not_registered), doctest::Contains("SHMRAY_REMOTE("),
+                       shmray::UnregisteredFunctionError);
 }

@@ -41,7 +41,8 @@ std::int64_t threads_in_a_task(bool mixed) {
     threads.emplace_back([&, t] {
       try {
         std::vector<shmray::ObjectRef<std::int64_t>> refs;
-        for (int i = 0; i < kChildren; ++i) refs.push_back(shmray::task(times_three).remote(std::int64_t(t) * 1000 + i));
+        for (int i = 0; i < kChildren; ++i)
+          refs.push_back(shmray::task(times_three).remote(std::int64_t(t) * 1000 + i));
         if (mixed) {
           auto put_ref = shmray::put(std::int64_t(t));
           if (shmray::get(put_ref) != t) wrong.fetch_add(1);

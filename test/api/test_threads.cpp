@@ -75,12 +75,14 @@ TEST_CASE("Threads.ManyThreadsSubmitGetWaitAndDrop" * doctest::timeout(120)) {
       if (shmray::get(copies.back()) != (base + start + kBatch / 2 - 1) * (base + start + kBatch / 2 - 1)) ++wrong;
     }
   });
-  for (int t = 0; t < kThreads; ++t) CHECK_MESSAGE(errors[std::size_t(t)].empty(), "thread " << t << ": " << errors[std::size_t(t)]);
+  for (int t = 0; t < kThreads; ++t)
+    CHECK_MESSAGE(errors[std::size_t(t)].empty(), "thread " << t << ": " << errors[std::size_t(t)]);
   CHECK(wrong.load() == 0);
   CHECK(checked.load() == long(kThreads) * kTasks);
   // Everything was dropped: the store empties (frees of results are asynchronous).
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (shmray::store_stats().objects != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  while (shmray::store_stats().objects != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
   CHECK(shmray::store_stats().objects == 0);
 }
 
@@ -88,7 +90,8 @@ TEST_CASE("Threads.SharedRefsCopiedAndDroppedConcurrently" * doctest::timeout(12
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true});
   std::vector<shmray::ObjectRef<std::int64_t>> shared;
-  for (int i = 0; i < 200; ++i) shared.push_back(i % 2 ? shmray::put(std::int64_t(i)) : shmray::task(square).remote(std::int64_t(i)));
+  for (int i = 0; i < 200; ++i)
+    shared.push_back(i % 2 ? shmray::put(std::int64_t(i)) : shmray::task(square).remote(std::int64_t(i)));
   std::atomic<long> wrong{0};
   auto errors = run_threads(8, [&](int t) {
     for (int round = 0; round < 20; ++round) {
@@ -108,13 +111,16 @@ TEST_CASE("Threads.SharedRefsCopiedAndDroppedConcurrently" * doctest::timeout(12
       if (shmray::get(p).size() != std::size_t(1000 + t)) ++wrong;
     }
   });
-  for (int t = 0; t < 8; ++t) CHECK_MESSAGE(errors[std::size_t(t)].empty(), "thread " << t << ": " << errors[std::size_t(t)]);
+  for (int t = 0; t < 8; ++t)
+    CHECK_MESSAGE(errors[std::size_t(t)].empty(), "thread " << t << ": " << errors[std::size_t(t)]);
   CHECK(wrong.load() == 0);
   // The shared refs are all still valid.
-  for (std::size_t i = 0; i < shared.size(); ++i) CHECK(shmray::get(shared[i]) == (i % 2 ? std::int64_t(i) : std::int64_t(i * i)));
+  for (std::size_t i = 0; i < shared.size(); ++i)
+    CHECK(shmray::get(shared[i]) == (i % 2 ? std::int64_t(i) : std::int64_t(i * i)));
   const std::size_t expect = shared.size();
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (shmray::store_stats().objects != expect && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  while (shmray::store_stats().objects != expect && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
   CHECK(shmray::store_stats().objects == expect);
 }
 
@@ -144,7 +150,8 @@ TEST_CASE("Threads.ManyThreadsBlockedOnOnePendingRef" * doctest::timeout(120)) {
       }
     }
   });
-  for (int t = 0; t < 8; ++t) CHECK_MESSAGE(errors[std::size_t(t)].empty(), "thread " << t << ": " << errors[std::size_t(t)]);
+  for (int t = 0; t < 8; ++t)
+    CHECK_MESSAGE(errors[std::size_t(t)].empty(), "thread " << t << ": " << errors[std::size_t(t)]);
   CHECK(wrong.load() == 0);
 }
 
@@ -163,6 +170,7 @@ TEST_CASE("Threads.ConcurrentPutsAndViews" * doctest::timeout(120)) {
       if (shmray::get(s) != t + i) ++wrong;
     }
   });
-  for (int t = 0; t < 8; ++t) CHECK_MESSAGE(errors[std::size_t(t)].empty(), "thread " << t << ": " << errors[std::size_t(t)]);
+  for (int t = 0; t < 8; ++t)
+    CHECK_MESSAGE(errors[std::size_t(t)].empty(), "thread " << t << ": " << errors[std::size_t(t)]);
   CHECK(wrong.load() == 0);
 }

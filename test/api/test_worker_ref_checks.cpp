@@ -74,11 +74,12 @@ TEST_CASE("WorkerRefChecks.TaskCallsRefuseRefsToFreedOrForeignObjects" * doctest
   std::vector<std::uint64_t> raws;
   for (std::size_t i = 0; i < 5; ++i) {
     const ObjectId f = freed[i];
-    raws.push_back(f.value);                                                  // stale
+    raws.push_back(f.value);                                                    // stale
     raws.push_back(ObjectId::make(f.session(), f.gen() + 1, f.index()).value);  // the free slot's generation now
   }
   raws.push_back(ObjectId::make(live.id().session() + 1, live.id().gen(), live.id().index()).value);  // another session
-  raws.push_back(ObjectId::make(live.id().session(), live.id().gen() + 1, live.id().index()).value);  // wrong generation
+  raws.push_back(
+      ObjectId::make(live.id().session(), live.id().gen() + 1, live.id().index()).value);  // wrong generation
 
   const std::vector<std::string> outcomes = shmray::get(shmray::task(forged_calls).remote(raws), 60s);
   REQUIRE(outcomes.size() == 3 * raws.size());

@@ -52,7 +52,7 @@ TEST_CASE("Dispatch.ClaimSkipsDeadAndClaimedEntries" * doctest::timeout(10)) {
   REQUIRE(d.q.try_push(stale));
   REQUIRE(d.q.try_push(live));
   d.tasks[0].state = TaskWord{1, TaskState::kCancelled, 0, 0}.pack();
-  REQUIRE(try_claim_task(d.tasks[1], 1, 9));                      // another worker got there first
+  REQUIRE(try_claim_task(d.tasks[1], 1, 9));                        // another worker got there first
   d.tasks[2].state = TaskWord{2, TaskState::kQueued, 0, 0}.pack();  // slot reused: the entry is for gen 1
   CHECK(d.q.claim(4) == live);
   CHECK(d.word(1).owner == 9);  // untouched
@@ -101,7 +101,7 @@ TEST_CASE("Dispatch.ScribbledHeadIsRepaired" * doctest::timeout(10)) {
   REQUIRE(d.q.try_push(d.queue(0, 1)));
   SUBCASE("head past tail") {
     d.index.head = 1000;
-    CHECK(d.q.size() == 0);  // never a huge unsigned count
+    CHECK(d.q.size() == 0);                // never a huge unsigned count
     REQUIRE(d.q.try_push(d.queue(1, 1)));  // the driver puts head back before pushing
     CHECK(d.q.head() == 0);
   }

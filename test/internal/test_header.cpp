@@ -44,7 +44,9 @@ TEST_CASE("Header.GoodHeaderAccepted" * doctest::timeout(10)) {
 TEST_CASE("Header.SpoiledHeaderRefused" * doctest::timeout(10)) {
   Made m;
   SegmentHeader& h = m.seg.header();
-  SUBCASE("too small") { CHECK(validate_header(m.mapping().first(sizeof(SegmentHeader) - 1)) == AttachError::kTooSmall); }
+  SUBCASE("too small") {
+    CHECK(validate_header(m.mapping().first(sizeof(SegmentHeader) - 1)) == AttachError::kTooSmall);
+  }
   SUBCASE("empty") { CHECK(validate_header({}) == AttachError::kTooSmall); }
   SUBCASE("wrong magic") {
     h.magic ^= 1;

@@ -27,7 +27,8 @@ TEST_CASE("Heap.SizeClassBoundaries" * doctest::timeout(10)) {
   CHECK(size_class_of(16) == 0);
   CHECK(size_class_of(17) == 1);
   CHECK(size_class_of(kMaxSmall) == kSizeClasses.size() - 1);
-  for (std::size_t c = 0; c < kSizeClasses.size(); ++c) CHECK(kSizeClasses[size_class_of(kSizeClasses[c])] == kSizeClasses[c]);
+  for (std::size_t c = 0; c < kSizeClasses.size(); ++c)
+    CHECK(kSizeClasses[size_class_of(kSizeClasses[c])] == kSizeClasses[c]);
 }
 
 TEST_CASE("Heap.AllocateFreeReuse" * doctest::timeout(10)) {
@@ -114,8 +115,8 @@ TEST_CASE("Heap.FreeOfForeignOffsetIsRefused" * doctest::timeout(10)) {
   Heap mine(t.table(), 2), other(t.table(), 3);
   const std::uint64_t theirs = other.allocate(64);
   REQUIRE(theirs != 0);
-  CHECK_FALSE(mine.free(theirs));        // a small block of a span this heap does not know
-  CHECK_FALSE(mine.free(1));             // below the arena
+  CHECK_FALSE(mine.free(theirs));                      // a small block of a span this heap does not know
+  CHECK_FALSE(mine.free(1));                           // below the arena
   CHECK_FALSE(mine.free(kArenaOff + 4 * kSpanBytes));  // past the arena
   CHECK(mine.block_size(1) == 0);
   CHECK(t.words[mine.spans().span_of(theirs)] != 0);  // untouched
@@ -157,7 +158,7 @@ TEST_CASE("Heap.AdoptKeepsLiveBlocksAndFreesTheRest" * doctest::timeout(10)) {
     CHECK(o != live_small);
     got.insert(o);
   }
-  CHECK(got.count(dead_small) == 1);  // the dead block was freed
+  CHECK(got.count(dead_small) == 1);                       // the dead block was freed
   CHECK(view.span_of(driver.allocate(64)) != small_span);  // now full
   // The adopter frees what it adopted like its own.
   driver.free(live_small);
@@ -244,7 +245,7 @@ TEST_CASE("Heap.DoubleAndMisalignedFreesAreRefused" * doctest::timeout(10)) {
   for (int i = 0; i < 8; ++i) {
     const std::uint64_t c = h.allocate(64);
     REQUIRE(c != 0);
-    CHECK(c != b);                        // b was never freed
-    CHECK(handed.insert(c).second);       // and nothing comes out twice
+    CHECK(c != b);                   // b was never freed
+    CHECK(handed.insert(c).second);  // and nothing comes out twice
   }
 }

@@ -54,8 +54,8 @@ TEST_CASE("PayloadWrite.AThrowingAllocatorStillPublishes" * doctest::timeout(10)
     e.message = std::string(4 * shm::kInlineBytes, 'm');
     const std::string rec = wire::encode(e);
     const ObjectId id = t.objects.allocate_object_locked();
-    CHECK_NOTHROW(common::write_payload(t.v, id, shm::ObjectState::kFailed, std::as_bytes(std::span(rec.data(), rec.size())),
-                                        throws));
+    CHECK_NOTHROW(common::write_payload(t.v, id, shm::ObjectState::kFailed,
+                                        std::as_bytes(std::span(rec.data(), rec.size())), throws));
     CHECK(t.v.word(t.v.objects[id.index()]).is(shm::ObjectState::kFailed));
   }
 }

@@ -39,8 +39,8 @@ bool mapped(const void* at) {
 
 TEST_CASE("Segment.OversizedArenaRefusedBeforeMmap" * doctest::timeout(10)) {
   constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
-  for (std::uint64_t bytes : {kMax, kMax - kSpanBytes + 2, (std::uint64_t{1} << 26) * kSpanBytes + 1,
-                              std::uint64_t{1} << 63}) {
+  for (std::uint64_t bytes :
+       {kMax, kMax - kSpanBytes + 2, (std::uint64_t{1} << 26) * kSpanBytes + 1, std::uint64_t{1} << 63}) {
     CAPTURE(bytes);
     SegmentParams p = small_params();
     p.arena_bytes = bytes;

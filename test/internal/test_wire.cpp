@@ -18,7 +18,9 @@ using namespace shmray;
 using shmray::detail::ObjectId;
 
 namespace {
-std::span<const std::byte> bytes_of(const std::string& s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
 std::vector<std::byte> args_of(const std::string& s) {
   const auto b = bytes_of(s);
   return {b.begin(), b.end()};

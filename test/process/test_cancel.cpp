@@ -117,7 +117,8 @@ TEST_CASE("Cancel.RunningWithForceKillsAndReplacesTheWorker" * doctest::timeout(
   while (shmray::test::process_alive(pid) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
   CHECK_FALSE(shmray::test::process_alive(pid));  // really stopped
   // Replaced: two workers again, and both run tasks.
-  while (shmray::test::workers_of().size() != 2 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  while (shmray::test::workers_of().size() != 2 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
   CHECK(shmray::test::workers_of().size() == 2);
   CHECK_THROWS_AS(shmray::get(ref), shmray::TaskCancelledError);  // and it stays cancelled
 }

@@ -98,8 +98,9 @@ void force_cancel_rounds(const char* kill_delay_us) {
   int killed = 0, finished = 0, innocent_failures = 0;
   for (int round = 0; round < 400; ++round) {
     CAPTURE(round);
-    auto x = shmray::task(short_task).remote(std::uniform_int_distribution<int>(0, 200)(rng), round,
-                                             std::uniform_int_distribution<int>(0, 1500)(rng));
+    auto x = shmray::task(short_task)
+                 .remote(std::uniform_int_distribution<int>(0, 200)(rng), round,
+                         std::uniform_int_distribution<int>(0, 1500)(rng));
     // Queued right behind it: the worker claims it the moment x returns.
     auto b = shmray::task(innocent).options({.max_retries = 0}).remote(round);
     // Cancel as x returns, give or take: the race is between its worker claiming b and the kill.
@@ -132,7 +133,9 @@ void force_cancel_rounds(const char* kill_delay_us) {
 
 }  // namespace
 
-TEST_CASE("CancelRace.ForceCancelAtReturnNeverHitsTheNextTask" * doctest::timeout(300)) { force_cancel_rounds(nullptr); }
+TEST_CASE("CancelRace.ForceCancelAtReturnNeverHitsTheNextTask" * doctest::timeout(300)) {
+  force_cancel_rounds(nullptr);
+}
 
 TEST_CASE("CancelRace.ForceCancelWithASlowDriverNeverHitsTheNextTask" * doctest::timeout(300)) {
   force_cancel_rounds("300");

@@ -14,6 +14,7 @@
 
 #include "support/leak_check.hpp"
 #include "support/procs.hpp"
+#include "support/sanitized.hpp"
 
 namespace {
 
@@ -108,7 +109,7 @@ TEST_CASE("Crash.EachWayOfDyingIsRetriedThenReported" * doctest::timeout(120)) {
       CHECK((what.find("signal") != std::string::npos || what.find("exited with code") != std::string::npos));
     }
     CHECK(read_lines(dir.file("attempts")).size() == 4);  // the first run and 3 retries
-    CHECK(std::chrono::steady_clock::now() - t0 < 10s);     // seen at once, not by a timeout
+    CHECK(std::chrono::steady_clock::now() - t0 < 10s);   // seen at once, not by a timeout
   }
   check_pool_whole();
 }
@@ -131,12 +132,16 @@ TEST_CASE("Crash.RetryExceptionsRerunsTasksThatThrew" * doctest::timeout(60)) {
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true});
   shmray::test::TempDir a, b, c;
-  CHECK(shmray::get(shmray::task(throw_until).options({.max_retries = 3, .retry_exceptions = true}).remote(a.file("m"), 3)) == 3);
-  CHECK_THROWS_WITH_AS(shmray::get(shmray::task(throw_until).remote(b.file("m"), 3)), "throw_until raised std::runtime_error: attempt 1",
-                       shmray::TaskError);
+  CHECK(shmray::get(
+            shmray::task(throw_until).options({.max_retries = 3, .retry_exceptions = true}).remote(a.file("m"), 3)) ==
+        3);
+  CHECK_THROWS_WITH_AS(shmray::get(shmray::task(throw_until).remote(b.file("m"), 3)),
+                       "throw_until raised std::runtime_error: attempt 1", shmray::TaskError);
   CHECK(read_lines(b.file("m")).size() == 1);  // without retry_exceptions: once
-  CHECK_THROWS_AS(shmray::get(shmray::task(throw_until).options({.max_retries = 1, .retry_exceptions = true}).remote(c.file("m"), 5)),
-                  shmray::TaskError);
+  CHECK_THROWS_AS(
+      shmray::get(
+          shmray::task(throw_until).options({.max_retries = 1, .retry_exceptions = true}).remote(c.file("m"), 5)),
+      shmray::TaskError);
   CHECK(read_lines(c.file("m")).size() == 2);
 }
 
@@ -151,7 +156,8 @@ TEST_CASE("Crash.WhatTheDeadWorkerHeldIsReleased" * doctest::timeout(60)) {
   }
   const auto until = std::chrono::steady_clock::now() + 10s;
   shmray::StoreStats now = shmray::store_stats();
-  while ((now.objects != base.objects || now.used_bytes > base.used_bytes) && std::chrono::steady_clock::now() < until) {
+  while ((now.objects != base.objects || now.used_bytes > base.used_bytes) &&
+         std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(5ms);
     now = shmray::store_stats();
   }
@@ -161,7 +167,7 @@ TEST_CASE("Crash.WhatTheDeadWorkerHeldIsReleased" * doctest::timeout(60)) {
   check_pool_whole();
 }
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#ifndef SHMRAY_TEST_SANITIZED
 TEST_CASE("Crash.OutOfMemoryInATaskIsATaskError" * doctest::timeout(60)) {
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true});
@@ -189,7 +195,8 @@ TEST_CASE("Crash.AWorkerKilledWhileIdleDoesNotStallThePool" * doctest::timeout(6
     const int pid = shmray::get(shmray::task(my_pid).remote(), 10s);
     ::kill(pid, SIGKILL);
     const auto until = std::chrono::steady_clock::now() + 10s;
-    while (shmray::test::process_alive(pid) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    while (shmray::test::process_alive(pid) && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
   }
   std::this_thread::sleep_for(200ms);  // the replacement has long gone to sleep (it spins 50 us)
   const auto t0 = std::chrono::steady_clock::now();

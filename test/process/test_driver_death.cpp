@@ -17,6 +17,7 @@
 #include "support/child_role.hpp"
 #include "support/leak_check.hpp"
 #include "support/procs.hpp"
+#include "support/sanitized.hpp"
 
 namespace {
 
@@ -76,11 +77,7 @@ void run_and_check(const std::string& how) {
   // Every pool process must be gone within a second (this binary is a subreaper: orphans
   // come back to us as zombies, which live_children() reaps). Sanitized processes take
   // longer to tear down their shadow memory when the machine is busy: 5 s there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  const auto limit = 5s;
-#else
-  const auto limit = 1s;
-#endif
+  const auto limit = shmray::test::kSanitized ? 5s : 1s;
   for (;;) {
     shmray::test::live_children();
     bool any = false;

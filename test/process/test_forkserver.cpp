@@ -79,7 +79,8 @@ SHMRAY_REMOTE(print_lines);
 
 long print_without_newline(long bytes) {
   const std::string chunk(1 << 20, 'y');
-  for (long done = 0; done < bytes; done += static_cast<long>(chunk.size())) std::fwrite(chunk.data(), 1, chunk.size(), stdout);
+  for (long done = 0; done < bytes; done += static_cast<long>(chunk.size()))
+    std::fwrite(chunk.data(), 1, chunk.size(), stdout);
   std::fflush(stdout);
   return bytes;
 }
@@ -228,7 +229,7 @@ int dead_fork_server_shutdown_role(const std::vector<std::string>&) {
   const int fs = shmray::test::fork_server_of();
   ::kill(fs, SIGKILL);
   while (shmray::test::process_alive(fs)) std::this_thread::yield();  // a zombie now
-  return shutdown_quickly();  // SIGPIPE would end us with signal 13
+  return shutdown_quickly();                                          // SIGPIPE would end us with signal 13
 }
 SHMRAY_TEST_ROLE("dead_fork_server_shutdown", dead_fork_server_shutdown_role);
 
@@ -349,7 +350,8 @@ int fork_fails_later_role(const std::vector<std::string>&) {
     shmray::get(queued, 20s);
     return fail("a task ran without a worker");
   } catch (const shmray::PoolError& e) {
-    if (std::string(e.what()).find(std::strerror(EAGAIN)) == std::string::npos) return fail(std::string("no errno in: ") + e.what());
+    if (std::string(e.what()).find(std::strerror(EAGAIN)) == std::string::npos)
+      return fail(std::string("no errno in: ") + e.what());
   } catch (const std::exception& e) {
     return fail(std::string("the queued task gave ") + e.what());
   }
@@ -469,9 +471,7 @@ TEST_CASE("ForkServer.ShutdownAfterItsDeathRaisesNoSigpipe" * doctest::timeout(6
   check_role("dead_fork_server_shutdown");
 }
 
-TEST_CASE("ForkServer.StderrWithoutAReaderRaisesNoSigpipe" * doctest::timeout(60)) {
-  check_role("stderr_reader_gone");
-}
+TEST_CASE("ForkServer.StderrWithoutAReaderRaisesNoSigpipe" * doctest::timeout(60)) { check_role("stderr_reader_gone"); }
 
 TEST_CASE("ForkServer.UndrainedStdoutKeepsReportsAndShutdownFast" * doctest::timeout(120)) {
   int p[2];
@@ -494,7 +494,7 @@ TEST_CASE("ForkServer.ForkFailuresAfterInitFailQueuedTasks" * doctest::timeout(9
 
 TEST_CASE("Workers.HostHandlersDoNotRunInWorkers" * doctest::timeout(60)) {
   shmray::test::NoLeaks guard;
-  struct sigaction old[3] {};
+  struct sigaction old[3]{};
   const int sigs[3] = {SIGWINCH, SIGALRM, SIGUSR1};
   for (int i = 0; i < 3; ++i) {
     struct sigaction sa {};
@@ -521,7 +521,7 @@ TEST_CASE("Workers.HostHandlersDoNotRunInWorkers" * doctest::timeout(60)) {
 
 TEST_CASE("Workers.HostIgnoredSignalsStayIgnored" * doctest::timeout(60)) {
   shmray::test::NoLeaks guard;
-  struct sigaction old[3] {};
+  struct sigaction old[3]{};
   const int sigs[3] = {SIGUSR2, SIGALRM, SIGRTMIN + 3};
   for (int i = 0; i < 3; ++i) {
     struct sigaction sa {};

@@ -63,7 +63,8 @@ SHMRAY_REMOTE(parent_of_crash_always);
 
 void wait_file(const std::string& path) {
   const auto until = std::chrono::steady_clock::now() + 60s;
-  while (::access(path.c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  while (::access(path.c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
 }
 
 // Keeps one worker busy (not blocked in the API) so the parent's worker runs the child inline.

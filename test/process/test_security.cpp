@@ -1,7 +1,7 @@
 // The segment is an anonymous shared mapping: no name in /dev/shm or /tmp, no file a
 // process could open, and another user cannot read it through /proc either.
-#include <doctest/doctest.h>
 #include <dirent.h>
+#include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,17 +38,20 @@ std::pair<std::string, std::string> segment_mapping(int pid) {
     std::getline(in, name);
     if (perms.size() < 4 || perms[3] != 's') continue;
     const auto dash = range.find('-');
-    const unsigned long lo = std::stoul(range.substr(0, dash), nullptr, 16), hi = std::stoul(range.substr(dash + 1), nullptr, 16);
+    const unsigned long lo = std::stoul(range.substr(0, dash), nullptr, 16),
+                        hi = std::stoul(range.substr(dash + 1), nullptr, 16);
     if (hi - lo > best) best = hi - lo, best_range = range, best_name = name;
   }
-  return {best_range, best_name.substr(best_name.find_first_not_of(' ') == std::string::npos ? 0 : best_name.find_first_not_of(' '))};
+  return {
+      best_range,
+      best_name.substr(best_name.find_first_not_of(' ') == std::string::npos ? 0 : best_name.find_first_not_of(' '))};
 }
 
 int run_as_nobody(const std::string& command) {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    ::execlp("setpriv", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "sh", "-c", command.c_str(),
-             static_cast<char*>(nullptr));
+    ::execlp("setpriv", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "sh", "-c",
+             command.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   int status = 0;
@@ -67,7 +70,8 @@ TEST_CASE("Security.TheSegmentHasNoName" * doctest::timeout(60)) {
   shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true});
   CHECK(shmray::get(shmray::task(identity).remote(3)) == 3);
   CHECK(names_in("/dev/shm") == shm_before);
-  for (const auto& n : names_in("/tmp")) CHECK_MESSAGE((tmp_before.count(n) || n.find("shmray") == std::string::npos), n);
+  for (const auto& n : names_in("/tmp"))
+    CHECK_MESSAGE((tmp_before.count(n) || n.find("shmray") == std::string::npos), n);
   // In the driver and in a worker the segment is an anonymous shared mapping (shown by the
   // kernel as "/dev/zero (deleted)"), not a file anyone could open.
   for (int pid : {static_cast<int>(::getpid()), shmray::test::workers_of().at(0)}) {

@@ -81,7 +81,8 @@ int scribble_hot_words(shmray::View<std::vector<char>> anchor, std::uint64_t idl
     std::uint32_t junk = 0xdeadbeefu;
     std::memcpy(base + h.hot_off + off, &junk, sizeof junk);
   }
-  for (std::uint64_t w = 0; w < 2 * ((8ull * h.idle_words + 63) / 64 * 8); ++w) poke(base + h.idle_off + 8 * w, idle_fill);
+  for (std::uint64_t w = 0; w < 2 * ((8ull * h.idle_words + 63) / 64 * 8); ++w)
+    poke(base + h.idle_off + 8 * w, idle_fill);
   poke(base + h.dispatch_off + offsetof(shm::RingIndex, head), 0xfffffffffffff000ull);
   return 1;
 }
@@ -154,7 +155,7 @@ TEST_CASE("Segment.AForgedWorkerPidIsNeverSignalled" * doctest::timeout(120)) {
   shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true});
   auto anchor = shmray::put(std::vector<char>(4096, 'a'));
   auto ref = shmray::task(forge_worker_pid).remote(anchor);
-  std::this_thread::sleep_for(200ms);  // it has forged the pid by now
+  std::this_thread::sleep_for(200ms);    // it has forged the pid by now
   shmray::cancel(ref, {.force = true});  // must not SIGKILL the pid the worker wrote: ours
   CHECK_THROWS_AS(shmray::get(ref, 30s), shmray::TaskCancelledError);
   check_pool_serves();
@@ -178,8 +179,10 @@ TEST_CASE("Segment.TheStoreIsKeptOutOfCoreDumps" * doctest::timeout(60)) {
     std::vector<std::pair<Vma, std::string>> vmas;  // with their VmFlags
     for (std::string line; std::getline(smaps, line);) {
       Vma v;
-      if (parse_vma(line, v)) vmas.push_back({v, ""});
-      else if (line.rfind("VmFlags:", 0) == 0 && !vmas.empty()) vmas.back().second = line;
+      if (parse_vma(line, v))
+        vmas.push_back({v, ""});
+      else if (line.rfind("VmFlags:", 0) == 0 && !vmas.empty())
+        vmas.back().second = line;
     }
     for (const auto& [v, flags] : vmas)
       if (v.start <= p && p < v.end) inode = v.inode;

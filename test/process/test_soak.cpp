@@ -13,6 +13,7 @@
 
 #include "support/leak_check.hpp"
 #include "support/procs.hpp"
+#include "support/sanitized.hpp"
 
 namespace {
 
@@ -42,11 +43,8 @@ std::map<std::string, long> pool_rss() {
   return out;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr long kTasks = 50'000;  // sanitized processes are ~10x slower; the full soak runs unsanitized
-#else
-constexpr long kTasks = 1'000'000;
-#endif
+// Sanitized processes are ~10x slower; the full soak runs unsanitized.
+constexpr long kTasks = shmray::test::kSanitized ? 50'000 : 1'000'000;
 
 // One window of work: every value checked, every ref dropped at the end.
 void run_window(long start, long n) {
@@ -93,13 +91,14 @@ TEST_CASE("Soak.AMillionTasksLeaveNothingBehind" * doctest::timeout(900)) {
   const auto rss_before = pool_rss();
   const auto t0 = std::chrono::steady_clock::now();
   for (long s = 0; s < kTasks; s += kWindow) run_window(s, std::min(kWindow, kTasks - s));
-  MESSAGE(kTasks << " tasks in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+  MESSAGE(kTasks << " tasks in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+                 << " s");
   const shmray::StoreStats after = settle();
   CHECK(after.objects == base.objects);
   CHECK(after.used_bytes == base.used_bytes);
   CHECK(after.reserved_bytes <= base.reserved_bytes + (4u << 20));  // a few cached spans may move
   // Sanitizers keep freed memory in quarantine and shadow: private memory says nothing there.
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#ifndef SHMRAY_TEST_SANITIZED
   for (const auto& entry : pool_rss()) {
     // Named copies, not structured bindings: CAPTURE's lambda cannot capture a binding before clang 16.
     const auto& who = entry.first;

@@ -89,7 +89,9 @@ std::vector<std::uint8_t> MakeBytes(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(i);
   return v;
 }
-std::uint64_t SumBytes(const std::vector<std::uint8_t>& v) { return std::accumulate(v.begin(), v.end(), std::uint64_t{0}); }
+std::uint64_t SumBytes(const std::vector<std::uint8_t>& v) {
+  return std::accumulate(v.begin(), v.end(), std::uint64_t{0});
+}
 std::vector<int> Iota(int n) {
   std::vector<int> v(static_cast<std::size_t>(n));
   std::iota(v.begin(), v.end(), 0);
@@ -238,14 +240,16 @@ TEST_CASE("RayApi.ExceptionsAndMessages" * doctest::timeout(120)) {
     failed.Get();
     FAIL("Get of a failed task returned");
   } catch (const ray::internal::RayTaskException& e) {
-    CHECK(std::string(e.what()) == "An exception was thrown while executing function(ThrowTask): std::logic_error: error message");
+    CHECK(std::string(e.what()) ==
+          "An exception was thrown while executing function(ThrowTask): std::logic_error: error message");
   }
   // A task whose argument failed fails with the argument's error.
   auto dependent = ray::Task(Plus1).Remote(failed);
   CHECK_THROWS_WITH_AS(dependent.Get(), doctest::Contains("function(ThrowTask)"), ray::internal::RayTaskException);
   // A list with one failure: Get throws it.
   std::vector<ray::ObjectRef<int>> refs{ray::Task(ThrowOnArg).Remote(1), ray::Task(ThrowOnArg).Remote(13)};
-  CHECK_THROWS_WITH_AS(ray::Get(refs), doctest::Contains("std::out_of_range: unlucky 13"), ray::internal::RayTaskException);
+  CHECK_THROWS_WITH_AS(ray::Get(refs), doctest::Contains("std::out_of_range: unlucky 13"),
+                       ray::internal::RayTaskException);
   // Every Ray exception is a RayException is a std::exception.
   CHECK_THROWS_AS(failed.Get(), ray::internal::RayException);
   CHECK_THROWS_AS(ray::Task(NotRegistered), ray::internal::RayFunctionNotFound);

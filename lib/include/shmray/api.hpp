@@ -1,11 +1,11 @@
 #pragma once
 /// @file api.hpp
 /// init/shutdown/Session and put, get, wait, cancel, cancelled, get_view.
-#include "shmray/detail/config.hpp"
 #include <chrono>
 #include <cstddef>
 #include <stdexcept>
 #include <vector>
+#include "shmray/detail/config.hpp"
 
 #include "shmray/buffer.hpp"
 #include "shmray/detail/invoke.hpp"
@@ -22,6 +22,8 @@ namespace shmray {
 SHMRAY_API void init(const Options& options = {});
 /// Stops the pool and frees the segment; idempotent; also runs at normal exit.
 SHMRAY_API void shutdown() noexcept;
+/// True from init() until shutdown(), and inside a task; false in a process forked from one
+/// that runs a pool.
 SHMRAY_API bool is_initialized() noexcept;
 
 /// init() in the constructor, shutdown() in the destructor.
@@ -30,6 +32,7 @@ SHMRAY_API bool is_initialized() noexcept;
 /// @endcode
 class Session {
  public:
+  /// Calls init(options).
   explicit Session(const Options& options = {}) { init(options); }
   ~Session() { shutdown(); }
   Session(const Session&) = delete;
@@ -39,7 +42,8 @@ class Session {
 /// Stores `value` once; pass the ref to many tasks.
 template <class T>
 ObjectRef<T> put(const T& value) {
-  static_assert(detail::is_serializable_v<T>, "shmray::put: the type cannot be serialized by cereal (see SHMRAY_REMOTE's note)");
+  static_assert(detail::is_serializable_v<T>,
+                "shmray::put: the type cannot be serialized by cereal (see SHMRAY_REMOTE's note)");
   std::vector<detail::ObjectId> contained;
   detail::RuntimeCall rt;
   return ObjectRef<T>::adopt(rt->put(detail::put_value_source(value, contained)));
@@ -100,6 +104,7 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
   for (const auto& r : refs) out.push_back(detail::read_object(r, detail::Deadline::never()));
   return out;
 }
+/// As get(refs), but throws GetTimeoutError after `timeout` (one deadline for the whole list).
 template <class T, class Rep, class Period>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<Rep, Period> timeout) {
   const auto until = detail::Deadline::after(timeout);
@@ -115,6 +120,7 @@ inline void get(const std::vector<ObjectRef<void>>& refs) {
   detail::wait_list(refs, detail::Deadline::never());
   for (const auto& r : refs) detail::read_object(r, detail::Deadline::never());
 }
+/// As get(refs) for void results, but throws GetTimeoutError after `timeout`.
 template <class Rep, class Period>
 void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Period> timeout) {
   const auto until = detail::Deadline::after(timeout);
@@ -127,15 +133,36 @@ T ObjectRef<T>::get() const {
   return shmray::get(*this);
 }
 
+/// What wait() returns.
 template <class T>
 struct WaitResult {
+  ///@{
+  /// `ready`: at most num_returns refs that are ready (or failed); `rest`: the others. Each in
+  /// the input's order.
   std::vector<ObjectRef<T>> ready, rest;
+  ///@}
 };
+
+namespace detail {
+/// wait()'s common part: marks (*scratch).ready for the refs returned as ready; returns how
+/// many. The ids and marks live in per-thread buffers: no allocation once they have grown.
+template <class T>
+std::size_t wait_marks(const std::vector<ObjectRef<T>>& refs, const WaitOptions& options, WaitScratch& scratch) {
+  std::vector<ObjectId>& ids = (*scratch).ids;
+  ids.reserve(refs.size());
+  for (const auto& r : refs) ids.push_back(r.checked_id("shmray::wait"));
+  const auto until = options.timeout ? Deadline::after(*options.timeout) : Deadline::never();
+  RuntimeCall rt;
+  return rt->wait(ids, options.num_returns, until, (*scratch).ready);
+}
+}  // namespace detail
 
 /// Returns when `num_returns` refs are ready (or at the timeout): `ready` holds at most
 /// num_returns of them, `rest` the others, each in the input's order. A failed object counts
 /// as ready. Never throws for a timeout; std::invalid_argument for num_returns of 0 or larger
-/// than the list, a duplicate or empty ref, or a negative timeout.
+/// than the list, a duplicate or empty ref, or a negative timeout. Costs O(refs.size()): one
+/// look at each ref's state until num_returns are found, and one copy of each ref into the
+/// result (pass the list as an rvalue, `wait(std::move(v))`, to move them instead).
 /// @code
 /// auto [ready, rest] = shmray::wait(refs, {.num_returns = 5, .timeout = 10s});
 /// @endcode
@@ -143,14 +170,28 @@ template <class T>
 WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, const WaitOptions& options = {}) {
   WaitResult<T> out;
   if (refs.empty()) return out;
-  std::vector<detail::ObjectId> ids;
-  ids.reserve(refs.size());
-  for (const auto& r : refs) ids.push_back(r.checked_id("shmray::wait"));
-  std::vector<char> ready;
-  const auto until = options.timeout ? detail::Deadline::after(*options.timeout) : detail::Deadline::never();
-  detail::RuntimeCall rt;
-  rt->wait(ids, options.num_returns, until, ready);
+  detail::WaitScratch scratch;
+  const std::size_t n = detail::wait_marks(refs, options, scratch);
+  const std::vector<char>& ready = (*scratch).ready;
+  out.ready.reserve(n);
+  out.rest.reserve(refs.size() - n);
   for (std::size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.rest).push_back(refs[i]);
+  return out;
+}
+/// As wait(refs, options), but moves the refs into the result instead of copying them (no
+/// reference count changes): `auto [r, rest] = shmray::wait(std::move(v)); v = std::move(rest);`.
+/// On a throw `refs` is left as it was.
+template <class T>
+WaitResult<T> wait(std::vector<ObjectRef<T>>&& refs, const WaitOptions& options = {}) {
+  WaitResult<T> out;
+  if (refs.empty()) return out;
+  detail::WaitScratch scratch;
+  const std::size_t n = detail::wait_marks(refs, options, scratch);
+  const std::vector<char>& ready = (*scratch).ready;
+  out.ready.reserve(n);
+  out.rest.reserve(refs.size() - n);
+  for (std::size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.rest).push_back(std::move(refs[i]));
+  refs.clear();
   return out;
 }
 
@@ -165,7 +206,8 @@ void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
 /// Inside a task: has this task been cancelled? Outside a task: false.
 SHMRAY_API bool cancelled();
 
-/// How much of the object store is in use (driver only).
+/// How much of the object store is in use (store_stats()); in a task, from a scan of the
+/// shared tables instead of the driver's counts.
 struct StoreStats {
   std::size_t capacity_bytes = 0;  ///< the store's size
   std::size_t used_bytes = 0;      ///< bytes of the blocks that hold live objects' payloads
@@ -173,6 +215,7 @@ struct StoreStats {
   std::size_t reserved_bytes = 0;  ///< arena taken by some process (64 KiB spans; includes a few
                                    ///< cached empty spans per process and size class)
 };
+/// The store's figures now. In a task: the same store's figures; NotInitializedError before init().
 SHMRAY_API StoreStats store_stats();
 
 /// Zero-copy read of a contiguous object (see View).

@@ -2,7 +2,6 @@
 /// @file buffer.hpp
 /// Buffer<T>: an array written straight into the object store, so a large result (or put)
 /// needs no copy. Readers see it as a std::vector<T>.
-#include "shmray/detail/config.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -11,6 +10,7 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#include "shmray/detail/config.hpp"
 
 #include "shmray/detail/runtime_api.hpp"
 
@@ -38,6 +38,7 @@ class Buffer {
   static_assert(alignof(T) <= 8, "shmray::Buffer<T>: elements aligned to more than 8 bytes");
 
  public:
+  /// The element type.
   using value_type = T;
   /// What a ref to it reads as.
   using stored_type = std::vector<T>;
@@ -53,11 +54,13 @@ class Buffer {
     runtime_ = detail::runtime_generation();
     std::memcpy(base_, &prefix, kPrefix);  // the size prefix of cereal's vector format
   }
+  /// Takes over `o`'s elements; `o` is empty after (size 0, nothing to free).
   Buffer(Buffer&& o) noexcept
       : block_(std::exchange(o.block_, 0)),
         base_(std::exchange(o.base_, nullptr)),
         size_(std::exchange(o.size_, 0)),
         runtime_(o.runtime_) {}
+  /// Frees this buffer's elements (unless released) and takes over `o`'s; `o` is empty after.
   Buffer& operator=(Buffer&& o) noexcept {
     if (this != &o) {
       reset();
@@ -72,6 +75,9 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
   ~Buffer() { reset(); }
 
+  ///@{
+  /// The elements where they lie in the store, as a std::span<T> gives them (no bounds
+  /// checks); none after a move or release().
   T* data() noexcept { return reinterpret_cast<T*>(static_cast<std::byte*>(base_) + kPrefix); }
   const T* data() const noexcept { return reinterpret_cast<const T*>(static_cast<const std::byte*>(base_) + kPrefix); }
   std::size_t size() const noexcept { return size_; }
@@ -80,12 +86,14 @@ class Buffer {
   const T& operator[](std::size_t i) const noexcept { return data()[i]; }
   T* begin() noexcept { return data(); }
   T* end() noexcept { return data() + size_; }
+  ///@}
 
   /// Internal: hands the block over (it becomes an object); the buffer is empty after.
   /// std::invalid_argument for an empty buffer or one from before shutdown()/init().
   detail::ValueBlock release() {
     if (!block_ || runtime_ != detail::runtime_generation())
-      throw std::invalid_argument("shmray::Buffer: empty (moved from or released), or from a runtime that was shut down");
+      throw std::invalid_argument(
+          "shmray::Buffer: empty (moved from or released), or from a runtime that was shut down");
     detail::ValueBlock b{std::exchange(block_, 0), kPrefix + size_ * sizeof(T)};
     base_ = nullptr;
     size_ = 0;

@@ -1,10 +1,10 @@
 #pragma once
 /// @file errors.hpp
 /// Every error the library throws derives from shmray::Error (a std::runtime_error).
-#include "shmray/detail/config.hpp"
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "shmray/detail/config.hpp"
 
 namespace shmray {
 
@@ -26,9 +26,12 @@ class SHMRAY_API GetTimeoutError : public Error {
 /// them: `bar raised std::domain_error: boom (via foo)`.
 class SHMRAY_API TaskError : public Error {
  public:
+  ///@{
+  /// The error from its parts (the accessors below); what() is made from them as above.
   TaskError(std::string type_name, std::string message, std::string function, int pid);
   TaskError(std::string type_name, std::string message, std::string function, int pid, std::string task_name,
             std::vector<std::string> via);
+  ///@}
   /// Demangled type of what the task threw (`std::logic_error`, `int`, ...).
   const std::string& type_name() const noexcept { return type_name_; }
   /// `what()` of the thrown exception, empty when it was not a std::exception.
@@ -57,6 +60,13 @@ class SHMRAY_API TaskCancelledError : public Error {
   using Error::Error;
 };
 
+/// The task (or one it depended on) did not finish within its TaskOptions::timeout and was
+/// cancelled with force. A TaskCancelledError, so code that handles cancellation handles it.
+class SHMRAY_API TaskTimeoutError : public TaskCancelledError {
+ public:
+  using TaskCancelledError::TaskCancelledError;
+};
+
 /// The worker process died running the task and no retry was left.
 class SHMRAY_API WorkerCrashedError : public Error {
  public:
@@ -73,6 +83,20 @@ class SHMRAY_API ObjectStoreFullError : public Error {
 /// `Options::store_full_timeout` (a chain of nested tasks deeper than the table, or more
 /// tasks in flight than it holds).
 class SHMRAY_API TaskTableFullError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A call on an actor that is gone: killed, stopped, its factory threw, or its process died
+/// with no restart left (max_restarts); also a call that was running when the actor died
+/// and had no retry left (max_task_retries). The message says which.
+class SHMRAY_API ActorDiedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// `get_actor(name)` found no live actor of that name (or one of another class).
+class SHMRAY_API ActorNotFoundError : public Error {
  public:
   using Error::Error;
 };

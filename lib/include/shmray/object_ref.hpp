@@ -1,13 +1,14 @@
 #pragma once
 /// @file object_ref.hpp
 /// ObjectRef<T>: a cheap, copyable future for a value in the shared object store.
-#include "shmray/detail/config.hpp"
 #include <cstddef>
 #include <functional>
+#include <future>
 #include <ostream>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include "shmray/detail/config.hpp"
 
 #include "shmray/detail/codec.hpp"
 #include "shmray/detail/object_id.hpp"
@@ -25,11 +26,16 @@ namespace shmray {
 template <class T>
 class ObjectRef {
  public:
+  /// The type get() returns.
   using value_type = T;
 
+  /// An empty ref (false; get() on it throws std::invalid_argument).
   ObjectRef() noexcept = default;
+  /// Another reference to the same object.
   ObjectRef(const ObjectRef& o) noexcept : h_(o.h_) { detail::retain(h_); }
+  /// Takes over `o`'s reference; `o` is empty after.
   ObjectRef(ObjectRef&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  /// Drops this ref's reference and refers to `o`'s object instead.
   ObjectRef& operator=(ObjectRef o) noexcept {
     std::swap(h_, o.h_);
     return *this;
@@ -38,6 +44,8 @@ class ObjectRef {
 
   /// Same as shmray::get(*this): blocks until the value is there.
   T get() const;
+  /// A std::future of the value, set when the object is final (`<shmray/future.hpp>`).
+  std::future<T> to_future() const;
   /// The object's id as 16 hex digits.
   std::string hex() const { return id().hex(); }
   /// The object's id (zero for a default-constructed ref).
@@ -53,8 +61,10 @@ class ObjectRef {
   }
   /// Orders by id (for std::set and std::map).
   friend bool operator<(const ObjectRef& a, const ObjectRef& b) noexcept { return a.id().value < b.id().value; }
+  /// Prints `ObjectRef(` and hex() and `)`.
   friend std::ostream& operator<<(std::ostream& os, const ObjectRef& r) { return os << "ObjectRef(" << r.hex() << ")"; }
 
+  /// cereal: a ref is stored as its id (and, inside a stored value, keeps its object alive).
   template <class Archive>
   void save(Archive& ar) const {
     const detail::ObjectId id = h_ ? checked_id("serializing an ObjectRef") : detail::ObjectId{};
@@ -63,6 +73,7 @@ class ObjectRef {
       if (h_) ar.note_ref(id);
     }
   }
+  /// cereal: reads the id and takes a new reference to that object.
   template <class Archive>
   void load(Archive& ar) {
     std::uint64_t raw = 0;
@@ -106,8 +117,10 @@ inline constexpr bool is_object_ref_v = is_object_ref<std::remove_cvref_t<T>>::v
 
 }  // namespace shmray
 
+/// Hashes the id, for std::unordered_set and std::unordered_map.
 template <class T>
 struct std::hash<shmray::ObjectRef<T>> {
+  /// The hash of r.id().
   std::size_t operator()(const shmray::ObjectRef<T>& r) const noexcept {
     return std::hash<shmray::detail::ObjectId>{}(r.id());
   }

@@ -1,11 +1,11 @@
 #pragma once
 /// @file options.hpp
 /// Plain option structs for init, task submission, wait and cancel (designated-initializer friendly).
-#include "shmray/detail/config.hpp"
 #include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
+#include "shmray/detail/config.hpp"
 
 namespace shmray {
 
@@ -26,6 +26,9 @@ struct Options {
   /// Upper bound on worker processes, counting extra workers started while others are
   /// blocked in get/wait inside a task; 0: 4 * num_workers (at least num_workers + 4).
   unsigned max_workers = 0;
+  /// Actors that may live at once (each has a process of its own); 0: 64. The slots for
+  /// actors and max_workers together are at most 1024.
+  unsigned max_actors = 0;
   /// How long a put or a task result waits for store space before ObjectStoreFullError.
   std::chrono::milliseconds store_full_timeout{2000};
 };
@@ -34,7 +37,7 @@ struct Options {
 struct TaskOptions {
   /// For logs and errors; default: the function's registered name.
   std::string name{};
-  /// Re-runs after the worker process died.
+  /// Re-runs after the worker process died; -1: without limit (below -1: std::invalid_argument).
   int max_retries = 3;
   /// Also re-run when the task threw.
   bool retry_exceptions = false;
@@ -42,10 +45,34 @@ struct TaskOptions {
   /// stays pending (as in Ray). Values below 1 count as one worker: a worker process runs
   /// one task at a time.
   double num_cpus = 1;
+  /// A deadline for the task, counted from its submission (time queued counts): a task not
+  /// finished by then is cancelled with force (a queued one never runs, a running one's
+  /// worker process is killed and replaced, its retries end) and get() throws
+  /// TaskTimeoutError, as do tasks that depend on it. None: no limit. Must be positive
+  /// (std::invalid_argument otherwise). Not for actor calls.
+  std::optional<std::chrono::nanoseconds> timeout{};
+};
+
+/// Options of `actor(factory).options({...}).remote(...)`.
+struct ActorOptions {
+  /// A name other processes of the pool find the actor by (get_actor); empty: none. Names
+  /// are unique among live actors: creating a second one of a name throws.
+  std::string name{};
+  /// Times the actor process is started again (its factory runs again, its state is lost)
+  /// after it died; -1: without limit.
+  int max_restarts = 0;
+  /// Times a method call that was running when the actor died is run again on the restarted
+  /// actor; -1: without limit. Calls queued but not started yet are never lost to a restart.
+  int max_task_retries = 0;
+  /// CPU slots of the task pool the actor holds while it lives (0: it runs beside the pool).
+  double num_cpus = 0;
+  /// A named actor that outlives its handles: it stops on kill() or shutdown() only.
+  bool detached = false;
 };
 
 /// Options of `wait()`.
 struct WaitOptions {
+  /// Ready refs that end the wait: 1 to the number of refs.
   std::size_t num_returns = 1;
   /// None: wait without limit.
   std::optional<std::chrono::nanoseconds> timeout{};

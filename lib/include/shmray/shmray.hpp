@@ -14,7 +14,6 @@
 /// @endcode
 
 // cereal support for the std types most tasks use; include others (<cereal/types/...>) yourself.
-#include "shmray/detail/config.hpp"
 #include <cereal/types/array.hpp>
 #include <cereal/types/map.hpp>
 #include <cereal/types/optional.hpp>
@@ -23,10 +22,15 @@
 #include <cereal/types/unordered_map.hpp>
 #include <cereal/types/utility.hpp>
 #include <cereal/types/vector.hpp>
+#include "shmray/detail/config.hpp"
 
+#include "shmray/actor.hpp"
 #include "shmray/api.hpp"
+#include "shmray/as_completed.hpp"
 #include "shmray/buffer.hpp"
 #include "shmray/errors.hpp"
+#include "shmray/future.hpp"
+#include "shmray/map.hpp"
 #include "shmray/object_ref.hpp"
 #include "shmray/options.hpp"
 #include "shmray/remote.hpp"
@@ -35,7 +39,11 @@
 #include "shmray/view.hpp"
 
 namespace shmray {
+///@{
+/// The headers' version as constants (SHMRAY_VERSION_MAJOR/MINOR/PATCH); version() gives
+/// the library's.
 inline constexpr int kVersionMajor = SHMRAY_VERSION_MAJOR;
 inline constexpr int kVersionMinor = SHMRAY_VERSION_MINOR;
 inline constexpr int kVersionPatch = SHMRAY_VERSION_PATCH;
+///@}
 }  // namespace shmray

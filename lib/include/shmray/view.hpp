@@ -1,7 +1,6 @@
 #pragma once
 /// @file view.hpp
 /// View<T>: a zero-copy, read-only look at a contiguous object where it lies in the store.
-#include "shmray/detail/config.hpp"
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +9,7 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+#include "shmray/detail/config.hpp"
 
 #include "shmray/object_ref.hpp"
 
@@ -55,11 +55,14 @@ class View {
   static_assert(Traits::supported, "shmray::View<T>: T must be std::vector, std::array or std::basic_string");
 
  public:
+  /// The element type, const: a view only reads.
   using element_type = const typename Traits::element;
   static_assert(std::is_arithmetic_v<typename Traits::element> || std::is_enum_v<typename Traits::element>,
                 "shmray::View<T>: elements must be arithmetic or enums: only those are stored as raw bytes");
   static_assert(alignof(typename Traits::element) <= 8, "shmray::View<T>: elements aligned to more than 8 bytes");
 
+  /// Internal (get_view() and View parameters make views): SerializationError when `bytes`
+  /// do not have T's stored layout.
   View(ObjectRef<T> ref, std::span<const std::byte> bytes) : ref_(std::move(ref)) {
     using E = typename Traits::element;
     std::size_t n = 0;
@@ -79,12 +82,16 @@ class View {
     size_ = n;
   }
 
+  ///@{
+  /// The elements where they lie in the store, as a std::span gives them (no bounds checks).
   std::span<element_type> span() const { return {data_, size_}; }
   element_type* data() const { return data_; }
   std::size_t size() const { return size_; }
   element_type* begin() const { return data_; }
   element_type* end() const { return data_ + size_; }
   element_type& operator[](std::size_t i) const { return data_[i]; }
+  ///@}
+  /// The ref the view holds: the object stays while the view lives.
   const ObjectRef<T>& ref() const { return ref_; }
 
  private:

@@ -1,6 +1,7 @@
 #include "common/checks.hpp"
 
 #include "common/views.hpp"
+#include "shm/futex.hpp"
 #include "wire/descriptor.hpp"
 
 #include <algorithm>
@@ -21,7 +22,10 @@ std::string mib(std::uint64_t bytes) {
 std::uint32_t checked_cpus(const TaskOptions& options) {
   if (!(options.num_cpus >= 0) || !std::isfinite(options.num_cpus))
     throw std::invalid_argument("shmray: TaskOptions::num_cpus must be a finite number >= 0");
-  if (options.max_retries < -1) throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
+  if (options.max_retries < -1)
+    throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
+  if (options.timeout && options.timeout->count() <= 0)
+    throw std::invalid_argument("shmray: TaskOptions::timeout must be positive (leave it empty for no limit)");
   if (options.name.size() > kMaxTaskNameBytes)
     throw std::invalid_argument("shmray: TaskOptions::name is " + mib(options.name.size()) + " long; give at most " +
                                 mib(kMaxTaskNameBytes) + " (it is for logs and errors)");
@@ -32,6 +36,31 @@ std::uint32_t checked_cpus(const TaskOptions& options) {
   return options.num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(options.num_cpus));
 }
 
+std::uint64_t task_deadline_ns(const TaskOptions& options) noexcept {
+  if (!options.timeout) return 0;
+  // A timeout of centuries is no limit: the sum must not wrap (and 0 means none).
+  constexpr std::uint64_t kFar = std::uint64_t{1} << 62;
+  const std::uint64_t t = static_cast<std::uint64_t>(options.timeout->count());
+  return t >= kFar ? 0 : shm::now_ns() + t;
+}
+
+std::uint32_t checked_actor_cpus(const ActorOptions& options) {
+  if (!(options.num_cpus >= 0) || !std::isfinite(options.num_cpus))
+    throw std::invalid_argument("shmray::actor: ActorOptions::num_cpus must be a finite number >= 0");
+  if (options.max_restarts < -1)
+    throw std::invalid_argument("shmray::actor: ActorOptions::max_restarts must be >= -1 (-1: no limit)");
+  if (options.max_task_retries < -1)
+    throw std::invalid_argument("shmray::actor: ActorOptions::max_task_retries must be >= -1 (-1: no limit)");
+  if (options.detached && options.name.empty())
+    throw std::invalid_argument(
+        "shmray::actor: a detached actor needs a name (ActorOptions::name): it has no handle to keep it otherwise");
+  if (options.name.size() > 4096)
+    throw std::invalid_argument("shmray::actor: ActorOptions::name is longer than 4096 bytes");
+  constexpr double kMaxCpus = 1u << 20;
+  if (options.num_cpus > kMaxCpus) return static_cast<std::uint32_t>(kMaxCpus);
+  return static_cast<std::uint32_t>(std::ceil(options.num_cpus));
+}
+
 std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::string_view name,
                                     std::uint64_t store_bytes, const std::string& function) {
   constexpr std::uint64_t kMax = UINT32_MAX;  // TaskSlot::args_size
@@ -40,9 +69,11 @@ std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::
   const bool fits = resolve <= limit / 8 && args <= limit - 8 * std::uint64_t(resolve) &&
                     fixed <= limit - 8 * std::uint64_t(resolve) - args;
   if (!fits)
-    throw ObjectStoreFullError("shmray: the arguments of " + function + " (" + mib(args) + ", " + std::to_string(resolve) +
-                               " refs) are larger than " + (limit == kMax ? std::string("a task can carry (4 GiB)") : "the whole object store") +
-                               "; put() large values once and pass the ref, or init() with a larger object_store_bytes");
+    throw ObjectStoreFullError(
+        "shmray: the arguments of " + function + " (" + mib(args) + ", " + std::to_string(resolve) +
+        " refs) are larger than " +
+        (limit == kMax ? std::string("a task can carry (4 GiB)") : "the whole object store") +
+        "; put() large values once and pass the ref, or init() with a larger object_store_bytes");
   return wire::descriptor_size(resolve, args, name);
 }
 
@@ -77,14 +108,15 @@ void throw_object_table_full(std::uint32_t capacity, std::uint64_t waited_ns) {
 void throw_task_table_full(std::uint32_t capacity, std::uint64_t waited_ns) {
   throw TaskTableFullError("shmray: the task table is full (" + std::to_string(capacity) +
                            " tasks submitted and not finished): no slot for a task submitted inside a task after "
-                           "waiting " + std::to_string(waited_ns / 1'000'000) +
+                           "waiting " +
+                           std::to_string(waited_ns / 1'000'000) +
                            " ms; get() results before submitting more, and keep chains of nested tasks shallower "
                            "than the table");
 }
 
 void throw_no_room(std::size_t bytes, std::uint64_t store_bytes, std::uint64_t waited_ns) {
-  throw ObjectStoreFullError("shmray: no room for a value of " + mib(bytes) + " in the object store (" + mib(store_bytes) +
-                             ") after waiting " + std::to_string(waited_ns / 1'000'000) +
+  throw ObjectStoreFullError("shmray: no room for a value of " + mib(bytes) + " in the object store (" +
+                             mib(store_bytes) + ") after waiting " + std::to_string(waited_ns / 1'000'000) +
                              " ms; drop ObjectRefs you no longer need or init() with a larger object_store_bytes");
 }
 

@@ -24,6 +24,13 @@ inline constexpr std::size_t kMaxTaskNameBytes = std::size_t{16} << 20;
 /// Validates TaskOptions (std::invalid_argument naming the field) and returns the number of
 /// worker slots the task holds: ceil(num_cpus), at least 1.
 std::uint32_t checked_cpus(const TaskOptions& options);
+/// When a task submitted now with `options` times out, on shm::now_ns()'s clock; 0 for no
+/// timeout (checked_cpus checked it is positive).
+std::uint64_t task_deadline_ns(const TaskOptions& options) noexcept;
+
+/// Validates ActorOptions (std::invalid_argument naming the field) and returns the CPU slots
+/// of the pool the actor holds: ceil(num_cpus), 0 for none.
+std::uint32_t checked_actor_cpus(const ActorOptions& options);
 
 /// Bytes of the descriptor of a task with `resolve` ids and `args` argument bytes.
 /// ObjectStoreFullError (naming `function`) when it is larger than the store or than a task

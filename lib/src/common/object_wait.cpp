@@ -18,8 +18,8 @@ std::int64_t remaining_ns(detail::Deadline until) {
 
 // Scans ids in order; returns how many are final (stopping at `want`), marking `ready`. With
 // `failed`, it stops at the first failed object and stores its index there.
-std::size_t scan(const Views& v, std::span<const ObjectId> ids, std::size_t want, std::vector<char>& ready,
-                 bool& bad, std::size_t* failed) {
+std::size_t scan(const Views& v, std::span<const ObjectId> ids, std::size_t want, std::vector<char>& ready, bool& bad,
+                 std::size_t* failed) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < ids.size() && n < want; ++i) {
     if (ready[i]) {
@@ -48,7 +48,71 @@ std::size_t scan(const Views& v, std::span<const ObjectId> ids, std::size_t want
   return n;
 }
 
+[[noreturn]] void throw_no_live_object() {
+  throw std::invalid_argument("shmray: an ObjectRef names no live object (from an earlier init()?)");
+}
+
+// Appends the index of every final id to `out`; returns how many.
+std::size_t collect(const Views& v, std::span<const ObjectId> ids, std::vector<std::uint32_t>& out) {
+  const std::size_t before = out.size();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const shm::ObjectSlot* s = v.slot(ids[i]);
+    if (!s) throw_no_live_object();
+    const shm::ObjectWord w = v.word(*s);
+    if (w.gen != ids[i].gen() || w.is(shm::ObjectState::kFree)) throw_no_live_object();
+    if (w.final()) out.push_back(static_cast<std::uint32_t>(i));
+  }
+  return out.size() - before;
+}
+
+// Marks every open id kObjWaiters (a load only for one marked before); false when one was
+// final meanwhile.
+bool mark_waiters(const Views& v, std::span<const ObjectId> ids, const std::vector<char>* ready) {
+  bool all_open = true;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ready && (*ready)[i]) continue;
+    if (!shm::set_object_flag(*v.slot(ids[i]), ids[i].gen(), shm::kObjWaiters)) all_open = false;
+  }
+  return all_open;
+}
+
+// One bit per object slot index, set while check_distinct looks at a list and cleared after:
+// the duplicate test costs O(n), not a sort. Indices at or above kMaxMarked (no table is that
+// large) name no live object and are left to the wait's own check.
+constexpr std::uint32_t kMaxMarked = 1u << 24;
+thread_local std::vector<std::uint64_t> t_marks;
+
+// (The thread_local is looked up once per call: in a shared library each lookup is a call.)
+void clear_marks(std::vector<std::uint64_t>& marks, std::span<const ObjectId> ids, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t x = ids[i].index();
+    if (x < kMaxMarked) marks[x >> 6] &= ~(std::uint64_t{1} << (x & 63));
+  }
+}
+
 }  // namespace
+
+std::size_t wait_any(const Views& v, std::span<const ObjectId> ids, detail::Deadline until, WaitHelper& helper,
+                     std::vector<std::uint32_t>& final) {
+  const std::uint64_t spin_until = shm::now_ns() + kSpinNs;
+  for (;;) {
+    if (const std::size_t n = collect(v, ids, final)) return n;
+    if (helper.help()) continue;
+    const std::int64_t left = remaining_ns(until);
+    if (left == 0 || ids.empty()) return 0;
+    if (shm::now_ns() < spin_until) {
+      shm::cpu_relax();
+      continue;
+    }
+    // As wait_many: read the epoch, mark, re-check, sleep on the epoch.
+    std::uint32_t& epoch = v.hot->object_epoch.value;
+    const std::uint32_t seen = shm::atom(epoch).load(std::memory_order_seq_cst);
+    if (!mark_waiters(v, ids, nullptr)) continue;
+    std::int64_t limit = helper.before_sleep();
+    if (left >= 0) limit = limit < 0 ? left : std::min(limit, left);
+    shm::futex_wait(&epoch, seen, std::chrono::nanoseconds(limit));
+  }
+}
 
 std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                       WaitHelper& helper, std::vector<char>& ready, std::size_t* failed) {
@@ -56,14 +120,16 @@ std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t
   bool bad = false;
   const std::uint64_t spin_until = shm::now_ns() + kSpinNs;
   if (failed) *failed = ids.size();
-  for (;;) {
+  for (std::size_t scans = 1;; ++scans) {
     std::size_t n = scan(v, ids, num_returns, ready, bad, failed);
-    if (bad) throw std::invalid_argument("shmray: an ObjectRef names no live object (from an earlier init()?)");
+    if (bad) throw_no_live_object();
     if (failed && *failed < ids.size()) return n;
     if (n >= num_returns) {
-      // Keep only the first num_returns in input order.
-      for (std::size_t i = 0, k = 0; i < ready.size(); ++i)
-        if (ready[i] && ++k > num_returns) ready[i] = 0;
+      // Keep only the first num_returns in input order. The first scan stops at num_returns
+      // marks; a later one may stop before marks an earlier one set further on.
+      if (scans > 1)
+        for (std::size_t i = 0, k = 0; i < ready.size(); ++i)
+          if (ready[i] && ++k > num_returns) ready[i] = 0;
       return num_returns;
     }
     if (helper.help()) continue;
@@ -76,12 +142,7 @@ std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t
     // Sleep: read the epoch, mark every open object, re-check, then wait on the epoch.
     std::uint32_t& epoch = v.hot->object_epoch.value;
     const std::uint32_t seen = shm::atom(epoch).load(std::memory_order_seq_cst);
-    bool all_open = true;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (ready[i]) continue;
-      if (!shm::set_object_flag(*v.slot(ids[i]), ids[i].gen(), shm::kObjWaiters)) all_open = false;
-    }
-    if (!all_open) continue;  // something became final meanwhile
+    if (!mark_waiters(v, ids, &ready)) continue;  // something became final meanwhile
     std::int64_t limit = helper.before_sleep();
     if (left >= 0) limit = limit < 0 ? left : std::min(limit, left);
     shm::futex_wait(&epoch, seen, std::chrono::nanoseconds(limit));
@@ -109,11 +170,11 @@ std::span<const std::byte> fetch_object(const Views& v, ObjectId id, detail::Dea
                                   ") names no live object (a ref from before shutdown()/init()?)");
     case WaitOutcome::kTimeout:
       throw GetTimeoutError("shmray::get: ObjectRef(" + id.hex() + ") was not ready before the timeout");
-    case WaitOutcome::kFinal:
-      break;
+    case WaitOutcome::kFinal: break;
   }
   std::span<const std::byte> bytes;
-  if (!v.payload(*v.slot(id), bytes)) throw SerializationError("shmray: ObjectRef(" + id.hex() + ") has a corrupt slot");
+  if (!v.payload(*v.slot(id), bytes))
+    throw SerializationError("shmray: ObjectRef(" + id.hex() + ") has a corrupt slot");
   if (w.is(shm::ObjectState::kFailed)) wire::throw_error(wire::decode_error(bytes));
   return bytes;
 }
@@ -123,13 +184,41 @@ void check_wait_arguments(std::span<const ObjectId> ids, std::size_t num_returns
   if (num_returns > ids.size())
     throw std::invalid_argument("shmray::wait: num_returns (" + std::to_string(num_returns) +
                                 ") is larger than the number of refs (" + std::to_string(ids.size()) + ")");
-  std::vector<ObjectId> sorted(ids.begin(), ids.end());
-  std::sort(sorted.begin(), sorted.end(), [](ObjectId a, ObjectId b) { return a.value < b.value; });
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    if (!sorted[i].valid()) throw std::invalid_argument("shmray::wait: the list holds an empty ObjectRef");
-    if (i && sorted[i] == sorted[i - 1])
-      throw std::invalid_argument("shmray::wait: ObjectRef(" + sorted[i].hex() + ") appears twice; pass each ref once");
-  }
+  for (ObjectId id : ids)
+    if (!id.valid()) throw std::invalid_argument("shmray::wait: the list holds an empty ObjectRef");
+  detail::check_distinct(ids, "shmray::wait");
 }
 
 }  // namespace shmray::common
+
+namespace shmray::detail {
+
+void check_distinct(std::span<const ObjectId> ids, const char* what) {
+  using common::clear_marks;
+  using common::kMaxMarked;
+  using common::t_marks;
+  if (ids.size() < 2) return;
+  std::vector<std::uint64_t>& marks = t_marks;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::uint32_t x = ids[i].index();
+    if (x >= kMaxMarked) continue;
+    if ((x >> 6) >= marks.size()) marks.resize((x >> 6) + 1);
+    std::uint64_t& word = marks[x >> 6];
+    const std::uint64_t bit = std::uint64_t{1} << (x & 63);
+    if (!(word & bit)) {
+      word |= bit;
+      continue;
+    }
+    // The slot came before: the same id twice, or a stale id beside a live one.
+    clear_marks(marks, ids, i);
+    std::size_t j = 0;
+    while (ids[j].index() != x) ++j;
+    if (ids[j] == ids[i])
+      throw std::invalid_argument(std::string(what) + ": ObjectRef(" + ids[i].hex() +
+                                  ") appears twice; pass each ref once");
+    common::throw_no_live_object();
+  }
+  clear_marks(marks, ids, ids.size());
+}
+
+}  // namespace shmray::detail

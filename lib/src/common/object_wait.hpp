@@ -37,11 +37,18 @@ WaitOutcome wait_final(const Views& v, ObjectId id, detail::Deadline until, Wait
 std::size_t wait_many(const Views& v, std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                       WaitHelper& helper, std::vector<char>& ready, std::size_t* failed = nullptr);
 
+/// as_completed(): waits until one of `ids` is final (or `until`), then appends the index of
+/// every final one (ascending) to `final`; returns how many (0 only at the deadline).
+/// Throws std::invalid_argument for an id of no live object.
+std::size_t wait_any(const Views& v, std::span<const ObjectId> ids, detail::Deadline until, WaitHelper& helper,
+                     std::vector<std::uint32_t>& final);
+
 /// get(): waits for `id` and returns its payload, or throws what the object failed with
 /// (GetTimeoutError at `until`, std::invalid_argument for an id of no live object).
 std::span<const std::byte> fetch_object(const Views& v, ObjectId id, detail::Deadline until, WaitHelper& helper);
 
 /// wait()'s argument checks: num_returns in 1..ids.size(), no empty and no repeated ref.
+/// O(ids.size()), no allocation once this thread's bitmap has grown to the table.
 void check_wait_arguments(std::span<const ObjectId> ids, std::size_t num_returns);
 
 /// Spin budget before sleeping, in ns.

@@ -46,8 +46,9 @@ template <class Allocate>
 bool write_payload(const Views& v, ObjectId id, shm::ObjectState state, std::span<const std::byte> bytes,
                    Allocate&& allocate, std::uint32_t* flags = nullptr) noexcept {
   using F = std::remove_reference_t<Allocate>;
-  const BlockSource blocks{[](void* ctx, std::size_t n, bool last) -> std::uint64_t { return (*static_cast<F*>(ctx))(n, last); },
-                           const_cast<void*>(static_cast<const void*>(&allocate))};
+  const BlockSource blocks{
+      [](void* ctx, std::size_t n, bool last) -> std::uint64_t { return (*static_cast<F*>(ctx))(n, last); },
+      const_cast<void*>(static_cast<const void*>(&allocate))};
   return write_payload(v, id, state, bytes, blocks, flags);
 }
 

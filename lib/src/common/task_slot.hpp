@@ -10,14 +10,16 @@
 namespace shmray::common {
 
 struct TaskFields {
-  std::uint64_t result = 0;      // ObjectId of the result
-  std::uint32_t function = 0;    // registry index, or shm::kHoldFunction
-  std::uint32_t args_size = 0;   // descriptor bytes (checked_descriptor_size: fits 32 bits)
-  std::uint64_t args_off = 0;    // arena offset of a spilled descriptor, 0 when inline
-  std::uint32_t cpus = 0;        // slots the task holds (0 for a hold)
-  std::uint64_t parent = 0;      // TaskRef of the submitting task (of the main task for a hold)
+  std::uint64_t result = 0;     // ObjectId of the result
+  std::uint32_t function = 0;   // registry index, or shm::kHoldFunction
+  std::uint32_t args_size = 0;  // descriptor bytes (checked_descriptor_size: fits 32 bits)
+  std::uint64_t args_off = 0;   // arena offset of a spilled descriptor, 0 when inline
+  std::uint32_t cpus = 0;       // slots the task holds (0 for a hold)
+  std::uint64_t parent = 0;     // TaskRef of the submitting task (of the main task for a hold)
   std::int32_t max_retries = 0;
   bool retry_exceptions = false;
+  bool actor = false;     // kTaskActor: only its actor's process runs it
+  bool killable = false;  // kTaskKillable: it has a timeout, so it is never run inline
 };
 
 /// Writes `f` into `slot` as a first attempt. The descriptor itself is the caller's to write
@@ -31,7 +33,9 @@ inline void fill_task_slot(shm::TaskSlot& slot, const TaskFields& f) noexcept {
   slot.num_cpus_centi = f.cpus * 100;
   slot.parent = f.parent;
   slot.max_retries = f.max_retries;
-  slot.task_flags = f.retry_exceptions ? shm::kTaskRetryExceptions : 0;
+  slot.holds = 0;  // a stale word of the slot's last task must not count (holds, or an actor's slot)
+  slot.task_flags = (f.retry_exceptions ? shm::kTaskRetryExceptions : 0) | (f.actor ? shm::kTaskActor : 0) |
+                    (f.killable ? shm::kTaskKillable : 0);
 }
 
 }  // namespace shmray::common

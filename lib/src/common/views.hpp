@@ -22,9 +22,9 @@ inline constexpr std::uint64_t kSpinGraceNs = 200'000;
 struct Views {
   explicit Views(const shm::Segment& seg);
 
-  shm::SegmentHeader geo;       // private copy of the geometry: never re-read from the segment
-  shm::SegmentHeader* shared;   // the shared header: driver_flags only (read-only in workers)
-  shm::HotWords* hot;           // futex words
+  shm::SegmentHeader geo;      // private copy of the geometry: never re-read from the segment
+  shm::SegmentHeader* shared;  // the shared header: driver_flags only (read-only in workers)
+  shm::HotWords* hot;          // futex words
   std::byte* base;
   shm::TaskSlot* tasks;
   shm::ObjectSlot* objects;
@@ -37,7 +37,8 @@ struct Views {
   std::uint64_t arena_off, arena_end;
 
   shm::WorkerControl& worker(std::uint32_t slot) const noexcept {
-    return *reinterpret_cast<shm::WorkerControl*>(base + geo.workers_off + std::uint64_t(slot) * geo.worker_block_bytes);
+    return *reinterpret_cast<shm::WorkerControl*>(base + geo.workers_off +
+                                                  std::uint64_t(slot) * geo.worker_block_bytes);
   }
   /// Wakes one sleeping worker for newly queued work, unless an idle worker is spinning
   /// (it will take the work, warm). Call after publishing, with a full fence in between.

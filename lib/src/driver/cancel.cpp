@@ -36,15 +36,17 @@
 
 namespace shmray::driver {
 
-std::string Driver::cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name) const {
+std::string Driver::cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name,
+                                      wire::ErrorKind kind) const {
   const detail::FunctionInfo* fn = detail::function_at(function);
   wire::ErrorRecord e;
-  e.kind = wire::ErrorKind::kCancelled;
+  e.kind = kind;
   e.function = fn ? fn->name : "";
   e.task_name = name;
   const std::string label = fn ? wire::task_label(fn->name, name) : name;
-  e.message = "shmray: the task" + (label.empty() ? std::string() : " " + label) + " of ObjectRef(" + id.hex() +
-              ") was cancelled";
+  e.message = "shmray: the task" + (label.empty() ? std::string() : " " + label) + " of ObjectRef(" + id.hex() + ") " +
+              (kind == wire::ErrorKind::kTimeout ? "did not finish within its TaskOptions::timeout and was cancelled"
+                                                 : "was cancelled");
   return wire::encode(e);
 }
 
@@ -57,20 +59,21 @@ void Driver::cancel(ObjectId id, const CancelOptions& options) {
 
 void Driver::fail_waiting_locked(BacklogTask&& t, const std::string& payload) {
   const ObjectId id = t.result;
-  objects_.write_payload_locked(id, shm::ObjectState::kFailed, std::as_bytes(std::span(payload.data(), payload.size())));
+  objects_.write_payload_locked(id, shm::ObjectState::kFailed,
+                                std::as_bytes(std::span(payload.data(), payload.size())));
   for (ObjectId p : t.info.pins) release_locked(p);
   on_final_locked(id);
   release_locked(id);  // the producer pin
 }
 
-void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
+void Driver::cancel_locked(ObjectId id, bool force, bool recursive, wire::ErrorKind kind) {
   shm::ObjectSlot* s = v_.slot(id);
   if (!s || v_.word(*s).final()) return;  // finished (or failed) already: nothing to do
   const wire::TaskRef ref{s->producer};
   if (!v_.valid_task_ref(ref.value)) {
     // Not in the table: in the backlog, or pending for good for want of CPUs.
     if (auto t = tasks_.take_waiting(id)) {
-      const std::string payload = cancelled_payload(id, t->function, t->info.name);
+      const std::string payload = cancelled_payload(id, t->function, t->info.name, kind);
       fail_waiting_locked(std::move(*t), payload);
     }
     return;
@@ -81,16 +84,16 @@ void Driver::cancel_locked(ObjectId id, bool force, bool recursive) {
     cancel_children_locked(ref, force);
     if (!tasks_.current(ref)) return;
   }
-  cancel_in_table_locked(id, ref.index(), force);
+  cancel_in_table_locked(id, ref.index(), force, kind);
 }
 
 void Driver::cancel_children_locked(wire::TaskRef ref, bool force) {
   for (ObjectId c : tasks_.children_of(ref)) cancel_locked(c, force, true);
 }
 
-void Driver::cancel_in_table_locked(ObjectId id, std::uint32_t idx, bool force) {
+void Driver::cancel_in_table_locked(ObjectId id, std::uint32_t idx, bool force, wire::ErrorKind kind) {
   shm::TaskSlot& slot = v_.tasks[idx];
-  const std::string payload = cancelled_payload(id, slot.function, tasks_[idx].name);
+  const std::string payload = cancelled_payload(id, slot.function, tasks_[idx].name, kind);
   const auto bytes = std::as_bytes(std::span(payload.data(), payload.size()));
   const std::uint32_t gen = tasks_[idx].gen;
   std::uint64_t w = shm::load_acquire(slot.state);
@@ -98,17 +101,10 @@ void Driver::cancel_in_table_locked(ObjectId id, std::uint32_t idx, bool force) 
     const shm::TaskWord tw = shm::TaskWord::unpack(w);
     if (tw.gen != gen) return;
     switch (tw.state) {
-      case shm::TaskState::kWaiting:
-        fail_task_locked(idx, bytes);
-        return;
-      case shm::TaskState::kQueued:
-        done = cancel_queued_locked(idx, w, bytes);
-        break;
-      case shm::TaskState::kClaimed:
-        done = cancel_claimed_locked(id, idx, w, bytes, force);
-        break;
-      default:
-        return;  // kDone: finished; kFree/kCancelled: gone
+      case shm::TaskState::kWaiting: fail_task_locked(idx, bytes); return;
+      case shm::TaskState::kQueued: done = cancel_queued_locked(idx, w, bytes); break;
+      case shm::TaskState::kClaimed: done = cancel_claimed_locked(id, idx, w, bytes, force); break;
+      default: return;  // kDone: finished; kFree/kCancelled: gone
     }
   }
 }
@@ -130,8 +126,22 @@ bool Driver::cancel_claimed_locked(ObjectId id, std::uint32_t idx, std::uint64_t
   if (!objects_.write_payload_locked(id, shm::ObjectState::kFailed, payload)) return true;  // it finished first
   on_final_locked(id);
   const std::uint32_t worker = tw.owner - 1u;
-  if (force && worker < pool_.size() && pool_[worker].alive) force_kill_locked(worker, wire::TaskRef::make(idx, tw.gen));
+  if (force && worker < pool_.size() && pool_[worker].alive)
+    force_kill_locked(worker, wire::TaskRef::make(idx, tw.gen));
   return true;  // the slot is recycled when the worker reports TaskDone (or dies)
+}
+
+void Driver::add_deadline_locked(std::uint64_t at_ns, ObjectId result) {
+  if (tasks_.add_deadline(at_ns, result)) ring_doorbell();  // the event thread sleeps until the old earliest
+}
+
+std::chrono::nanoseconds Driver::expire_deadlines_locked(std::chrono::nanoseconds longest) {
+  const std::uint64_t now = shm::now_ns();
+  while (const std::optional<ObjectId> id = tasks_.pop_expired(now))
+    if (v_.live(*id)) cancel_locked(*id, /*force=*/true, /*recursive=*/true, wire::ErrorKind::kTimeout);
+  const std::uint64_t next = tasks_.next_deadline();
+  if (next == 0) return longest;
+  return std::min(longest, std::chrono::nanoseconds(next > now ? next - now : 0));
 }
 
 void Driver::force_kill_locked(std::uint32_t worker, wire::TaskRef ref) {

@@ -80,7 +80,8 @@ Driver::Driver(const Options& options, shm::Segment seg)
       session_(seg_.geometry().session),
       objects_(v_, session_),
       tasks_(v_),
-      pool_(seg_, v_, options.log_to_driver) {
+      pool_(seg_, v_, options.log_to_driver),
+      actors_(v_.geo.pool_slots, v_.geo.max_workers - v_.geo.pool_slots) {
   v_.shared->driver_pid = ::getpid();
 }
 
@@ -89,7 +90,8 @@ std::unique_ptr<Driver> Driver::start(const Options& options, std::uint32_t sess
   shm::SegmentParams p;
   p.session = session;
   p.num_workers = n;
-  p.max_workers = options.max_workers;
+  p.max_workers = options.max_workers + options.max_actors;  // actors' slots follow the pool's
+  p.pool_slots = options.max_workers;
   p.arena_bytes = options.object_store_bytes;
   p.object_capacity = static_cast<std::uint32_t>(
       std::clamp<std::uint64_t>(options.object_store_bytes / 256, std::uint64_t{1} << 16, std::uint64_t{1} << 23));
@@ -112,7 +114,8 @@ Driver::~Driver() {
 
 void Driver::throw_if_closing() const {
   if (closing_.load(std::memory_order_acquire))
-    throw NotInitializedError("shmray: shmray::shutdown() was called while this call was in progress; the runtime is gone");
+    throw NotInitializedError(
+        "shmray: shmray::shutdown() was called while this call was in progress; the runtime is gone");
 }
 
 void Driver::close_calls() noexcept {
@@ -143,6 +146,13 @@ std::size_t Driver::wait_all_or_failure(std::span<const ObjectId> ids, detail::D
   std::size_t failed = ids.size();
   common::wait_many(v_, ids, ids.size(), until, helper, ready, &failed);
   return failed;
+}
+
+std::size_t Driver::collect_final(std::span<const ObjectId> ids, detail::Deadline until,
+                                  std::vector<std::uint32_t>& final) {
+  throw_if_closing();
+  Helper helper(*this);
+  return common::wait_any(v_, ids, until, helper, final);
 }
 
 }  // namespace shmray::driver

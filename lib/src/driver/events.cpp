@@ -18,7 +18,7 @@ namespace shmray::driver {
 namespace {
 constexpr auto kHousekeeping = std::chrono::milliseconds(200);
 constexpr auto kStallCheck = std::chrono::milliseconds(1);  // while queued work waits with a worker asleep
-}
+}  // namespace
 
 void Driver::pump_locked() {
   for (std::uint32_t w = 0; w < pool_.size(); ++w) {
@@ -28,6 +28,9 @@ void Driver::pump_locked() {
     if (pool_.wants_supply_locked(w)) supply_locked(w);
   }
   while (auto r = pool_.pop_exit()) handle_exit_locked(*r);
+  // Room may have come back without a task's end (a put dropped, a worker's release): the
+  // backlog is retried here too, or with no task running it would wait for good.
+  if (!tasks_.backlog_empty()) drain_backlog_locked();
   maybe_grow_locked();
   pool_.wake_owners_of_frees_locked();
 }
@@ -92,7 +95,8 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
       if (!h || !wire::read_ids(p, h->resolve, ids) || !wire::read_ids(p, h->contained, contained) ||
           p.size() < h->name_size)
         return;
-      adopt_worker_task_locked(w, *h, ids, contained, std::string(reinterpret_cast<const char*>(p.data()), h->name_size));
+      adopt_worker_task_locked(w, *h, ids, contained,
+                               std::string(reinterpret_cast<const char*>(p.data()), h->name_size));
       return;
     }
     case wire::MsgType::kPut: {
@@ -103,17 +107,17 @@ void Driver::handle_message_locked(std::uint32_t w, const shm::MessageReader::Me
     }
     case wire::MsgType::kCancel: {
       auto c = wire::read_front<wire::CancelRequest>(p);
-      if (c && accept_worker_ref_locked(w, ObjectId{c->object})) cancel_locked(ObjectId{c->object}, c->force != 0, c->recursive != 0);
+      if (c && accept_worker_ref_locked(w, ObjectId{c->object}))
+        cancel_locked(ObjectId{c->object}, c->force != 0, c->recursive != 0);
       return;
     }
-    case wire::MsgType::kBlocked:
-      pool_[w].blocked = true;
-      return;
-    case wire::MsgType::kUnblocked:
-      pool_[w].blocked = false;
-      return;
-    default:
-      return;  // unknown record types are skipped (forward compatibility within one layout version)
+    case wire::MsgType::kActorCall:
+    case wire::MsgType::kActorCreate:
+    case wire::MsgType::kActorLookup:
+    case wire::MsgType::kActorKill: return handle_actor_message_locked(w, static_cast<wire::MsgType>(m.type), p);
+    case wire::MsgType::kBlocked: pool_[w].blocked = true; return;
+    case wire::MsgType::kUnblocked: pool_[w].blocked = false; return;
+    default: return;  // unknown record types are skipped (forward compatibility within one layout version)
   }
 }
 
@@ -198,13 +202,13 @@ void Driver::reclaim_supply_locked(std::uint32_t w) {
 void Driver::maybe_grow_locked() {
   if (stopping_.load(std::memory_order_acquire) || v_.dispatch.empty() || !pool_.broken().empty()) return;
   std::uint32_t alive = 0, runnable = 0;
-  for (std::uint32_t w = 0; w < pool_.size(); ++w) {
+  for (std::uint32_t w = 0; w < v_.geo.pool_slots; ++w) {  // actors hold no CPU slot of the pool
     const WorkerEnd& we = pool_[w];
     alive += we.alive;
     runnable += we.alive && !we.blocked && !holds_for_blocked_locked(w);
   }
   // Blocked workers gave their CPU slots back: start another worker, up to max_workers.
-  if (runnable >= v_.geo.num_workers || alive >= v_.geo.max_workers) return;
+  if (runnable >= v_.geo.num_workers || alive >= v_.geo.pool_slots) return;
   if (std::uint32_t s = 0; pool_.pick_extra_slot_locked(s)) request_spawn(s);
 }
 
@@ -224,23 +228,25 @@ bool Driver::holds_for_blocked_locked(std::uint32_t w) const {
   return owner < pool_.size() && pool_[owner].blocked;
 }
 
-void Driver::ring_doorbell() noexcept {
-  shm::futex_bump_and_wake_all(&v_.hot->doorbell.value);
-}
+void Driver::ring_doorbell() noexcept { shm::futex_bump_and_wake_all(&v_.hot->doorbell.value); }
 
 void Driver::event_loop() {
   shm::HotWords& h = *v_.hot;
   while (!stopping_.load(std::memory_order_acquire)) {
+    // Read before the pass: a ring during it (an earlier task deadline filed by a submit, say)
+    // then ends the sleep at once instead of being slept through.
+    const std::uint32_t seen = shm::atom(h.doorbell.value).load(std::memory_order_seq_cst);
+    std::chrono::nanoseconds sleep{kHousekeeping};
     {
       std::lock_guard lock(mu_);
       pump_locked();
       watch_pool_locked();  // the fork server's death (its pidfd), new workers' pidfds, respawns
+      sleep = expire_deadlines_locked(sleep);
     }
-    const bool watching = pool_.unstall_dispatch();
-    const std::uint32_t seen = shm::atom(h.doorbell.value).load(std::memory_order_seq_cst);
+    if (pool_.unstall_dispatch()) sleep = std::min<std::chrono::nanoseconds>(sleep, kStallCheck);
     shm::atom(h.doorbell.aux).store(1, std::memory_order_seq_cst);  // "driver sleeping": workers ring
     if (!events_pending() && !stopping_.load(std::memory_order_acquire))
-      shm::futex_wait(&h.doorbell.value, seen, watching ? kStallCheck : kHousekeeping);
+      shm::futex_wait(&h.doorbell.value, seen, sleep);
     shm::atom(h.doorbell.aux).store(0, std::memory_order_relaxed);
   }
 }

@@ -117,7 +117,19 @@ void Driver::recover_tasks_locked(const shm::ExitReport& r) {
     const shm::TaskWord t = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[shm::task_ref_index(top)].state));
     top_known = t.gen == shm::task_ref_gen(top) && t.owner == owner && t.state == shm::TaskState::kClaimed;
   }
-  for (std::uint32_t idx = 0; idx < v_.task_capacity; ++idx) recover_task_locked(idx, r, cancel_kill, top_known ? top : 0);
+  if (const ActorInfo* a = actors_.by_slot(r.slot)) {
+    // An actor's process claims only what was sent to it (its creation, its calls: it runs
+    // no pool task, never inline): look at those, not at every slot of the table (32,768
+    // shared cache lines under mu_, on every actor stop).
+    std::vector<wire::TaskRef> sent;
+    if (a->creation.value) sent.push_back(a->creation);
+    for (const auto& [caller, q] : a->queues) sent.insert(sent.end(), q.calls.begin(), q.calls.end());
+    for (wire::TaskRef ref : sent)  // recovering one may change the queues: walk a copy
+      if (tasks_.current(ref)) recover_task_locked(ref.index(), r, cancel_kill, top_known ? top : 0);
+    return;
+  }
+  for (std::uint32_t idx = 0; idx < v_.task_capacity; ++idx)
+    recover_task_locked(idx, r, cancel_kill, top_known ? top : 0);
 }
 
 void Driver::recover_task_locked(std::uint32_t idx, const shm::ExitReport& r, bool cancel_kill, std::uint64_t top) {
@@ -136,6 +148,7 @@ void Driver::recover_task_locked(std::uint32_t idx, const shm::ExitReport& r, bo
     ow.state = std::uint8_t(shm::ObjectState::kPending);
     shm::store_release(res.state, ow.pack());
   }
+  if (info.actor.value) return recover_actor_task_locked(idx, tw, r);
   const bool below = top != 0 && shm::task_ref(idx, tw.gen) != top;
   if (cancel_kill || (below && !(slot.task_flags & shm::kTaskNoInline))) {
     if (!cancel_kill) slot.task_flags |= shm::kTaskNoInline;  // before the queueing CAS publishes it
@@ -191,15 +204,13 @@ void Driver::release_worker_holds_locked(std::uint32_t slot) {
 }
 
 void Driver::replace_worker_locked(const shm::ExitReport& r) {
+  if (r.slot >= v_.geo.pool_slots) return on_actor_exit_locked(r);
   switch (pool_.after_exit_locked(r, stopping_.load(std::memory_order_acquire))) {
-    case WorkerPool::AfterExit::kRespawn:
-      request_spawn(r.slot);
-      return;
+    case WorkerPool::AfterExit::kRespawn: request_spawn(r.slot); return;
     case WorkerPool::AfterExit::kNoWorkerLeft:
       break_pool_locked(fork_failed_message(r.pid));  // queued tasks would wait forever
       return;
-    case WorkerPool::AfterExit::kNothing:
-      return;
+    case WorkerPool::AfterExit::kNothing: return;
   }
 }
 
@@ -234,12 +245,12 @@ void Driver::break_pool_locked(const std::string& why) {
   e.message = why;
   const std::string payload = wire::encode(e);
   const auto bytes = std::as_bytes(std::span(payload.data(), payload.size()));
-  for (std::uint32_t idx = 0; idx < v_.task_capacity; ++idx) fail_for_broken_pool_locked(idx, bytes);
+  for (std::uint32_t idx = 0; idx < v_.task_capacity; ++idx) fail_live_task_locked(idx, bytes);
   while (auto t = tasks_.pop_backlog()) fail_waiting_locked(std::move(*t), payload);
   for (BacklogTask& t : tasks_.take_infeasible()) fail_waiting_locked(std::move(t), payload);
 }
 
-void Driver::fail_for_broken_pool_locked(std::uint32_t idx, std::span<const std::byte> payload) {
+void Driver::fail_live_task_locked(std::uint32_t idx, std::span<const std::byte> payload) {
   TaskInfo& info = tasks_[idx];
   if (!info.live) return;
   if (info.hold) return finish_task_locked(idx);

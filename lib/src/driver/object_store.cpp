@@ -30,10 +30,13 @@ void Driver::release(ObjectId id) noexcept {
   if (!objects_.drop_ref(id)) return;
   std::lock_guard lock(mu_);
   free_object_locked(id.index());
+  if (actors_.any_unreferenced()) settle_actors_locked();  // the driver's last handle went: as release_locked
 }
 
 void Driver::release_locked(ObjectId id) noexcept {
-  if (objects_.drop_ref(id)) free_object_locked(id.index());
+  if (!objects_.drop_ref(id)) return;
+  free_object_locked(id.index());
+  if (actors_.any_unreferenced()) settle_actors_locked();  // an actor's last handle went
 }
 
 void Driver::free_object_locked(std::uint32_t index) noexcept {
@@ -41,7 +44,10 @@ void Driver::free_object_locked(std::uint32_t index) noexcept {
     Driver& d;
     explicit Hooks(Driver& driver) : d(driver) {}
     void free_block_locked(std::uint64_t offset) noexcept override { d.free_block_locked(offset); }
-    void object_freed_locked(std::uint32_t i) noexcept override { d.tasks_.forget_object(i); }
+    void object_freed_locked(std::uint32_t i) noexcept override {
+      d.tasks_.forget_object(i);
+      d.actors_.note_freed(i);
+    }
   } hooks(*this);
   objects_.free_object_locked(index, hooks);
 }
@@ -51,14 +57,19 @@ void Driver::free_block_locked(std::uint64_t offset) noexcept {
 }
 
 std::uint64_t Driver::allocate_block_waiting(std::size_t bytes) {
-  return common::allocate_waiting(v_.geo, *v_.hot, bytes, [&] {
-    throw_if_closing();  // shutdown() wakes this wait: leave before the store goes
-    return objects_.try_allocate_block(bytes);
-  }, [&] {
-    // Frees may wait unprocessed in the event rings; pumping also wakes workers with frees.
-    std::unique_lock lock(mu_, std::try_to_lock);
-    if (lock.owns_lock()) pump_locked();
-  });
+  return common::allocate_waiting(
+      v_.geo, *v_.hot, bytes,
+      [&] {
+        throw_if_closing();  // shutdown() wakes this wait: leave before the store goes
+        return objects_.try_allocate_block(bytes);
+      },
+      [&] {
+        // Frees may wait unprocessed in the event rings; pumping also wakes workers with frees.
+        // Taken, not tried: a pump running in another thread may be applying those very frees,
+        // and with no time left to wait the next look is the last one. No caller holds mu_.
+        std::lock_guard lock(mu_);
+        pump_locked();
+      });
 }
 
 ObjectId Driver::put(const detail::ValueSource& value) {

@@ -41,9 +41,7 @@ ObjectId ObjectTable::allocate_object_locked() {
   return ObjectId::make(session_, old.gen, index);
 }
 
-void ObjectTable::check_live(ObjectId id) const {
-  common::check_live(v_, id);
-}
+void ObjectTable::check_live(ObjectId id) const { common::check_live(v_, id); }
 
 bool ObjectTable::accept_worker_ref_locked(pid_t pid, ObjectId id) {
   if (v_.live(id)) return true;

@@ -82,7 +82,7 @@ class ObjectTable {
   std::uint32_t object_hwm_ = 0;
   std::size_t live_objects_ = 0;
   std::unordered_map<std::uint32_t, std::vector<ObjectId>> contained_;  // object index -> refs it holds
-  std::uint64_t ignored_worker_refs_ = 0;  // ids from workers that named no live object
+  std::uint64_t ignored_worker_refs_ = 0;                               // ids from workers that named no live object
 };
 
 }  // namespace shmray::driver

@@ -21,48 +21,77 @@
 
 namespace shmray::driver {
 
-ObjectId Driver::submit(const detail::SubmitRequest& req) {
-  const detail::FunctionInfo* fn = detail::function_at(req.function);
-  if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
+BacklogTask Driver::prepare_submission(const detail::SubmitRequest& req, const std::string& function,
+                                       std::uint32_t cpus, bool into_block) {
   const TaskOptions& opt = *req.options;
-  const std::uint32_t cpus = common::checked_cpus(opt);
-  common::checked_descriptor_size(req.resolve.size(), req.args.size(), opt.name, v_.geo.arena_bytes, fn->name);
+  const std::size_t args = req.args_source ? req.args_source->size : req.args.size();
+  const std::size_t desc_size =
+      common::checked_descriptor_size(req.resolve.size(), args, opt.name, v_.geo.arena_bytes, function);
   for (ObjectId id : req.resolve) objects_.check_live(id);
   for (ObjectId id : req.contained) objects_.check_live(id);
-
   BacklogTask t;
   t.function = req.function;
-  t.desc = wire::make_descriptor(req.resolve, req.args, opt.name);
+  if (req.args_source) {
+    place_args(t, req, desc_size, into_block);
+  } else {
+    t.desc = wire::make_descriptor(req.resolve, req.args, opt.name);
+  }
   t.resolve = static_cast<std::uint32_t>(req.resolve.size());  // checked_descriptor_size: fits
   t.info.max_retries = opt.max_retries;
   t.info.retry_exceptions = opt.retry_exceptions;
+  t.info.killable = opt.timeout.has_value();
   t.info.cpus = cpus;
   if (!opt.name.empty()) t.info.name = opt.name;
+  return t;
+}
 
-  std::lock_guard lock(mu_);
-  if (!pool_.broken().empty()) throw PoolError(pool_.broken());
-  if (events_pending()) pump_locked();
+void Driver::pin_submission_locked(BacklogTask& t, const detail::SubmitRequest& req) {
   t.result = objects_.allocate_object_locked();
   objects_.add_ref_locked(t.result);  // the producer pin: released when the task is finished
   t.info.result = t.result;
   t.info.pins.reserve(req.resolve.size() + req.contained.size());
   for (ObjectId id : req.resolve) objects_.add_ref_locked(id), t.info.pins.push_back(id);
   for (ObjectId id : req.contained) objects_.add_ref_locked(id), t.info.pins.push_back(id);
+}
+
+void Driver::enqueue_locked(BacklogTask&& t) {
+  if (tasks_.backlog_empty() && try_publish_locked(t)) return;
+  unplace_args_locked(t);
+  tasks_.push_backlog(std::move(t));
+  shm::atom(v_.shared->driver_flags.value).fetch_or(shm::kFlagBacklog, std::memory_order_seq_cst);
+}
+
+ObjectId Driver::submit(const detail::SubmitRequest& req) {
+  const detail::FunctionInfo* fn = detail::function_at(req.function);
+  if (!fn || fn->kind != detail::FunctionKind::kFunction)
+    throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
+  const TaskOptions& opt = *req.options;
+  const std::uint64_t deadline = common::task_deadline_ns(opt);  // before the args take a block
+  BacklogTask t = prepare_submission(req, fn->name, common::checked_cpus(opt), true);
+  std::lock_guard lock(mu_);
+  try {
+    if (!pool_.broken().empty()) throw PoolError(pool_.broken());
+    if (events_pending()) pump_locked();
+    pin_submission_locked(t, req);
+  } catch (...) {
+    drop_placed_args_locked(t);
+    throw;
+  }
   const ObjectId result = t.result;
+  if (deadline) add_deadline_locked(deadline, result);
   if (t.info.cpus > v_.geo.num_workers) {
     // As in Ray: a task asking for more CPUs than the runtime has stays pending.
     const std::string key = wire::task_label(fn->name, opt.name) + "/" + std::to_string(t.info.cpus);
     if (tasks_.first_warning(key)) {
-      warn("shmray: a task of " + wire::task_label(fn->name, opt.name) + " asks for num_cpus=" +
-           std::to_string(opt.num_cpus) + " but the runtime has " + std::to_string(v_.geo.num_workers) +
-           "; it stays pending (init() with more workers to run it)");
+      warn("shmray: a task of " + wire::task_label(fn->name, opt.name) +
+           " asks for num_cpus=" + std::to_string(opt.num_cpus) + " but the runtime has " +
+           std::to_string(v_.geo.num_workers) + "; it stays pending (init() with more workers to run it)");
     }
+    unplace_args_locked(t);
     tasks_.push_infeasible(std::move(t));
     return result;
   }
-  if (tasks_.backlog_empty() && try_publish_locked(t)) return result;
-  tasks_.push_backlog(std::move(t));
-  shm::atom(v_.shared->driver_flags.value).fetch_or(shm::kFlagBacklog, std::memory_order_seq_cst);
+  enqueue_locked(std::move(t));
   return result;
 }
 
@@ -70,6 +99,10 @@ bool Driver::try_publish_locked(BacklogTask& t) {
   // Keep a reserve of slots for tasks submitted inside tasks: a table full of driver tasks
   // that each wait for a child must still have room for the children.
   if (tasks_.free_slots() <= driver_task_reserve()) return false;
+  if (t.prewritten) {  // in its block already (info.spill)
+    publish_locked(std::move(t));
+    return true;
+  }
   std::uint64_t spill = 0;
   if (t.desc.size() > sizeof(shm::TaskSlot::inline_args)) {
     spill = objects_.try_allocate_block(t.desc.size());
@@ -87,12 +120,14 @@ void Driver::publish_locked(BacklogTask&& t) {
   const std::uint32_t gen = shm::TaskWord::unpack(slot.state).gen;
   common::fill_task_slot(slot, {.result = t.result.value,
                                 .function = t.function,
-                                .args_size = static_cast<std::uint32_t>(t.desc.size()),
+                                .args_size = t.prewritten ? t.prewritten : static_cast<std::uint32_t>(t.desc.size()),
                                 .args_off = t.info.spill,
                                 .cpus = t.info.cpus,
                                 .parent = 0,
                                 .max_retries = t.info.max_retries,
-                                .retry_exceptions = t.info.retry_exceptions});
+                                .retry_exceptions = t.info.retry_exceptions,
+                                .actor = t.info.actor.value != 0,
+                                .killable = t.info.killable});
   if (!t.info.spill) std::memcpy(slot.inline_args, t.desc.data(), t.desc.size());
   v_.objects[t.result.index()].producer = shm::task_ref(idx, gen);
 
@@ -100,6 +135,7 @@ void Driver::publish_locked(BacklogTask&& t) {
   info = std::move(t.info);
   info.gen = gen;
   info.live = true;
+  if (info.actor.value) note_actor_task_locked(idx);
   shm::store_release(slot.state, shm::TaskWord{gen, shm::TaskState::kWaiting, 0, 0}.pack());
   if (watch_deps_locked(idx, std::span(info.pins).first(t.resolve))) queue_task_locked(idx);
 }
@@ -133,6 +169,11 @@ void Driver::queue_task_locked(std::uint32_t idx) {
   shm::TaskWord tw = shm::TaskWord::unpack(w);
   if (tw.state != shm::TaskState::kWaiting) return;
   TaskInfo& info = tasks_[idx];
+  if (info.actor.value) {  // only its actor runs it: sent on the actor's ring, in its caller's order
+    tw.state = shm::TaskState::kQueued;
+    if (shm::cas(slot.state, w, tw.pack())) queue_actor_task_locked(idx);
+    return;
+  }
   // num_cpus = k > 1: k - 1 holds queued right behind it. It starts its body only once every
   // hold is claimed (slot.holds counts down), so it runs only with all k CPUs held at once,
   // as Ray admits a task only when all its CPUs are free. The dispatch ring is FIFO, so tasks
@@ -157,22 +198,28 @@ void Driver::push_holds_locked(std::uint32_t idx, std::uint32_t gen, std::uint32
   // The holds of a num_cpus > 1 task (queue_task_locked): each one a slot of its own.
   TaskInfo& info = tasks_[idx];
   for (std::uint32_t k = 0; k < new_holds; ++k) {
-    const std::uint32_t h = tasks_.take_free_slot();
-    shm::TaskSlot& hs = v_.tasks[h];
-    const std::uint32_t hgen = shm::TaskWord::unpack(hs.state).gen;
-    common::fill_task_slot(hs, {.result = info.result.value, .function = shm::kHoldFunction, .parent = shm::task_ref(idx, gen)});
-    TaskInfo& hi = tasks_[h];
-    hi = TaskInfo{};
-    hi.gen = hgen;
-    hi.live = true;
-    hi.hold = true;
-    hi.result = info.result;
-    objects_.add_ref_locked(info.result);  // a hold reads the main result's state until it is final
-    hi.pins.push_back(info.result);
+    push_hold_locked(info.result, shm::task_ref(idx, gen));
     ++info.holds;
-    shm::store_release(hs.state, shm::TaskWord{hgen, shm::TaskState::kQueued, 0, 0}.pack());
-    push_dispatch_locked(shm::task_ref(h, hgen));
   }
+}
+
+void Driver::push_hold_locked(ObjectId result, std::uint64_t parent) {
+  // A hold keeps one worker (a CPU slot) until `result` is final; `parent` is the main task
+  // whose countdown it takes part in (0: none, an actor's holds).
+  const std::uint32_t h = tasks_.take_free_slot();
+  shm::TaskSlot& hs = v_.tasks[h];
+  const std::uint32_t hgen = shm::TaskWord::unpack(hs.state).gen;
+  common::fill_task_slot(hs, {.result = result.value, .function = shm::kHoldFunction, .parent = parent});
+  TaskInfo& hi = tasks_[h];
+  hi = TaskInfo{};
+  hi.gen = hgen;
+  hi.live = true;
+  hi.hold = true;
+  hi.result = result;
+  objects_.add_ref_locked(result);  // a hold reads the result's state until it is final
+  hi.pins.push_back(result);
+  shm::store_release(hs.state, shm::TaskWord{hgen, shm::TaskState::kQueued, 0, 0}.pack());
+  push_dispatch_locked(shm::task_ref(h, hgen));
 }
 
 void Driver::push_dispatch_locked(std::uint64_t task_ref) {
@@ -189,19 +236,21 @@ void Driver::wake_worker() noexcept {
   v_.wake_one_idle();
 }
 
-void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,
-                                      std::span<const ObjectId> contained, std::string name) {
+bool Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,
+                                      std::span<const ObjectId> contained, std::string name, ObjectId actor,
+                                      bool creation) {
   WorkerEnd& we = pool_[w];
-  if (!v_.valid_task_ref(h.task_ref)) return;
+  if (!v_.valid_task_ref(h.task_ref)) return false;
   const std::uint32_t idx = shm::task_ref_index(h.task_ref);
   const ObjectId result{h.result};
   auto ti = std::find(we.supplied_tasks.begin(), we.supplied_tasks.end(), idx);
   auto oi = std::find(we.supplied_objects.begin(), we.supplied_objects.end(), result.index());
-  if (ti == we.supplied_tasks.end() || oi == we.supplied_objects.end() || !v_.live(result)) return;  // not its to use
+  if (ti == we.supplied_tasks.end() || oi == we.supplied_objects.end() || !v_.live(result))
+    return false;  // not its to use
   we.supplied_tasks.erase(ti);
   we.supplied_objects.erase(oi);
-  ++we.holds[result.value];  // the supply pin becomes the worker's reference to the result
-  objects_.add_ref_locked(result);    // the producer pin
+  ++we.holds[result.value];         // the supply pin becomes the worker's reference to the result
+  objects_.add_ref_locked(result);  // the producer pin
 
   TaskInfo& info = tasks_[idx];
   info = TaskInfo{};
@@ -214,6 +263,7 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   info.name = std::move(name);
   info.parent = wire::TaskRef{h.parent};
   if (tasks_.current(info.parent)) tasks_[info.parent.index()].has_children = true;
+  if (h.deadline_ns && !actor.value) add_deadline_locked(h.deadline_ns, result);
   const shm::TaskSlot& slot = v_.tasks[idx];
   info.spill = slot.args_off;
   // Only the resolve ids that name live objects are watched: a forged one (an index past the
@@ -221,16 +271,28 @@ void Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   info.pins.reserve(resolve.size() + contained.size());
   const std::size_t deps = objects_.pin_worker_refs_locked(we.pid, resolve, info.pins);
   objects_.pin_worker_refs_locked(we.pid, contained, info.pins);
+  if (actor.value) {
+    info.actor = actor;
+    info.actor_creation = creation;
+    info.caller = w + 1;
+    info.cpus = 0;
+    if (const ActorInfo* a = actors_.find(actor)) info.max_retries = creation ? 0 : a->max_task_retries;
+    v_.tasks[idx].task_flags |= shm::kTaskActor;  // whatever the worker wrote: no pool worker may run it
+    note_actor_task_locked(idx);
+  }
 
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(slot.state));
-  if (tw.gen != info.gen) return;
-  if (tw.state == shm::TaskState::kQueued) {
+  if (tw.gen != info.gen) return true;
+  if (actor.value && tw.state == shm::TaskState::kQueued) {
+    queue_actor_task_locked(idx);  // a worker leaves its actor calls kWaiting; this one is sent as it is
+  } else if (tw.state == shm::TaskState::kQueued) {
     push_dispatch_locked(h.task_ref);  // let idle workers see it (its submitter may run it inline first)
     wake_worker();
   } else if (tw.state == shm::TaskState::kWaiting) {
     if (watch_deps_locked(idx, std::span(info.pins).first(deps))) queue_task_locked(idx);
   }
   // kClaimed / kDone: its submitter already runs or ran it inline; TaskDone follows.
+  return true;
 }
 
 void Driver::complete_task_locked(std::uint32_t w, const wire::TaskDone& done, std::vector<ObjectId>& contained) {
@@ -255,6 +317,7 @@ void Driver::finish_task_locked(std::uint32_t idx) {
   for (ObjectId p : info.pins) release_locked(p);
   if (!info.hold) {
     on_final_locked(info.result);
+    if (info.actor.value) actor_task_finished_locked(info, idx);
     release_locked(info.result);  // the producer pin
   }
   drain_backlog_locked();
@@ -289,7 +352,8 @@ void Driver::on_final_locked(ObjectId obj) {
 
 void Driver::drain_backlog_locked() {
   while (!tasks_.backlog_empty() && try_publish_locked(tasks_.backlog_front())) tasks_.pop_backlog_front();
-  if (tasks_.backlog_empty()) shm::atom(v_.shared->driver_flags.value).fetch_and(~shm::kFlagBacklog, std::memory_order_seq_cst);
+  if (tasks_.backlog_empty())
+    shm::atom(v_.shared->driver_flags.value).fetch_and(~shm::kFlagBacklog, std::memory_order_seq_cst);
 }
 
 }  // namespace shmray::driver

@@ -73,4 +73,28 @@ bool TaskTable::first_warning(const std::string& key) {
   return true;
 }
 
+bool TaskTable::add_deadline(std::uint64_t at_ns, ObjectId result) {
+  if (deadlines_.size() >= prune_at_) {
+    // Drop the entries of finished (or freed) tasks: the heap stays O(tasks still pending).
+    std::vector<Deadline> keep;
+    for (; !deadlines_.empty(); deadlines_.pop()) {
+      const Deadline d = deadlines_.top();
+      const shm::ObjectSlot* s = v_.live(ObjectId{d.second});
+      if (s && !v_.word(*s).final()) keep.push_back(d);
+    }
+    deadlines_ = decltype(deadlines_)(std::greater<>{}, std::move(keep));
+    prune_at_ = std::max<std::size_t>(1024, 2 * deadlines_.size());
+  }
+  const bool earliest = deadlines_.empty() || at_ns < deadlines_.top().first;
+  deadlines_.emplace(at_ns, result.value);
+  return earliest;
+}
+
+std::optional<ObjectId> TaskTable::pop_expired(std::uint64_t now_ns) {
+  if (deadlines_.empty() || deadlines_.top().first > now_ns) return std::nullopt;
+  const ObjectId id{deadlines_.top().second};
+  deadlines_.pop();
+  return id;
+}
+
 }  // namespace shmray::driver

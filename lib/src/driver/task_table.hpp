@@ -7,9 +7,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
+#include <queue>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/views.hpp"
@@ -25,25 +28,32 @@ struct TaskInfo {
   std::uint32_t gen = 0;
   bool live = false;
   ObjectId result;
-  std::vector<ObjectId> pins;   // resolved args and refs passed as refs: held while the task lives
-  std::uint32_t missing = 0;    // resolved args not final yet
-  std::uint64_t spill = 0;      // arena block holding the descriptor when it did not fit inline
+  std::vector<ObjectId> pins;  // resolved args and refs passed as refs: held while the task lives
+  std::uint32_t missing = 0;   // resolved args not final yet
+  std::uint64_t spill = 0;     // arena block holding the descriptor when it did not fit inline
   std::int32_t max_retries = 3;
   bool retry_exceptions = false;
-  std::uint32_t cpus = 1;       // worker slots it holds while it runs
-  bool hold = false;            // a companion of a num_cpus > 1 task (no result of its own)
-  std::uint32_t holds = 0;      // num_cpus > 1: holds made for it (they last until its result is final)
-  std::string name;             // options.name, when given
-  wire::TaskRef parent;         // the submitting task (none: the driver)
-  bool has_children = false;    // it submitted tasks (recursive cancel looks for them)
+  bool killable = false;      // it has a TaskOptions::timeout (kTaskKillable)
+  std::uint32_t cpus = 1;     // worker slots it holds while it runs
+  bool hold = false;          // a companion of a num_cpus > 1 task (no result of its own)
+  std::uint32_t holds = 0;    // num_cpus > 1: holds made for it (they last until its result is final)
+  std::string name;           // options.name, when given
+  wire::TaskRef parent;       // the submitting task (none: the driver)
+  bool has_children = false;  // it submitted tasks (recursive cancel looks for them)
+  ObjectId actor;             // an actor's call or creation: the actor's id (none: a pool task)
+  bool actor_creation = false;
+  std::uint64_t caller = 0;  // an actor's call: whose queue it is in (0: the driver, else worker slot + 1)
 };
 
 /// A submission the table had no room for (or no store space for its args) yet.
 struct BacklogTask {
   ObjectId result;
   std::uint32_t function = 0;
-  std::string desc;  // descriptor bytes (wire/descriptor.hpp)
+  std::string desc;           // descriptor bytes (wire/descriptor.hpp)
   std::uint32_t resolve = 0;  // the first `resolve` of info.pins are the resolved args (watched)
+  // Not 0: the descriptor (this many bytes) is written already, in the block info.spill, and
+  // desc is empty. Only between a submit and its publish: the backlog holds none (big_args.cpp).
+  std::uint32_t prewritten = 0;
   TaskInfo info;
 };
 
@@ -80,6 +90,15 @@ class TaskTable {
   /// True the first time `key` is seen (one warning per infeasible kind of task).
   bool first_warning(const std::string& key);
 
+  /// The task of `result` times out at `at_ns` (shm::now_ns()'s clock). True when that is now
+  /// the earliest deadline: the event thread must shorten its sleep.
+  bool add_deadline(std::uint64_t at_ns, ObjectId result);
+  /// A result whose deadline is at or before `now_ns`, forgotten here (none when no more). It
+  /// may have finished, or be freed: the caller checks.
+  std::optional<ObjectId> pop_expired(std::uint64_t now_ns);
+  /// The earliest deadline; 0 for none.
+  std::uint64_t next_deadline() const { return deadlines_.empty() ? 0 : deadlines_.top().first; }
+
  private:
   const common::Views& v_;
   std::vector<TaskInfo> tasks_;
@@ -88,6 +107,11 @@ class TaskTable {
   std::deque<BacklogTask> backlog_;
   std::vector<BacklogTask> infeasible_;  // num_cpus above the runtime's: pending for good (as in Ray)
   std::vector<std::string> warned_;
+  // (deadline, result id): a min-heap. A finished task's entry stays until its deadline, or
+  // until add_deadline prunes finished ones (the heap never outgrows twice the pending count).
+  using Deadline = std::pair<std::uint64_t, std::uint64_t>;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
+  std::size_t prune_at_ = 1024;
 };
 
 }  // namespace shmray::driver

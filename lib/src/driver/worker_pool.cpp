@@ -2,9 +2,9 @@
 // and restarts. What a death means for tasks and objects is Driver's (exits.cpp).
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -50,9 +50,7 @@ pid_t parent_of(pid_t pid) noexcept {
   return static_cast<pid_t>(ppid);
 }
 
-bool pidfd_signal(int pidfd, int sig) noexcept {
-  return ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0;
-}
+bool pidfd_signal(int pidfd, int sig) noexcept { return ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0; }
 
 bool readable(int fd) noexcept {
   pollfd p{fd, POLLIN, 0};
@@ -84,7 +82,6 @@ std::string fork_failed_message(int err) {
          "; the system refused to start a worker process: raise the pids limit (ulimit -u, the cgroup's "
          "pids.max) or lower num_workers";
 }
-
 
 // A line on the host's stderr that can neither block the event thread (a stderr pipe nobody
 // drains) nor raise SIGPIPE in the host (one whose reader is gone): dropped when it cannot
@@ -193,7 +190,7 @@ void WorkerPool::send_requests_locked() noexcept {
   // driver; what does not fit waits here for the next pass of the event thread.
   while (!requests_.empty() && zygote_fd_ >= 0) {
     const wire::ForkRequest req{static_cast<std::uint32_t>(requests_.front() >> 32),
-                                  static_cast<std::uint32_t>(requests_.front())};
+                                static_cast<std::uint32_t>(requests_.front())};
     const ssize_t n = ::send(zygote_fd_, &req, sizeof req, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n != static_cast<ssize_t>(sizeof req)) return;  // full (retry later) or dead (its pidfd tells)

@@ -29,18 +29,18 @@ namespace shmray::driver {
 struct WorkerEnd {
   shm::MessageReader events;
   shm::SpscProducer<std::uint64_t> control;
-  std::deque<std::uint64_t> control_backlog;        // entries the control ring had no room for
+  std::deque<std::uint64_t> control_backlog;               // entries the control ring had no room for
   std::unordered_map<std::uint64_t, std::uint32_t> holds;  // refs the worker holds (by its messages)
-  std::string joining;              // pieces of a message larger than one record, so far
+  std::string joining;                                     // pieces of a message larger than one record, so far
   std::uint16_t joining_type = 0;
   std::vector<std::uint32_t> supplied_objects, supplied_tasks;  // handed out, not yet reported used
   pid_t pid = 0;
   std::uint32_t incarnation = 0;
   bool alive = false;
   bool corrupt = false;
-  bool blocked = false;  // waiting inside a task: its CPU slot is free for another worker
-  bool extra = false;    // started because others were blocked; not replaced when it ends
-  int pidfd = -1;        // opened once the worker announced its pid: kills and waits hit exactly it
+  bool blocked = false;          // waiting inside a task: its CPU slot is free for another worker
+  bool extra = false;            // started because others were blocked; not replaced when it ends
+  int pidfd = -1;                // opened once the worker announced its pid: kills and waits hit exactly it
   bool respawn_pending = false;  // its fork failed: try again at respawn_at
   std::chrono::steady_clock::time_point respawn_at{};
 };
@@ -48,8 +48,8 @@ struct WorkerEnd {
 /// Control ring entries (driver -> worker), shared with the worker side in wire/control.hpp.
 using wire::kControlFree;
 using wire::kControlObject;
-using wire::kControlTask;
 using wire::kControlPayload;
+using wire::kControlTask;
 /// Slots a worker keeps on hand for submissions and puts made inside its tasks.
 inline constexpr std::uint32_t kSupplyObjects = 256;
 inline constexpr std::uint32_t kSupplyTasks = 128;
@@ -94,6 +94,10 @@ class WorkerPool {
   void flush_control_backlog_locked(std::uint32_t w);
   bool wants_supply_locked(std::uint32_t w) const;
   void corrupt_locked(std::uint32_t w, const char* what);  // kills it; its exit report cleans up
+  /// SIGKILLs the process in slot `w` (its exit report cleans up); nothing when it has no pid yet.
+  void kill_locked(std::uint32_t w);
+  /// Appends a control entry for worker `w`, after those its backlog holds.
+  void push_control_locked(std::uint32_t w, std::uint64_t entry);
   void wake_owners_of_frees_locked() noexcept;
   bool unstall_dispatch() noexcept;  // event thread only; true while it must look again soon
   /// Picks a slot for an extra worker (marks it extra): false when none is free.
@@ -135,21 +139,22 @@ class WorkerPool {
 
  private:
   void reset_worker_rings(std::uint32_t slot);
+  void note_control_backlog(std::uint32_t w) noexcept;  // sets the worker's more_control
 
   shm::Segment& seg_;
   common::Views& v_;
   const bool log_to_driver_;
-  std::vector<WorkerEnd> workers_;  // sized once in init_slots: its size is read without mu_
+  std::vector<WorkerEnd> workers_;                     // sized once in init_slots: its size is read without mu_
   std::atomic<std::size_t> control_backlog_total_{0};  // entries over all control_backlogs (read without mu_)
   shm::SpscConsumer<shm::ExitReport> exits_;
 
   pid_t zygote_pid_ = -1;
-  int zygote_fd_ = -1;      // our end of the fork server's SOCK_SEQPACKET request socket
-  int zygote_pidfd_ = -1;   // readable once the fork server has died (the event thread polls it)
+  int zygote_fd_ = -1;                  // our end of the fork server's SOCK_SEQPACKET request socket
+  int zygote_pidfd_ = -1;               // readable once the fork server has died (the event thread polls it)
   std::deque<std::uint64_t> requests_;  // requests the socket had no room for (op << 32 | slot)
   std::deque<std::chrono::steady_clock::time_point> restarts_;  // recent fork-server restarts
   std::chrono::steady_clock::time_point last_zygote_check_{};
-  std::string broken_;      // why the pool cannot run tasks (PoolError); empty while it can
+  std::string broken_;                                 // why the pool cannot run tasks (PoolError); empty while it can
   std::uint64_t stall_head_ = 0, stall_since_ns_ = 0;  // event thread only (unstall_dispatch)
 };
 

@@ -67,6 +67,7 @@ void WorkerPool::prepare_spawn_locked(std::uint32_t slot) {
   c.current_task = 0;
   c.wants_supply = 0;
   c.kill_pending = 0;
+  c.more_control = 0;
   shm::store_release(c.incarnation, we.incarnation);
   shm::store_release(c.state, std::uint32_t(shm::WorkerState::kStarting));
 }
@@ -121,15 +122,24 @@ bool WorkerPool::return_worker_block_locked(std::uint64_t offset) {
   if (we.control_backlog.empty() && we.control.try_push(kControlFree | offset)) return true;
   we.control_backlog.push_back(kControlFree | offset);
   control_backlog_total_.fetch_add(1, std::memory_order_relaxed);
+  note_control_backlog(w.owner - 2u);
   return true;
 }
 
 void WorkerPool::flush_control_backlog_locked(std::uint32_t w) {
   WorkerEnd& we = workers_[w];
+  if (we.control_backlog.empty()) return;
   while (!we.control_backlog.empty() && we.control.try_push(we.control_backlog.front())) {
     we.control_backlog.pop_front();
     control_backlog_total_.fetch_sub(1, std::memory_order_relaxed);
   }
+  if (!we.control_backlog.empty()) note_control_backlog(w);
+}
+
+void WorkerPool::note_control_backlog(std::uint32_t w) noexcept {
+  // The worker clears it and rings the doorbell once its ring is drained: the rest then goes
+  // at once, not at the next pump something else causes (an actor's next calls, frees).
+  shm::atom(seg_.worker(w).more_control).store(1u, std::memory_order_seq_cst);
 }
 
 bool WorkerPool::wants_supply_locked(std::uint32_t w) const {
@@ -143,6 +153,20 @@ void WorkerPool::corrupt_locked(std::uint32_t w, const char* what) {
   warn("shmray: worker " + std::to_string(we.pid) + " wrote " + what + "; restarting it");
   we.corrupt = true;
   we.joining.clear();
+  kill_locked(w);
+}
+
+void WorkerPool::push_control_locked(std::uint32_t w, std::uint64_t entry) {
+  // In order: behind what waits in the backlog already.
+  WorkerEnd& we = workers_[w];
+  if (we.control_backlog.empty() && we.control.try_push(entry)) return;
+  we.control_backlog.push_back(entry);
+  control_backlog_total_.fetch_add(1, std::memory_order_relaxed);
+  note_control_backlog(w);
+}
+
+void WorkerPool::kill_locked(std::uint32_t w) {
+  WorkerEnd& we = workers_[w];
   // Exactly that process: its pidfd, else a pid checked to be a child of our fork server.
   if (we.pidfd >= 0) {
     ::syscall(SYS_pidfd_send_signal, we.pidfd, SIGKILL, nullptr, 0);
@@ -170,7 +194,7 @@ bool WorkerPool::unstall_dispatch() noexcept {
   // sleepers are found by their state words, not the idle bits, which a task could clear.
   v_.dispatch.skip_dead();
   bool any_sleeping = false;
-  for (std::uint32_t w = 0; w < workers_.size() && !any_sleeping && !v_.dispatch.empty(); ++w)
+  for (std::uint32_t w = 0; w < v_.geo.pool_slots && !any_sleeping && !v_.dispatch.empty(); ++w)
     any_sleeping = shm::load_acquire(seg_.worker(w).state) == std::uint32_t(shm::WorkerState::kSleeping);
   if (!any_sleeping) {
     stall_since_ns_ = 0;
@@ -181,7 +205,7 @@ bool WorkerPool::unstall_dispatch() noexcept {
     stall_head_ = head;
     stall_since_ns_ = now;
   } else if (now - stall_since_ns_ >= kStallNs) {
-    for (std::uint32_t w = 0; w < workers_.size(); ++w)
+    for (std::uint32_t w = 0; w < v_.geo.pool_slots; ++w)
       if (shm::wake_if_sleeping(seg_.worker(w))) break;
     stall_since_ns_ = now;
   }
@@ -189,7 +213,7 @@ bool WorkerPool::unstall_dispatch() noexcept {
 }
 
 bool WorkerPool::pick_extra_slot_locked(std::uint32_t& slot) {
-  for (std::uint32_t s = v_.geo.num_workers; s < workers_.size(); ++s) {
+  for (std::uint32_t s = v_.geo.num_workers; s < v_.geo.pool_slots; ++s) {
     if (workers_[s].alive) continue;
     workers_[s].extra = true;
     shm::store_relaxed(seg_.worker(s).extra, 1u);

@@ -25,7 +25,9 @@ bool futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanose
   return !(rc == -1 && errno == ETIMEDOUT);
 }
 
-void futex_wake(std::uint32_t* word, int count) noexcept { syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0); }
+void futex_wake(std::uint32_t* word, int count) noexcept {
+  syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0);
+}
 
 void futex_bump_and_wake_all(std::uint32_t* word) noexcept {
   atom(*word).fetch_add(1, std::memory_order_seq_cst);

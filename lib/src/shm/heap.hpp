@@ -14,9 +14,9 @@
 
 namespace shmray::shm {
 
-inline constexpr std::array<std::uint32_t, 22> kSizeClasses = {
-    16,   32,   48,   64,   96,   128,  192,  256,   384,   512,   768,
-    1024, 1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768};
+inline constexpr std::array<std::uint32_t, 22> kSizeClasses = {16,   32,   48,    64,    96,    128,  192,  256,
+                                                               384,  512,  768,   1024,  1536,  2048, 3072, 4096,
+                                                               6144, 8192, 12288, 16384, 24576, 32768};
 inline constexpr std::uint32_t kMaxSmall = kSizeClasses.back();
 
 /// Size class index for `bytes` (<= kMaxSmall).

@@ -12,7 +12,10 @@ namespace shmray::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY1"
 /// Bump on any field added, moved, resized or re-meant.
-inline constexpr std::uint32_t kLayoutVersion = 3;  // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore, WorkerControl::kill_pending, TaskSlot::holds
+// 2: hot words on their own page; 3: MessageHeader::flags kMessageMore, WorkerControl::kill_pending,
+// TaskSlot::holds; 4: SegmentHeader::pool_slots (actor slots), kTaskActor, WorkerControl::more_control;
+// 5: kTaskKillable.
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kSpanBytes = 64 * 1024;  ///< arena unit owned by one process
@@ -51,7 +54,7 @@ struct SegmentHeader {
   std::int32_t driver_pid;              // 128
   std::int32_t zygote_pid;              // 132
   std::uint32_t exits_entries;          // 136: power of two
-  std::uint32_t reserved0;              // 140: zero
+  std::uint32_t pool_slots;             // 140: slots [0, pool_slots) are the task pool's, the rest actors'
   std::uint64_t store_full_timeout_ns;  // 144
   std::uint64_t idle_off;               // 152: IdleSet words: spinning, then sleeping (own page)
   std::uint32_t idle_words;             // 160: 64-bit words per set: ceil(max_workers / 64)
@@ -77,7 +80,8 @@ struct HotWords {
   HotWord arena_epoch;   // 128: bumped when store space is freed; aux = waiters
 };
 static_assert(std::is_standard_layout_v<HotWords> && std::is_trivially_copyable_v<HotWords>);
-static_assert(sizeof(HotWords) == 3 * kCacheLine && offsetof(HotWords, arena_epoch) == 128 && sizeof(HotWords) <= kPage);
+static_assert(sizeof(HotWords) == 3 * kCacheLine && offsetof(HotWords, arena_epoch) == 128 &&
+              sizeof(HotWords) <= kPage);
 
 /// Producer/consumer positions of a single-producer single-consumer ring; the data follows.
 struct RingIndex {
@@ -92,33 +96,35 @@ enum class WorkerState : std::uint32_t {
   kIdle = 2,      // looking for work (spinning)
   kSleeping = 3,  // idle, asleep on `wake`
   kRunning = 4,
-  kBlocked = 5,   // in get/wait inside a task
+  kBlocked = 5,  // in get/wait inside a task
   kDead = 6,
 };
 
 /// One per worker slot, followed in its block by the event ring (worker -> driver, bytes)
 /// and the control ring (driver -> worker, uint64 entries).
 struct WorkerControl {
-  std::int32_t pid;                 // 0: written by the worker once it runs
-  std::uint32_t state;              // 4: WorkerState
-  std::uint32_t wake;               // 8: futex word the worker sleeps on
-  std::uint32_t incarnation;        // 12: bumped by the driver per (re)start of the slot
-  std::uint32_t version_ack;        // 16: kLayoutVersion as the worker was built
-  std::uint32_t depth;              // 20: tasks on its stack (inline execution nests)
-  std::uint64_t tasks_run;          // 24
-  std::uint64_t current_task;       // 32: TaskRef of the innermost task, 0 when none
-  std::uint32_t wants_supply;       // 40: set by the worker while it waits for object/task slots
-  std::uint32_t extra;              // 44: 1 for a worker started while others were blocked
-  std::uint64_t bottom_task;        // 48: TaskRef of the outermost task on its stack, 0 when idle
-  std::uint64_t spin_until_ns;      // 56: monotonic ns when its idle spin ends; later, a spinner is stopped or stalled
-  RingIndex events;                 // 64
-  RingIndex control;                // 192
-  std::uint64_t kill_pending;       // 320: TaskRef the driver is about to force-kill, 0 when none (cancel.cpp)
+  std::int32_t pid;             // 0: written by the worker once it runs
+  std::uint32_t state;          // 4: WorkerState
+  std::uint32_t wake;           // 8: futex word the worker sleeps on
+  std::uint32_t incarnation;    // 12: bumped by the driver per (re)start of the slot
+  std::uint32_t version_ack;    // 16: kLayoutVersion as the worker was built
+  std::uint32_t depth;          // 20: tasks on its stack (inline execution nests)
+  std::uint64_t tasks_run;      // 24
+  std::uint64_t current_task;   // 32: TaskRef of the innermost task, 0 when none
+  std::uint32_t wants_supply;   // 40: set by the worker while it waits for object/task slots
+  std::uint32_t extra;          // 44: 1 for a worker started while others were blocked
+  std::uint64_t bottom_task;    // 48: TaskRef of the outermost task on its stack, 0 when idle
+  std::uint64_t spin_until_ns;  // 56: monotonic ns when its idle spin ends; later, a spinner is stopped or stalled
+  RingIndex events;             // 64
+  RingIndex control;            // 192
+  std::uint64_t kill_pending;   // 320: TaskRef the driver is about to force-kill, 0 when none (cancel.cpp)
+  std::uint32_t more_control;   // 328: 1 while the driver holds entries its control ring had no room for:
+                                //      a worker that drained the ring rings the doorbell for them
 };
 static_assert(std::is_standard_layout_v<WorkerControl> && std::is_trivially_copyable_v<WorkerControl>);
 static_assert(sizeof(WorkerControl) == 384 && offsetof(WorkerControl, wants_supply) == 40 &&
               offsetof(WorkerControl, bottom_task) == 48 && offsetof(WorkerControl, spin_until_ns) == 56 &&
-              offsetof(WorkerControl, kill_pending) == 320 &&
+              offsetof(WorkerControl, kill_pending) == 320 && offsetof(WorkerControl, more_control) == 328 &&
               offsetof(WorkerControl, events) == 64);
 
 /// Zygote -> driver: a worker process ended.
@@ -138,11 +144,20 @@ enum class TaskState : std::uint8_t {
   kDone = 4,       // result published; the driver recycles the slot
   kCancelled = 5,  // removed before it ran
 };
-inline constexpr std::uint8_t kTaskCancelRequested = 1;  ///< in the task word's flags
+inline constexpr std::uint8_t kTaskCancelRequested = 1;   ///< in the task word's flags
 inline constexpr std::uint32_t kTaskRetryExceptions = 1;  ///< in TaskSlot::task_flags
 /// In TaskSlot::task_flags, set by the driver: the task is run again because a task running
 /// inline above it crashed their worker; this run never runs other tasks inline.
 inline constexpr std::uint32_t kTaskNoInline = 2;
+/// In TaskSlot::task_flags: an actor's call (or its creation). Only that actor's process,
+/// which the driver hands it to on its control ring, may claim it: never a pool worker,
+/// never a task waiting for its result (it is not on the dispatch ring and is not run inline).
+inline constexpr std::uint32_t kTaskActor = 4;
+/// In TaskSlot::task_flags: the task has a TaskOptions::timeout. Only a worker's top-level run
+/// may claim it, never a task waiting for its result (inline, the force cancel at its deadline
+/// could not kill it without killing the waiter), unless that waiter waited for it in vain for
+/// 2 s (max_workers reached: see inline_helper.cpp; its deadline then cancels it softly).
+inline constexpr std::uint32_t kTaskKillable = 8;
 /// Function index of a hold: a companion of a task with num_cpus = k > 1 (k - 1 of them are
 /// queued right after it). A worker that claims one keeps its CPU until the main task's
 /// result (`TaskSlot::parent` names the main task, `result` its result) is final.
@@ -151,21 +166,23 @@ inline constexpr std::uint32_t kHoldFunction = 0xffffffffu;
 /// A task in the shared table. `state` packs [63:32] generation, [31:24] TaskState,
 /// [23:8] owner (worker slot + 1), [7:0] flags; every transition is one CAS.
 struct TaskSlot {
-  std::uint64_t state;            // 0
-  std::uint64_t result;           // 8: ObjectId of the result
-  std::uint32_t function;         // 16: registry index
-  std::uint32_t args_size;        // 20
-  std::uint64_t args_off;         // 24: arena offset when the args did not fit inline, else 0
-  std::uint32_t attempt;          // 32
-  std::uint32_t num_cpus_centi;   // 36
-  std::uint64_t parent;           // 40: TaskRef of the submitting task, 0 for the driver
-  std::int32_t max_retries;       // 48: for retry_exceptions, which the worker does in place
-  std::uint32_t task_flags;       // 52: kTaskRetryExceptions, kTaskNoInline
-  std::uint64_t holds;            // 56: num_cpus = k > 1: holds_word(gen, holds no worker claimed yet)
-  std::byte inline_args[192];     // 64
+  std::uint64_t state;           // 0
+  std::uint64_t result;          // 8: ObjectId of the result
+  std::uint32_t function;        // 16: registry index
+  std::uint32_t args_size;       // 20
+  std::uint64_t args_off;        // 24: arena offset when the args did not fit inline, else 0
+  std::uint32_t attempt;         // 32
+  std::uint32_t num_cpus_centi;  // 36
+  std::uint64_t parent;          // 40: TaskRef of the submitting task, 0 for the driver
+  std::int32_t max_retries;      // 48: for retry_exceptions, which the worker does in place
+  std::uint32_t task_flags;      // 52: kTaskRetryExceptions, kTaskNoInline, kTaskActor, kTaskKillable
+  std::uint64_t holds;           // 56: num_cpus = k > 1: holds_word(gen, holds no worker claimed yet);
+                                 //     an actor's task: its actor's worker slot + 1 (set by the driver)
+  std::byte inline_args[192];    // 64
 };
 static_assert(std::is_standard_layout_v<TaskSlot> && std::is_trivially_copyable_v<TaskSlot>);
-static_assert(sizeof(TaskSlot) == 256 && offsetof(TaskSlot, max_retries) == 48 && offsetof(TaskSlot, inline_args) == 64);
+static_assert(sizeof(TaskSlot) == 256 && offsetof(TaskSlot, max_retries) == 48 &&
+              offsetof(TaskSlot, inline_args) == 64);
 static_assert(offsetof(TaskSlot, holds) == 56);
 /// TaskSlot::holds: [63:32] the generation of the task it counts for, [31:0] (signed) its holds
 /// not claimed yet. The task starts its body at <= 0. Little-endian: the low half, at offset
@@ -181,12 +198,12 @@ inline constexpr std::uint32_t kObjDriverWatch = 2;  ///< the driver has tasks w
 /// An object. `state` packs [31:8] generation, [7:4] ObjectState, [3:0] flags (futex-able).
 /// Payloads up to 32 bytes live inline; larger ones in the arena at `data`.
 struct ObjectSlot {
-  std::uint32_t state;            // 0
-  std::uint32_t refs;             // 4: total references; written by the driver only
-  std::uint64_t producer;         // 8: TaskRef of the producing task, 0 for a put
-  std::uint64_t data;             // 16: arena offset, 0 when inline
-  std::uint64_t size;             // 24: payload bytes
-  std::byte inline_data[32];      // 32
+  std::uint32_t state;        // 0
+  std::uint32_t refs;         // 4: total references; written by the driver only
+  std::uint64_t producer;     // 8: TaskRef of the producing task, 0 for a put
+  std::uint64_t data;         // 16: arena offset, 0 when inline
+  std::uint64_t size;         // 24: payload bytes
+  std::byte inline_data[32];  // 32
 };
 static_assert(std::is_standard_layout_v<ObjectSlot> && std::is_trivially_copyable_v<ObjectSlot>);
 static_assert(sizeof(ObjectSlot) == 64 && offsetof(ObjectSlot, inline_data) == 32);

@@ -26,6 +26,7 @@ void lay_out(const SegmentParams& p, SegmentHeader& h) {
   h.header_bytes = sizeof(SegmentHeader);
   h.session = p.session;
   h.max_workers = p.max_workers;
+  h.pool_slots = p.pool_slots ? p.pool_slots : p.max_workers;
   h.num_workers = p.num_workers;
   h.task_capacity = p.task_capacity;
   h.object_capacity = p.object_capacity;
@@ -65,10 +66,11 @@ void lay_out(const SegmentParams& p, SegmentHeader& h) {
 bool in_range(const SegmentParams& p) {
   const std::uint64_t spans = p.arena_bytes / kSpanBytes + (p.arena_bytes % kSpanBytes != 0);
   return p.max_workers != 0 && p.max_workers <= kMaxWorkerSlots && p.num_workers != 0 &&
-         p.num_workers <= p.max_workers && p.task_capacity != 0 && p.task_capacity <= (1u << 24) &&
-         p.object_capacity != 0 && p.object_capacity <= (1u << 28) && spans != 0 && spans <= (1u << 26) &&
-         pow2(p.event_ring_bytes) && p.event_ring_bytes >= 4096 && p.event_ring_bytes <= (64u << 20) &&
-         pow2(p.control_ring_entries) && p.control_ring_entries <= (1u << 24);
+         p.num_workers <= p.max_workers && p.pool_slots <= p.max_workers &&
+         (p.pool_slots == 0 || p.pool_slots >= p.num_workers) && p.task_capacity != 0 &&
+         p.task_capacity <= (1u << 24) && p.object_capacity != 0 && p.object_capacity <= (1u << 28) && spans != 0 &&
+         spans <= (1u << 26) && pow2(p.event_ring_bytes) && p.event_ring_bytes >= 4096 &&
+         p.event_ring_bytes <= (64u << 20) && pow2(p.control_ring_entries) && p.control_ring_entries <= (1u << 24);
 }
 
 }  // namespace
@@ -95,6 +97,7 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
   p.session = h.session;
   p.num_workers = h.num_workers;
   p.max_workers = h.max_workers;
+  p.pool_slots = h.pool_slots;
   p.task_capacity = h.task_capacity;
   p.object_capacity = h.object_capacity;
   p.arena_bytes = std::uint64_t(h.span_count) * kSpanBytes;
@@ -141,8 +144,9 @@ void Segment::unmap() noexcept {
 }
 
 bool Segment::protect_for_worker() const noexcept {
-  const std::uint64_t exits_end = align_up(geo_.exits_off + sizeof(RingIndex) + sizeof(ExitReport) * geo_.exits_entries, kPage);
-  bool ok = ::mprotect(base(), kPage, PROT_READ) == 0;  // the header
+  const std::uint64_t exits_end =
+      align_up(geo_.exits_off + sizeof(RingIndex) + sizeof(ExitReport) * geo_.exits_entries, kPage);
+  bool ok = ::mprotect(base(), kPage, PROT_READ) == 0;                                    // the header
   ok &= ::mprotect(base() + geo_.exits_off, exits_end - geo_.exits_off, PROT_READ) == 0;  // fork server -> driver
   return ok;
 }

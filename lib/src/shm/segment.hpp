@@ -16,6 +16,7 @@ struct SegmentParams {
   std::uint32_t session = 1;
   std::uint32_t num_workers = 1;
   std::uint32_t max_workers = 1;
+  std::uint32_t pool_slots = 0;  // slots of the task pool (0: all); the rest [pool_slots, max_workers) are actors'
   std::uint32_t task_capacity = 1u << 15;
   std::uint32_t object_capacity = 1u << 20;
   std::uint64_t arena_bytes = 64ull << 20;

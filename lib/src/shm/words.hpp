@@ -29,7 +29,7 @@ inline constexpr std::uint32_t kObjFlagMask = 0xf;
 inline constexpr std::uint8_t kObjWriting = 4;
 
 struct ObjectWord {
-  std::uint32_t gen = 0;  // 24 bits
+  std::uint32_t gen = 0;   // 24 bits
   std::uint8_t state = 0;  // ObjectState or kObjWriting
   std::uint32_t flags = 0;
 

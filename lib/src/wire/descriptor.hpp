@@ -4,13 +4,13 @@
 // The resolve ids are the refs the task waits for; keeping them next to the arguments lets a
 // blocked worker walk a waiting task's dependencies without asking the driver. The name is
 // TaskOptions::name (usually empty): the worker that runs the task puts it in its errors.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <algorithm>
 
 #include "shmray/detail/object_id.hpp"
 

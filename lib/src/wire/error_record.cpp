@@ -1,14 +1,24 @@
 #include "wire/error_record.hpp"
 
+#include <cxxabi.h>
+
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 
 #include "shmray/detail/codec.hpp"
 #include "shmray/errors.hpp"
 
 namespace shmray::wire {
+
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(name);
+}
 
 namespace {
 
@@ -61,7 +71,9 @@ ErrorRecord decode_error(std::span<const std::byte> bytes) {
     case ErrorKind::kSerialization:
     case ErrorKind::kPool:
     case ErrorKind::kTaskTableFull:
-      return r;
+    case ErrorKind::kActorDied:
+    case ErrorKind::kActorNotFound:
+    case ErrorKind::kTimeout: return r;
   }
   detail::throw_serialization_error("error record of an unknown kind");
 }
@@ -72,11 +84,14 @@ void throw_error(const ErrorRecord& r) {
     case ErrorKind::kTaskError:
       throw Carried<TaskError>(r, r.type_name, r.message, r.function, r.pid, r.task_name, r.via);
     case ErrorKind::kCancelled: throw Carried<TaskCancelledError>(r, msg);
+    case ErrorKind::kTimeout: throw Carried<TaskTimeoutError>(r, msg);
     case ErrorKind::kWorkerCrashed: throw Carried<WorkerCrashedError>(r, msg);
     case ErrorKind::kStoreFull: throw Carried<ObjectStoreFullError>(r, msg);
     case ErrorKind::kSerialization: throw Carried<SerializationError>(r, msg);
     case ErrorKind::kPool: throw Carried<PoolError>(r, msg);
     case ErrorKind::kTaskTableFull: throw Carried<TaskTableFullError>(r, msg);
+    case ErrorKind::kActorDied: throw Carried<ActorDiedError>(r, msg);
+    case ErrorKind::kActorNotFound: throw Carried<ActorNotFoundError>(r, msg);
   }
   throw SerializationError("error record of an unknown kind");
 }

@@ -23,6 +23,9 @@ enum class ErrorKind : std::uint8_t {
   kSerialization = 5,
   kPool = 6,  // PoolError: the pool could not run the task
   kTaskTableFull = 7,
+  kActorDied = 8,      // ActorDiedError: the call's actor is gone
+  kActorNotFound = 9,  // ActorNotFoundError: get_actor inside a task found no such actor
+  kTimeout = 10,       // TaskTimeoutError: cancelled at its TaskOptions::timeout
 };
 
 struct ErrorRecord {
@@ -48,6 +51,9 @@ class RecordCarrier {
   virtual ~RecordCarrier() = default;
   virtual const ErrorRecord& record() const noexcept = 0;
 };
+
+/// A typeid name as C++ spells it ("N3foo3BarE" -> "foo::Bar"); the name itself when it is none.
+std::string demangle(const char* name);
 
 /// `name (function)` when a name was given (and differs from the function's), else `function`.
 std::string task_label(const std::string& function, const std::string& task_name);

@@ -17,7 +17,11 @@ enum class MsgType : std::uint16_t {
   kPut = 5,       // PutHeader + contained ids: an object the worker stored
   kBlocked = 6,   // the worker waits inside a task (gives its CPU slot back)
   kUnblocked = 7,
-  kCancel = 8,     // CancelRequest: cancel() called inside a task
+  kCancel = 8,        // CancelRequest: cancel() called inside a task
+  kActorCall = 9,     // ActorCallHeader + ids + name: a method call written into supplied slots (kWaiting)
+  kActorCreate = 10,  // ActorCreateHeader + ids + task name + actor name: an actor's creation, likewise
+  kActorLookup = 11,  // ActorLookup + name + class: get_actor inside a task; the answer goes into `reply`
+  kActorKill = 12,    // ActorKill: kill() inside a task
 };
 
 struct CancelRequest {
@@ -29,15 +33,15 @@ static_assert(sizeof(CancelRequest) == 16);
 
 struct TaskDone {
   std::uint64_t task_ref;
-  std::uint64_t result;          // ObjectId value
-  std::uint32_t contained;       // ids that follow
-  std::uint32_t failed;          // 1 when the result is an error record
+  std::uint64_t result;     // ObjectId value
+  std::uint32_t contained;  // ids that follow
+  std::uint32_t failed;     // 1 when the result is an error record
 };
 static_assert(sizeof(TaskDone) == 24 && std::is_trivially_copyable_v<TaskDone>);
 
 struct PutHeader {
-  std::uint64_t object;      // ObjectId value
-  std::uint32_t contained;   // ids that follow
+  std::uint64_t object;     // ObjectId value
+  std::uint32_t contained;  // ids that follow
   std::uint32_t reserved;
 };
 static_assert(sizeof(PutHeader) == 16);
@@ -47,16 +51,55 @@ static_assert(sizeof(PutHeader) == 16);
 /// Followed by `resolve` ids, `contained` ids, and `name_size` bytes of TaskOptions::name.
 struct SubmitHeader {
   std::uint64_t task_ref;
-  std::uint64_t result;          // ObjectId value (a slot the driver supplied)
-  std::uint64_t parent;          // TaskRef of the submitting task
+  std::uint64_t result;  // ObjectId value (a slot the driver supplied)
+  std::uint64_t parent;  // TaskRef of the submitting task
   std::uint32_t resolve;
   std::uint32_t contained;
   std::int32_t max_retries;
   std::uint32_t cpus;
   std::uint32_t retry_exceptions;
   std::uint32_t name_size;
+  std::uint64_t deadline_ns;  // TaskOptions::timeout as a time on shm::now_ns()'s clock; 0: none
 };
-static_assert(sizeof(SubmitHeader) == 48);
+static_assert(sizeof(SubmitHeader) == 56);
+
+/// A method call submitted inside a task: a SubmitHeader's task, for actor `actor` (the id
+/// of its creation result, which the worker holds). Followed as kSubmit is.
+struct ActorCallHeader {
+  SubmitHeader task;
+  std::uint64_t actor;
+};
+static_assert(sizeof(ActorCallHeader) == 64);
+
+/// An actor created inside a task: its creation task (the factory's call; `task.result` is
+/// the actor's id) and options. Followed as kSubmit is, then `actor_name_size` name bytes.
+struct ActorCreateHeader {
+  SubmitHeader task;
+  std::int32_t max_restarts;
+  std::int32_t max_task_retries;
+  std::uint32_t cpus;  // CPU slots of the pool it holds
+  std::uint32_t detached;
+  std::uint32_t actor_name_size;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(ActorCreateHeader) == 80);
+
+/// get_actor inside a task: `reply` is a supplied object slot the driver makes final, ready
+/// with the actor's id (and holding a reference to it) or failed with ActorNotFoundError.
+/// Followed by the name, then the class's typeid name.
+struct ActorLookup {
+  std::uint64_t reply;
+  std::uint32_t name_size;
+  std::uint32_t class_size;
+};
+static_assert(sizeof(ActorLookup) == 16);
+
+struct ActorKill {
+  std::uint64_t actor;
+  std::uint32_t no_restart;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(ActorKill) == 16);
 
 /// Reads a T at the front of `bytes`; nullopt when too short.
 template <class T>

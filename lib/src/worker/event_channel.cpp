@@ -1,6 +1,6 @@
 // The worker's channel to the driver: messages on its event ring (split into pieces when
-// larger than one record, waiting for room), buffered releases, the doorbell, and arena
-// blocks (which wait for the driver to free room).
+// larger than one record, waiting for room), releases (held back only while a result is
+// published), the doorbell, and arena blocks (which wait for the driver to free room).
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,7 +86,23 @@ std::byte* WorkerRuntime::reserve_waiting_locked(wire::MsgType type, std::size_t
   }
 }
 
-void WorkerRuntime::flush_releases_locked() {
+std::uint32_t WorkerRuntime::memory_refs(ObjectId id) const {
+  // refs is the driver's count (ours included), read without its lock: a heuristic, where a
+  // stale value costs one late or one spurious wake-up, never a wrong free.
+  shm::ObjectSlot* s = v_.live(id);
+  if (!s || shm::load_relaxed(s->data) == 0) return UINT32_MAX;
+  return shm::load_relaxed(s->refs);
+}
+
+bool WorkerRuntime::flush_releases_locked() {
+  // The driver frees an object when it takes the release of its last ref; memory that frees
+  // should not wait for the driver's next look (200 ms when it sleeps): say so to the caller.
+  bool wake = false;
+  for (const std::uint64_t raw : releases_) {
+    const std::uint32_t refs = memory_refs(ObjectId{raw});
+    wake = wake || refs <= 1;
+    done_may_free_ = done_may_free_ || refs == 2;
+  }
   std::size_t done = 0;
   while (done < releases_.size()) {
     const std::size_t chunk = std::min<std::size_t>(releases_.size() - done, events_.max_payload() / 8);
@@ -96,6 +112,7 @@ void WorkerRuntime::flush_releases_locked() {
     done += chunk;
   }
   releases_.clear();
+  return wake;
 }
 
 void WorkerRuntime::ring_doorbell() noexcept {

@@ -69,7 +69,9 @@ struct PendingSpawn {
 class ForkServer {
  public:
   ForkServer(const shm::Segment& seg, int request_fd, const ForkServerConfig& cfg)
-      : seg_(seg), req_fd_(request_fd), cfg_(cfg),
+      : seg_(seg),
+        req_fd_(request_fd),
+        cfg_(cfg),
         exits_(&seg.exits_index(), seg.exits_entries(), seg.geometry().exits_entries) {}
 
   [[noreturn]] void run() {
@@ -195,7 +197,7 @@ class ForkServer {
 
   int poll_timeout(Clock::time_point now) const {
     Clock::duration t = Clock::duration::max();
-    if (!pending_reports_.empty()) t = 1ms;  // exits ring full: retry soon
+    if (!pending_reports_.empty()) t = 1ms;                    // exits ring full: retry soon
     if (driver_fd_ < 0) t = std::min<Clock::duration>(t, 1s);  // no pidfd: look at getppid()
     for (const PendingSpawn& p : spawns_) t = std::min<Clock::duration>(t, std::max<Clock::duration>(p.at - now, 0ms));
     for (const Sink* s : {&out_, &err_})
@@ -262,7 +264,8 @@ class ForkServer {
       if (n <= 0) stop_all();  // the driver closed its end
       if (n != static_cast<ssize_t>(sizeof req)) continue;
       if (req.op == wire::kShutdown) stop_all();
-      if (req.op == wire::kSpawn && req.slot < seg_.geometry().max_workers) spawns_.push_back({req.slot, 0, Clock::now()});
+      if (req.op == wire::kSpawn && req.slot < seg_.geometry().max_workers)
+        spawns_.push_back({req.slot, 0, Clock::now()});
     }
   }
 
@@ -285,8 +288,10 @@ class ForkServer {
     if (c.reaped) return;
     int status = 0;
     const pid_t r = ::waitpid(c.pid, &status, WNOHANG);
-    if (r == c.pid) reaped(c, status);
-    else if (r < 0 && errno == ECHILD) reaped(c, W_EXITCODE(wire::kExitStatusLost, 0));
+    if (r == c.pid)
+      reaped(c, status);
+    else if (r < 0 && errno == ECHILD)
+      reaped(c, W_EXITCODE(wire::kExitStatusLost, 0));
   }
 
   void reaped(Child& c, int status) {
@@ -336,7 +341,8 @@ class ForkServer {
         if (s->fd < 0) continue;
         ::fcntl(s->fd, F_SETFL, O_NONBLOCK);  // our own pipe: no one else shares this flag
         ssize_t n;
-        while ((n = ::read(s->fd, buf, sizeof buf)) > 0) relay_take(c.prefix, *s, *sink, std::string_view(buf, static_cast<std::size_t>(n)));
+        while ((n = ::read(s->fd, buf, sizeof buf)) > 0)
+          relay_take(c.prefix, *s, *sink, std::string_view(buf, static_cast<std::size_t>(n)));
         end_stream(c.prefix, *s, *sink);
       }
     flush_before_exit();

@@ -3,6 +3,7 @@
 #include "worker/inline_helper.hpp"
 
 #include "shm/futex.hpp"
+#include "shmray/errors.hpp"
 #include "wire/descriptor.hpp"
 #include "worker/runtime_internal.hpp"
 
@@ -13,15 +14,25 @@ using internal::refuse_forked;
 using internal::t_task_thread;
 
 namespace {
-constexpr std::uint64_t kNoInlineGraceNs = 2'000'000'000;  // a kTaskNoInline run inlines after all
+// How long a waiter leaves a child it may not run inline to other workers before it runs it
+// after all (progress first: max_workers may be reached). One grace for both cases below.
+constexpr std::uint64_t kInlineGraceNs = 2'000'000'000;
+// A queued child with a TaskOptions::timeout (kTaskKillable) is left to another worker: its
+// force cancel could not kill it inline without killing us. If none takes it for this long
+// (max_workers reached), we run it after all, or it would sit queued until its deadline
+// failed it (or for good): progress first. Its deadline then only cancels it softly (the
+// driver kills a worker only for its outermost task): the result fails with
+// TaskTimeoutError at once, and the task stops when it looks at cancelled().
 }  // namespace
 
-WorkerRuntime::InlineHelper::InlineHelper(WorkerRuntime& rt, std::span<const ObjectId> ids, detail::Deadline until)
+WorkerRuntime::InlineHelper::InlineHelper(WorkerRuntime& rt, std::span<const ObjectId> ids, detail::Deadline until,
+                                          bool needs_all)
     : rt_(rt),
       ids_(ids),
       task_thread_(t_task_thread && !rt.stack_.empty()),
       in_task_(rt.own_task() != 0),
       finite_(!until.is_never()),
+      needs_all_(needs_all),
       since_(shm::now_ns()) {}
 
 // Cannot throw (a throw out of a destructor ends the worker with std::terminate), so the
@@ -37,10 +48,12 @@ WorkerRuntime::InlineHelper::~InlineHelper() noexcept {
 bool WorkerRuntime::InlineHelper::help() {
   if (!in_task_) return false;  // not inside a task: just wait
   rt_.throw_if_cancelled();
+  if (rt_.is_actor_ && needs_all_ && !finite_) rt_.refuse_wait_on_self(ids_);
   if (!may_inline()) return false;
   if (!rt_.walk_seen_.empty()) rt_.walk_seen_.clear();  // a new walk (a nested one's set is done with)
+  const bool killable_too = shm::now_ns() - since_ >= kInlineGraceNs;
   for (ObjectId id : ids_)
-    if (rt_.try_run_producer(id, 0)) return true;
+    if (rt_.try_run_producer(id, 0, killable_too)) return true;
   return false;
 }
 
@@ -56,14 +69,14 @@ std::int64_t WorkerRuntime::InlineHelper::before_sleep() {
 
 // A run flagged kTaskNoInline (a task inline above it crashed the worker: see
 // handle_exit_locked) leaves its children to other workers. If one is still queued after
-// kNoInlineGraceNs (no worker could be started: max_workers reached), it runs it after
+// kInlineGraceNs (no worker could be started: max_workers reached), it runs it after
 // all: progress first. A crash then is charged to it too, so retries stay bounded.
 bool WorkerRuntime::InlineHelper::may_inline() const {
-  if (!task_thread_ || finite_) return false;
-  return !rt_.stack_.back().no_inline || shm::now_ns() - since_ >= kNoInlineGraceNs;
+  if (!task_thread_ || finite_ || rt_.is_actor_) return false;  // an actor runs only its own calls, in order
+  return !rt_.stack_.back().no_inline || shm::now_ns() - since_ >= kInlineGraceNs;
 }
 
-bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
+bool WorkerRuntime::try_run_producer(ObjectId id, int depth, bool killable_too) {
   if (g_forked_child) refuse_forked();  // a claim from a copy of this worker would be lost with it
   const shm::ObjectSlot* s = v_.slot(id);
   if (!s || depth > 64) return false;
@@ -74,6 +87,9 @@ bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
   shm::TaskSlot& t = v_.task(ref);
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(t.state));
   if (tw.gen != shm::task_ref_gen(ref)) return false;
+  if (tw.state == shm::TaskState::kQueued && (t.task_flags & shm::kTaskActor)) return false;  // its actor's alone
+  if (tw.state == shm::TaskState::kQueued && (t.task_flags & shm::kTaskKillable) && !killable_too)
+    return false;  // a pool worker's (see kInlineGraceNs)
   if (tw.state == shm::TaskState::kQueued) {
     if (!shm::try_claim_task(t, tw.gen, task_owner_)) return false;
     set_blocked(false);
@@ -88,9 +104,31 @@ bool WorkerRuntime::try_run_producer(ObjectId id, int depth) {
     if (!walk_seen_.insert(ref).second) return false;
     if (auto d = wire::parse_descriptor(v_.descriptor(t)))
       for (std::uint32_t i = 0; i < d->resolve && i < 4096; ++i)
-        if (try_run_producer(d->resolve_id(i), depth + 1)) return true;
+        if (try_run_producer(d->resolve_id(i), depth + 1, killable_too)) return true;
   }
   return false;
+}
+
+// An actor runs one call at a time: a method waiting, without a deadline, for a call to its
+// own actor that has not started would wait for ever (the call runs only after the method
+// returns). The driver marks each call it took with its actor's slot (TaskSlot::holds, unused
+// by actor calls otherwise), so such a wait is refused with an error saying what to do.
+void WorkerRuntime::refuse_wait_on_self(std::span<const ObjectId> ids) const {
+  for (ObjectId id : ids) {
+    const shm::ObjectSlot* s = v_.slot(id);
+    if (!s || !v_.word(*s).open()) continue;
+    const std::uint64_t ref = shm::load_acquire(const_cast<std::uint64_t&>(s->producer));
+    if (!v_.valid_task_ref(ref)) continue;
+    shm::TaskSlot& t = v_.task(ref);
+    const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(t.state));
+    const bool not_started = tw.state == shm::TaskState::kQueued || tw.state == shm::TaskState::kWaiting;
+    if (tw.gen != shm::task_ref_gen(ref) || !not_started || !(t.task_flags & shm::kTaskActor)) continue;
+    if (shm::load_acquire(t.result) != id.value) continue;  // a stale producer word: not this object's task
+    if (shm::load_acquire(t.holds) == std::uint64_t(slot_) + 1)
+      throw Error(
+          "shmray: an actor method waits for a call to its own actor; that call runs only after this method "
+          "returns, so the wait would never end. Return the ref instead, or call the method directly");
+  }
 }
 
 bool WorkerRuntime::run_own_child() {

@@ -66,35 +66,12 @@ std::uint32_t WorkerRuntime::take_supply(std::vector<std::uint32_t>& from, bool 
 ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   throw_if_cancelled();
   const detail::FunctionInfo* fn = detail::function_at(req.function);
-  if (!fn) throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
+  if (!fn || fn->kind != detail::FunctionKind::kFunction)
+    throw UnregisteredFunctionError("shmray: unknown function index " + std::to_string(req.function));
   const TaskOptions& opt = *req.options;
   const std::uint32_t cpus = common::checked_cpus(opt);
-  // Checked once here: the counts and sizes cast to 32 bits below all fit after this.
-  const std::size_t desc_size = common::checked_descriptor_size(req.resolve.size(), req.args.size(), opt.name,
-                                                                v_.geo.arena_bytes, fn->name);
-  // As the driver's submit: a ref to no live object is refused here, not passed on.
-  common::check_all_live(v_, req.resolve);
-  common::check_all_live(v_, req.contained);
-  std::uint64_t spill = 0;
-  std::uint32_t obj = 0, idx = 0;
-  take_submit_slots(desc_size, spill, obj, idx);
-  const ObjectId result = ObjectId::make(v_.session, v_.word(v_.objects[obj]).gen, obj);
-
-  shm::TaskSlot& slot = v_.tasks[idx];
-  const std::uint32_t gen = shm::TaskWord::unpack(shm::load_acquire(slot.state)).gen;
-  std::byte* out = spill ? v_.base + spill : slot.inline_args;
-  wire::write_descriptor(out, req.resolve, req.args, opt.name);
-  const std::uint64_t parent = own_task();  // a thread the task started submits for its task
-  common::fill_task_slot(slot, {.result = result.value,
-                                .function = req.function,
-                                .args_size = static_cast<std::uint32_t>(desc_size),
-                                .args_off = spill,
-                                .cpus = cpus,
-                                .parent = parent,
-                                .max_retries = opt.max_retries,
-                                .retry_exceptions = opt.retry_exceptions});
-  const std::uint64_t ref = shm::task_ref(idx, gen);
-  shm::store_release(v_.objects[obj].producer, ref);
+  const Written w = write_task(req, fn->name, cpus, false);
+  shm::TaskSlot& slot = v_.task(w.ref);
   // Queued now when every argument is ready (and it needs no more than one CPU: holds are
   // the driver's); else the driver queues it.
   bool ready = cpus == 1;
@@ -102,31 +79,70 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
     const shm::ObjectSlot* d = v_.slot(dep);
     ready = ready && d && v_.word(*d).is(shm::ObjectState::kReady);
   }
-  shm::store_release(slot.state, shm::TaskWord{gen, ready ? shm::TaskState::kQueued : shm::TaskState::kWaiting, 0, 0}.pack());
-
-  post_submit({ref,
-               result.value,
-               parent,
-               static_cast<std::uint32_t>(req.resolve.size()),
-               static_cast<std::uint32_t>(req.contained.size()),
-               opt.max_retries,
-               cpus,
-               opt.retry_exceptions ? 1u : 0u,
-               static_cast<std::uint32_t>(opt.name.size())},
-              req);
-  if (ready && t_task_thread) own_children_.push_back(ref);
+  shm::store_release(
+      slot.state,
+      shm::TaskWord{shm::task_ref_gen(w.ref), ready ? shm::TaskState::kQueued : shm::TaskState::kWaiting, 0, 0}.pack());
+  const wire::SubmitHeader h{w.ref,
+                             w.result.value,
+                             w.parent,
+                             static_cast<std::uint32_t>(req.resolve.size()),
+                             static_cast<std::uint32_t>(req.contained.size()),
+                             opt.max_retries,
+                             cpus,
+                             opt.retry_exceptions ? 1u : 0u,
+                             static_cast<std::uint32_t>(opt.name.size()),
+                             common::task_deadline_ns(opt)};
+  const std::string_view texts[] = {opt.name};
+  post_task(wire::MsgType::kSubmit, std::as_bytes(std::span(&h, 1)), req, texts);
+  if (ready && t_task_thread && !opt.timeout) own_children_.push_back(w.ref);  // kTaskKillable: never inline
   // Idle workers can only see it once the driver has processed it: tell the driver now.
-  if (!ready || v_.spinning.any() || v_.sleeping.any())
-    ring_doorbell();
-  return result;
+  if (!ready || v_.spinning.any() || v_.sleeping.any()) ring_doorbell();
+  return w.result;
 }
 
-// The block for a spilled descriptor (desc_size larger than a slot holds), an object slot
-// and a task slot; on failure whatever was taken is given back.
-void WorkerRuntime::take_submit_slots(std::size_t desc_size, std::uint64_t& spill, std::uint32_t& obj,
-                                      std::uint32_t& idx) {
-  if (desc_size > sizeof(shm::TaskSlot::inline_args)) spill = allocate_block_waiting(desc_size);
+WorkerRuntime::Written WorkerRuntime::write_task(const detail::SubmitRequest& req, const std::string& function,
+                                                 std::uint32_t cpus, bool actor) {
+  const TaskOptions& opt = *req.options;
+  // Checked once here: the counts and sizes cast to 32 bits below all fit after this.
+  const std::size_t args = req.args_source ? req.args_source->size : req.args.size();
+  const std::size_t desc_size =
+      common::checked_descriptor_size(req.resolve.size(), args, opt.name, v_.geo.arena_bytes, function);
+  // As the driver's submit: a ref to no live object is refused here, not passed on.
+  common::check_all_live(v_, req.resolve);
+  common::check_all_live(v_, req.contained);
+  std::uint64_t spill = 0;
+  std::uint32_t obj = 0, idx = 0;
+  take_submit_slots(desc_size, req.args_source, spill, obj, idx);
+  Written w;
+  w.result = ObjectId::make(v_.session, v_.word(v_.objects[obj]).gen, obj);
+  shm::TaskSlot& slot = v_.tasks[idx];
+  const std::uint32_t gen = shm::TaskWord::unpack(shm::load_acquire(slot.state)).gen;
+  std::byte* out = spill ? v_.base + spill : slot.inline_args;
+  wire::write_descriptor(out, req.resolve, req.args, opt.name);  // from args_source: the head only
+  w.parent = own_task();                                         // a thread the task started submits for its task
+  common::fill_task_slot(slot, {.result = w.result.value,
+                                .function = req.function,
+                                .args_size = static_cast<std::uint32_t>(desc_size),
+                                .args_off = spill,
+                                .cpus = cpus,
+                                .parent = w.parent,
+                                .max_retries = opt.max_retries,
+                                .retry_exceptions = opt.retry_exceptions,
+                                .actor = actor,
+                                .killable = opt.timeout.has_value()});
+  w.ref = shm::task_ref(idx, gen);
+  shm::store_release(v_.objects[obj].producer, w.ref);
+  return w;
+}
+
+// The block for a spilled descriptor (desc_size larger than a slot holds, or arguments from
+// `args`, written at its end here: once, where the task reads them), an object slot and a
+// task slot; on failure whatever was taken is given back.
+void WorkerRuntime::take_submit_slots(std::size_t desc_size, const detail::ValueSource* args, std::uint64_t& spill,
+                                      std::uint32_t& obj, std::uint32_t& idx) {
+  if (args || desc_size > sizeof(shm::TaskSlot::inline_args)) spill = allocate_block_waiting(desc_size);
   try {
+    if (args) args->write(args->ctx, {v_.base + spill + (desc_size - args->size), args->size});
     obj = take_supply(object_supply_, false);
     try {
       idx = take_supply(task_supply_, true);
@@ -142,15 +158,16 @@ void WorkerRuntime::take_submit_slots(std::size_t desc_size, std::uint64_t& spil
 }
 
 // Tells the driver of a task written into supplied slots: the header, then the resolved
-// and contained ids and the name.
-void WorkerRuntime::post_submit(const wire::SubmitHeader& h, const detail::SubmitRequest& req) {
+// and contained ids and the texts (names).
+void WorkerRuntime::post_task(wire::MsgType type, std::span<const std::byte> header, const detail::SubmitRequest& req,
+                              std::span<const std::string_view> texts) {
   static_assert(sizeof(ObjectId) == 8, "ids go on the wire as 8 bytes each");
-  const std::string& name = req.options->name;
   // Gathered straight into the ring: no staging copy (an allocation) per submit.
-  const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&h, 1)), std::as_bytes(req.resolve),
-                                              std::as_bytes(req.contained),
-                                              std::as_bytes(std::span(name.data(), name.size()))};
-  post_parts(wire::MsgType::kSubmit, parts);
+  std::span<const std::byte> parts[5] = {header, std::as_bytes(req.resolve), std::as_bytes(req.contained)};
+  std::size_t n = 3;
+  for (std::string_view t : texts.first(std::min<std::size_t>(texts.size(), 2)))
+    parts[n++] = std::as_bytes(std::span(t.data(), t.size()));
+  post_parts(type, std::span(parts, n));
 }
 
 ObjectId WorkerRuntime::put(const detail::ValueSource& value) {
@@ -214,7 +231,7 @@ void WorkerRuntime::free_block(std::uint64_t offset) noexcept {
 
 std::span<const std::byte> WorkerRuntime::fetch(ObjectId id, detail::Deadline until) {
   const ObjectId one[] = {id};
-  InlineHelper helper(*this, one, until);
+  InlineHelper helper(*this, one, until, true);
   return common::fetch_object(v_, id, until, helper);
 }
 
@@ -226,11 +243,17 @@ std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_r
 }
 
 std::size_t WorkerRuntime::wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) {
-  InlineHelper helper(*this, ids, until);
+  InlineHelper helper(*this, ids, until, true);
   std::vector<char> ready;
   std::size_t failed = ids.size();
   common::wait_many(v_, ids, ids.size(), until, helper, ready, &failed);
   return failed;
+}
+
+std::size_t WorkerRuntime::collect_final(std::span<const ObjectId> ids, detail::Deadline until,
+                                         std::vector<std::uint32_t>& final) {
+  InlineHelper helper(*this, ids, until);
+  return common::wait_any(v_, ids, until, helper, final);
 }
 
 void WorkerRuntime::add_ref(ObjectId id) {
@@ -241,9 +264,18 @@ void WorkerRuntime::add_ref(ObjectId id) {
 
 void WorkerRuntime::release(ObjectId id) noexcept {
   if (g_forked_child) return;  // a forked child's refs are copies: the worker's own stand
-  std::lock_guard lock(mu_);
-  releases_.push_back(id.value);
-  if (releases_.size() >= 4096 && bottom_.load(std::memory_order_relaxed) == 0) flush_releases_locked();
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    releases_.push_back(id.value);
+    // Posted at once (a ring record, no syscall): a buffer held to the task's end kept a
+    // service task's dropped objects, and their memory, alive for as long as it ran. The one
+    // wait: a result being published may hold this ref, and the driver pins a result's refs
+    // only at its TaskDone; until then finish() posts these after it.
+    if (publishing_depth_ != 0) return;
+    wake = flush_releases_locked();
+  }
+  if (wake) ring_doorbell();
 }
 
 void WorkerRuntime::cancel(ObjectId id, const CancelOptions& options) {

@@ -10,10 +10,10 @@
 #include <typeinfo>
 
 #include "common/payload_write.hpp"
-#include "wire/descriptor.hpp"
 #include "shmray/detail/invoke.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
+#include "wire/descriptor.hpp"
 #include "wire/error_record.hpp"
 #include "worker/runtime_internal.hpp"
 #include "worker/worker_runtime.hpp"
@@ -26,12 +26,6 @@ namespace {
 struct ArgumentFailed {
   std::string payload;
 };
-
-std::string demangle(const char* name) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
-  return status == 0 && out ? std::string(out.get()) : std::string(name);
-}
 
 // Describes the exception in flight as an error record. An error that came from a child
 // (its get() threw) keeps the child's record, the original thrower, and adds this task to
@@ -53,7 +47,7 @@ wire::ErrorRecord describe_current_exception(const std::string& function, std::s
     via.push_back(here);
   };
   const std::type_info* t = abi::__cxa_current_exception_type();
-  r.type_name = t ? demangle(t->name()) : "unknown exception";
+  r.type_name = t ? wire::demangle(t->name()) : "unknown exception";
   auto passed_through = [&](wire::ErrorKind kind, const char* what) {
     r.kind = kind;
     r.type_name.clear();
@@ -64,7 +58,7 @@ wire::ErrorRecord describe_current_exception(const std::string& function, std::s
     throw;
   } catch (const TaskTableFullError& e) {
     r.kind = wire::ErrorKind::kTaskTableFull;
-    r.message = e.what();  // unprefixed: it passes up whole chains of tasks, each would add one
+    r.message = e.what();                   // unprefixed: it passes up whole chains of tasks, each would add one
   } catch (const wire::RecordCarrier& c) {  // what a get() of a failed object threw, whole
     r = c.record();
     pass(r.via);
@@ -76,6 +70,8 @@ wire::ErrorRecord describe_current_exception(const std::string& function, std::s
     r.task_name = e.task_name() == e.function() ? std::string() : e.task_name();
     r.via = e.via();
     pass(r.via);
+  } catch (const TaskTimeoutError& e) {  // before its base, TaskCancelledError
+    passed_through(wire::ErrorKind::kTimeout, e.what());
   } catch (const TaskCancelledError& e) {
     passed_through(wire::ErrorKind::kCancelled, e.what());
   } catch (const WorkerCrashedError& e) {
@@ -109,11 +105,14 @@ class WorkerRuntime::Call final : public detail::TaskCall {
     std::span<const std::byte> bytes;
     if (w.gen != id.gen() || !w.final() || !rt_.v_.payload(*s, bytes))
       detail::throw_serialization_error("an argument object is not ready (internal error)");
-    if (w.is(shm::ObjectState::kFailed)) throw ArgumentFailed{std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())};
+    if (w.is(shm::ObjectState::kFailed))
+      throw ArgumentFailed{std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())};
     return bytes;
   }
   void set_result(const detail::ValueSource& value) override { rt_.publish_result(r_, value); }
   void set_result_block(const detail::ValueBlock& block) override { rt_.publish_block(r_, block.offset, block.size); }
+  void* actor_instance() override { return rt_.actor_self_; }
+  void set_actor_instance(void* self, void (*destroy)(void*)) override { rt_.keep_actor(self, destroy); }
   void before_body() override {
     // Decoding can take long (a large argument); a task cancelled meanwhile must not start.
     // The fence pairs with the driver's force-cancel (cancel.cpp): it raises the flag, then
@@ -139,13 +138,22 @@ bool WorkerRuntime::run_function(const Running& r, std::string& error) {
   const auto parsed = wire::parse_descriptor(v_.descriptor(slot));
   if (slot.num_cpus_centi > 100 && !wait_for_holds(r)) {  // num_cpus > 1: all its CPUs first
     failed = true;
-    error = wire::encode(wire::ErrorRecord{wire::ErrorKind::kCancelled, "", "shmray: " + fname + " was cancelled",
-                                           fname, ::getpid(), parsed ? std::string(parsed->name) : std::string(), {}});
+    error = wire::encode(wire::ErrorRecord{wire::ErrorKind::kCancelled,
+                                           "",
+                                           "shmray: " + fname + " was cancelled",
+                                           fname,
+                                           ::getpid(),
+                                           parsed ? std::string(parsed->name) : std::string(),
+                                           {}});
   } else if (!parsed || !fn) {
     failed = true;
-    wire::ErrorRecord e{wire::ErrorKind::kSerialization, "",
+    wire::ErrorRecord e{wire::ErrorKind::kSerialization,
+                        "",
                         !fn ? "shmray: task names an unknown function" : "shmray: corrupt task descriptor for " + fname,
-                        fname, ::getpid(), parsed ? std::string(parsed->name) : std::string(), {}};
+                        fname,
+                        ::getpid(),
+                        parsed ? std::string(parsed->name) : std::string(),
+                        {}};
     error = wire::encode(e);
   } else {
     // retry_exceptions: run it again in place while retries are left (and it is wanted).
@@ -154,7 +162,10 @@ bool WorkerRuntime::run_function(const Running& r, std::string& error) {
     for (std::int32_t attempt = 0;; ++attempt) {
       Call call(*this, r, parsed->args);
       try {
-        fn->invoke(fn->address, call);
+        if (fn->kind == detail::FunctionKind::kMethod)
+          fn->invoke_method(fn->method.data(), actor_self_, call);
+        else
+          fn->invoke(fn->address, call);
         leave_if_forked();
         break;
       } catch (ArgumentFailed& a) {
@@ -174,9 +185,13 @@ bool WorkerRuntime::run_function(const Running& r, std::string& error) {
 }
 
 bool WorkerRuntime::publish_result(const Running& r, const detail::ValueSource& value) {
-  leave_if_forked();  // before anything a second copy of this worker could write
+  leave_if_forked();                        // before anything a second copy of this worker could write
   if (value.contained.size() > UINT32_MAX)  // TaskDone::contained
     throw ObjectStoreFullError("shmray: a result holding more than 2^32 - 1 ObjectRefs; return fewer refs");
+  if (!value.contained.empty()) {  // its refs may be dropped before TaskDone pins them: hold releases till then
+    std::lock_guard lock(mu_);
+    if (publishing_depth_ == 0) publishing_depth_ = stack_.size();
+  }
   if (value.size <= shm::kInlineBytes) {
     std::byte staged[shm::kInlineBytes];
     if (value.size) {
@@ -234,17 +249,28 @@ void WorkerRuntime::publish_error(const Running& r, const std::string& payload) 
     }
   };
   std::uint32_t flags = 0;
-  if (common::write_payload(v_, r.result, shm::ObjectState::kFailed, std::as_bytes(std::span(payload.data(), payload.size())),
-                            allocate, &flags))
+  if (common::write_payload(v_, r.result, shm::ObjectState::kFailed,
+                            std::as_bytes(std::span(payload.data(), payload.size())), allocate, &flags))
     result_flags_ = flags;
 }
 
+bool WorkerRuntime::pins_free_memory(const Running& r) const {
+  const shm::TaskSlot& slot = v_.task(r.task_ref);
+  const auto d = wire::parse_descriptor(v_.descriptor(slot));
+  if (!d) return false;
+  for (std::uint32_t i = 0; i < d->resolve; ++i)
+    if (memory_refs(d->resolve_id(i)) <= 1) return true;
+  return false;
+}
+
 void WorkerRuntime::finish(const Running& r, bool failed) {
+  const bool pins_free = pins_free_memory(r);  // before Done: then the driver may recycle the slot
   shm::TaskSlot& slot = v_.task(r.task_ref);
   std::uint64_t w = shm::load_acquire(slot.state);
   for (;;) {
     shm::TaskWord tw = shm::TaskWord::unpack(w);
-    if (tw.gen != shm::task_ref_gen(r.task_ref) || tw.state != shm::TaskState::kClaimed || tw.owner != task_owner_) break;
+    if (tw.gen != shm::task_ref_gen(r.task_ref) || tw.state != shm::TaskState::kClaimed || tw.owner != task_owner_)
+      break;
     tw.state = shm::TaskState::kDone;
     if (shm::cas(slot.state, w, tw.pack())) break;
   }
@@ -256,9 +282,14 @@ void WorkerRuntime::finish(const Running& r, bool failed) {
   bool wake_driver;
   {
     std::lock_guard lock(mu_);
-    flush_releases_locked();  // only now: the driver has registered what the result contains
-    wake_driver = (result_flags_ & shm::kObjDriverWatch) || events_.used() > events_.capacity() / 2;
+    if (publishing_depth_ == stack_.size()) publishing_depth_ = 0;
+    wake_driver = flush_releases_locked();  // only now: the driver has registered what the result contains
+    wake_driver |= done_may_free_ || (result_flags_ & shm::kObjDriverWatch) || events_.used() > events_.capacity() / 2;
+    if (stack_.size() == 1) done_may_free_ = false;  // the bottom task's pins are the last to go
   }
+  // This TaskDone frees memory (an argument nobody else holds), or someone waits for store
+  // space and the pins it releases may be that room: the driver should not sleep on it.
+  if (pins_free || shm::load_relaxed(v_.hot->arena_epoch.aux) != 0) wake_driver = true;
   const std::uint32_t flags = shm::load_relaxed(v_.shared->driver_flags.value);
   if ((flags & shm::kFlagBacklog) && v_.dispatch.size() < v_.task_capacity / 4) wake_driver = true;
   result_flags_ = 0;

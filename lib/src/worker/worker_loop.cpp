@@ -21,14 +21,13 @@ namespace {
 // ~35 us on a 2-vCPU machine; a 50 us spin keeps a dispatch round trip at ~0.3 us (as pure
 // spinning), while a 2 us spin gives 7-9 us: one sleep makes the next wake late too.
 constexpr std::uint64_t kIdleSpinNs = 50'000;
-constexpr std::uint32_t kMaxIdleSpinners = 1;  // more spinners would take the CPUs busy processes need
+constexpr std::uint32_t kMaxIdleSpinners = 1;         // more spinners would take the CPUs busy processes need
 constexpr std::int64_t kExtraIdleNs = 1'000'000'000;  // an extra worker idle this long exits
 constexpr std::int64_t kTrimIdleNs = 1'000'000'000;   // a worker idle this long returns freed memory
 
-constexpr std::uint64_t kKillWaitNs = 2'000'000'000;      // leave_bottom_task: longest wait for a pending kill
+constexpr std::uint64_t kKillWaitNs = 2'000'000'000;  // leave_bottom_task: longest wait for a pending kill
 
 class NoHelpWait final : public common::WaitHelper {};
-
 
 }  // namespace
 
@@ -50,10 +49,12 @@ std::uint64_t WorkerRuntime::next_task() {
     }
     v_.spinning.clear(slot_);
     if (!v_.dispatch.empty()) continue;
+    bool wake = false;
     {
       std::lock_guard lock(mu_);
-      flush_releases_locked();  // an idle worker must not sit on references
+      wake = flush_releases_locked();  // an idle worker must not sit on references
     }
+    if (wake) ring_doorbell();
     const std::uint32_t seen = shm::atom(ctl_.wake).load(std::memory_order_seq_cst);
     v_.sleeping.set(slot_);
     shm::atom(ctl_.state).store(std::uint32_t(shm::WorkerState::kSleeping), std::memory_order_seq_cst);
@@ -63,13 +64,20 @@ std::uint64_t WorkerRuntime::next_task() {
     // back the memory its tasks freed (the heap keeps it for reuse while work flows).
     const bool extra = shm::load_relaxed(ctl_.extra) != 0;
     std::int64_t limit = -1;
-    if (extra) limit = kExtraIdleNs;
-    else if (!trimmed_) limit = kTrimIdleNs;
+    if (extra)
+      limit = kExtraIdleNs;
+    else if (!trimmed_)
+      limit = kTrimIdleNs;
     bool timed_out = false;
-    if (v_.dispatch.empty() && control_.empty()) timed_out = !shm::futex_wait(&ctl_.wake, seen, std::chrono::nanoseconds(limit));
+    if (v_.dispatch.empty() && control_.empty())
+      timed_out = !shm::futex_wait(&ctl_.wake, seen, std::chrono::nanoseconds(limit));
     if (timed_out && extra && v_.dispatch.empty()) {
-      std::lock_guard lock(mu_);
-      flush_releases_locked();
+      bool wake = false;
+      {
+        std::lock_guard lock(mu_);
+        wake = flush_releases_locked();
+      }
+      if (wake) ring_doorbell();
       ::_exit(0);
     }
     if (timed_out && !trimmed_) {
@@ -89,6 +97,9 @@ void WorkerRuntime::drain_control() {
     std::lock_guard lock(mu_);
     released = drain_control_locked();
   }
+  // The driver holds more for us than the ring had room for: now there is room.
+  std::uint32_t more = 1;
+  if (shm::load_relaxed(ctl_.more_control) != 0 && shm::cas(ctl_.more_control, more, 0u)) ring_doorbell();
   shm::HotWords& h = *v_.hot;
   if (released && shm::atom(h.arena_epoch.aux).load(std::memory_order_seq_cst) != 0)
     shm::futex_bump_and_wake_all(&h.arena_epoch.value);  // someone waits for store space
@@ -104,6 +115,10 @@ bool WorkerRuntime::drain_control_locked() {
       object_supply_.push_back(static_cast<std::uint32_t>(payload));
     } else if (kind == wire::kControlTask && payload < v_.task_capacity) {
       task_supply_.push_back(static_cast<std::uint32_t>(payload));
+    } else if (kind == wire::kControlRun && is_actor_) {
+      actor_runs_.push_back(payload);
+    } else if (kind == wire::kControlStop && is_actor_) {
+      actor_stop_ = true;
     }
   }
   return released;
@@ -129,7 +144,7 @@ WorkerRuntime::Running WorkerRuntime::enter_task(std::uint64_t task_ref) {
   Running r;
   r.task_ref = task_ref;
   r.result = ObjectId{slot.result};
-  r.no_inline = (slot.task_flags & shm::kTaskNoInline) != 0;
+  r.no_inline = (slot.task_flags & shm::kTaskNoInline) != 0 || is_actor_;  // an actor runs only its own calls
   stack_.push_back(r);
   if (stack_.size() == 1) {  // force cancel may kill only this one (the handshake in cancel.cpp: seq_cst)
     bottom_.store(task_ref, std::memory_order_release);

@@ -69,7 +69,8 @@ sigset_t ignored_signals() noexcept {
   sigemptyset(&out);
   for (int sig = 1; sig < NSIG; ++sig) {
     struct sigaction sa {};
-    if (::sigaction(sig, nullptr, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_IGN) sigaddset(&out, sig);
+    if (::sigaction(sig, nullptr, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_IGN)
+      sigaddset(&out, sig);
   }
   return out;
 }
@@ -129,10 +130,12 @@ void setup_memory() {
 
   // A task that calls exit() must not run the driver's atexit handlers and static
   // destructors copied into this process: leave at once, with its status, after stdio.
-  ::on_exit([](int status, void*) {
-    std::fflush(nullptr);
-    ::_exit(status);
-  }, nullptr);
+  ::on_exit(
+      [](int status, void*) {
+        std::fflush(nullptr);
+        ::_exit(status);
+      },
+      nullptr);
   // Tasks that make large values (a 100 MiB array) would get fresh pages from mmap on every
   // call: faulting them in costs more than filling them. Keep large blocks in the heap and
   // reuse them; a worker idle for a second gives the memory back (malloc_trim, next_task).

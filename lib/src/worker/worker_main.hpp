@@ -12,8 +12,8 @@ namespace shmray::worker {
 
 struct WorkerStart {
   std::uint32_t slot = 0;
-  pid_t parent = 0;      // the fork server
-  int out_fd = -1;       // pipes to the fork server (-1: output discarded)
+  pid_t parent = 0;  // the fork server
+  int out_fd = -1;   // pipes to the fork server (-1: output discarded)
   int err_fd = -1;
   std::span<const int> close_fds;  // the fork server's own descriptors
   sigset_t host_ignored{};         // signals the host had set to SIG_IGN (ignored_signals())

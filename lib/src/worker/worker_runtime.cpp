@@ -35,12 +35,14 @@ WorkerRuntime::WorkerRuntime(const shm::Segment& seg, std::uint32_t slot)
       task_owner_(static_cast<std::uint16_t>(slot + 1)),
       heap_(v_.spans, shm::owner_of_worker(slot)),
       events_(&ctl_.events, seg.event_buffer(slot), v_.geo.event_ring_bytes),
-      control_(&ctl_.control, seg.control_entries(slot), v_.geo.control_ring_entries) {
+      control_(&ctl_.control, seg.control_entries(slot), v_.geo.control_ring_entries),
+      is_actor_(slot >= v_.geo.pool_slots) {
   releases_.reserve(256);
 }
 
 void WorkerRuntime::run() {
   t_task_thread = true;
+  if (is_actor_) run_actor();
   for (;;) run_task(next_task());
 }
 

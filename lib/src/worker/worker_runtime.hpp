@@ -4,9 +4,12 @@
 // cancelled). References it takes and drops are reported to the driver on its event ring.
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -39,6 +42,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::size_t wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                    std::vector<char>& ready) override;
   std::size_t wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) override;
+  std::size_t collect_final(std::span<const ObjectId> ids, detail::Deadline until,
+                            std::vector<std::uint32_t>& final) override;
   void add_ref(ObjectId id) override;
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, const CancelOptions& options) override;
@@ -46,6 +51,10 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::uint64_t allocate_block(std::size_t bytes, void** at) override;
   void free_block(std::uint64_t offset) noexcept override;
   ObjectId put_block(const detail::ValueBlock& block) override;
+  ObjectId create_actor(const detail::SubmitRequest& req, const ActorOptions& options) override;
+  ObjectId submit_method(ObjectId actor, const detail::SubmitRequest& req) override;
+  ObjectId get_actor(std::string_view name, std::string_view class_type) override;
+  void kill_actor(ObjectId actor, bool no_restart) override;
 
  private:
   class Call;
@@ -55,6 +64,24 @@ class WorkerRuntime final : public detail::RuntimeApi {
     ObjectId result;
     bool no_inline = false;  // kTaskNoInline: this run leaves its children to other workers
   };
+
+  /// A task written into supplied slots, not published yet (its state word is the caller's).
+  struct Written {
+    std::uint64_t ref = 0;
+    ObjectId result;
+    std::uint64_t parent = 0;
+  };
+  Written write_task(const detail::SubmitRequest& req, const std::string& function, std::uint32_t cpus, bool actor);
+  /// Posts a task message: `header`, then the resolved and contained ids, then `texts`.
+  void post_task(wire::MsgType type, std::span<const std::byte> header, const detail::SubmitRequest& req,
+                 std::span<const std::string_view> texts);
+
+  // actor_loop.cpp: the loop of an actor's process (a slot past the pool's)
+  [[noreturn]] void run_actor();
+  std::optional<std::uint64_t> claim_actor_task(std::uint64_t entry);
+  void idle_actor();
+  [[noreturn]] void stop_actor();
+  void keep_actor(void* self, void (*destroy)(void*));
 
   std::uint64_t next_task();
   void run_task(std::uint64_t task_ref);
@@ -76,7 +103,15 @@ class WorkerRuntime final : public detail::RuntimeApi {
   /// post of an empty message that never throws: false when it was not sent (in a process
   /// a task forked, or a lock failed).
   bool try_post(wire::MsgType type) noexcept;
-  void flush_releases_locked();
+  /// Posts the buffered releases; true when one of them frees an object holding arena memory
+  /// (so the driver, asleep, should be rung). Notes in done_may_free_ those that the task's
+  /// TaskDone may free.
+  bool flush_releases_locked();
+  /// True when the driver frees arena memory as it takes this task's TaskDone: a resolved
+  /// argument that its pin alone keeps.
+  bool pins_free_memory(const Running& r) const;
+  /// The count of an object that holds arena memory; UINT32_MAX for any other id.
+  std::uint32_t memory_refs(ObjectId id) const;
   std::byte* reserve_waiting_locked(wire::MsgType type, std::size_t size, std::uint16_t flags);
   void drain_control();
   bool drain_control_locked();
@@ -85,9 +120,13 @@ class WorkerRuntime final : public detail::RuntimeApi {
   /// A slot the driver supplied (`tasks`: a task slot, else an object slot); waits up to
   /// store_full_timeout, then TaskTableFullError / ObjectStoreFullError.
   std::uint32_t take_supply(std::vector<std::uint32_t>& from, bool tasks);
-  void take_submit_slots(std::size_t desc_size, std::uint64_t& spill, std::uint32_t& obj, std::uint32_t& idx);
-  void post_submit(const wire::SubmitHeader& h, const detail::SubmitRequest& req);
-  bool try_run_producer(ObjectId id, int depth);
+  void take_submit_slots(std::size_t desc_size, const detail::ValueSource* args, std::uint64_t& spill,
+                         std::uint32_t& obj, std::uint32_t& idx);
+  /// `killable_too`: a queued kTaskKillable producer may run inline too (the wait outlasted
+  /// kInlineGraceNs: no other worker took it).
+  bool try_run_producer(ObjectId id, int depth, bool killable_too);
+  /// Throws when an actor's method would wait for ever for a call to its own actor.
+  void refuse_wait_on_self(std::span<const ObjectId> ids) const;
   bool run_own_child();
   void set_blocked(bool blocked) noexcept;
   void thread_waits(bool waits) noexcept;
@@ -110,23 +149,36 @@ class WorkerRuntime final : public detail::RuntimeApi {
   // put, cancelled): they never run anything inline, and they belong to bottom_, the
   // outermost task the worker runs at the moment of each call (so threads of a pool that
   // outlives one task, OpenMP's say, belong to the next one). What both use is under mu_.
-  std::mutex mu_;  // event writer, heap, release buffer, slot supplies
+  std::mutex mu_;                         // event writer, heap, release buffer, slot supplies
   std::atomic<std::uint64_t> bottom_{0};  // stack_.front().task_ref, 0 when idle (read by other threads)
   shm::Heap heap_;
   shm::MessageWriter events_;
   shm::SpscConsumer<std::uint64_t> control_;
-  std::vector<std::uint64_t> releases_;
-  std::uint32_t result_flags_ = 0;     // flags of the last published result
-  std::vector<ObjectId> contained_;    // refs inside the last published result
-  std::vector<Running> stack_;         // tasks this process runs (nested by inline execution)
+  std::vector<std::uint64_t> releases_;  // held back only while a result's refs are unregistered
+  // The stack depth of the task whose result holds refs the driver has not registered yet
+  // (from publish_result to its TaskDone); 0: none. Releases wait in releases_ meanwhile.
+  std::size_t publishing_depth_ = 0;
+  // A release of this task left an object holding memory with two refs: ours was one, the
+  // other may be the task's pin, which its TaskDone drops (finish() rings the driver then).
+  bool done_may_free_ = false;
+  std::uint32_t result_flags_ = 0;                          // flags of the last published result
+  std::vector<ObjectId> contained_;                         // refs inside the last published result
+  std::vector<Running> stack_;                              // tasks this process runs (nested by inline execution)
   std::vector<std::uint32_t> object_supply_, task_supply_;  // slots the driver handed us
-  std::vector<std::uint64_t> own_children_;  // tasks we submitted, oldest first (run inline while waiting)
+  std::vector<std::uint64_t> own_children_;      // tasks we submitted, oldest first (run inline while waiting)
   std::unordered_set<std::uint64_t> walk_seen_;  // waiting tasks one inline walk looked under (try_run_producer)
-  bool task_blocked_ = false;       // the task thread sleeps in get/wait (written by it, under blocked_mu_)
-  std::mutex blocked_mu_;           // the blocked report: taken before mu_, never after
-  int waiting_threads_ = 0;         // threads of the task asleep in get/wait (blocked_mu_)
-  bool blocked_reported_ = false;   // what the driver was told (blocked_mu_)
-  bool trimmed_ = true;  // no task ran since the last malloc_trim
+  bool task_blocked_ = false;      // the task thread sleeps in get/wait (written by it, under blocked_mu_)
+  std::mutex blocked_mu_;          // the blocked report: taken before mu_, never after
+  int waiting_threads_ = 0;        // threads of the task asleep in get/wait (blocked_mu_)
+  bool blocked_reported_ = false;  // what the driver was told (blocked_mu_)
+  bool trimmed_ = true;            // no task ran since the last malloc_trim
+
+  // An actor's process (slot_ >= the pool's slots): its object, and the tasks the driver sent.
+  const bool is_actor_;
+  void* actor_self_ = nullptr;
+  void (*actor_destroy_)(void*) = nullptr;
+  std::deque<std::uint64_t> actor_runs_;  // kControlRun entries, in the order they came
+  bool actor_stop_ = false;               // kControlStop came: stop once actor_runs_ is empty
 };
 
 }  // namespace shmray::worker

@@ -1,6 +1,6 @@
 #pragma once
 /// @file api.h
-/// Ray's C++ API (the task subset) on shmray's worker pool: the same source builds against
+/// Ray's C++ API (tasks and actors) on shmray's worker pool: the same source builds against
 /// Ray's own <ray/api.h> and runs on a Ray cluster (docs/ray-cluster.md). C++17.
 /// @code
 /// #include <ray/api.h>
@@ -13,13 +13,23 @@
 ///   ray::Shutdown();
 /// }
 /// @endcode
+/// Actors: `RAY_REMOTE(CreateCounter, &Counter::Add);` then
+/// `ray::ActorHandle<Counter> c = ray::Actor(CreateCounter).Remote(0);` and
+/// `ray::ObjectRef<int> r = c.Task(&Counter::Add).Remote(1);`
+#include <boost/optional.hpp>
 #include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <msgpack.hpp>
+#include <string>
+#include <typeinfo>
 #include <vector>
 
+#include <ray/api/actor_creator.h>
+#include <ray/api/actor_handle.h>
+#include <ray/api/actor_remote.h>
+#include <ray/api/actor_task_caller.h>
 #include <ray/api/backend.h>
 #include <ray/api/object_ref.h>
 #include <ray/api/ray_config.h>
@@ -47,7 +57,8 @@ inline bool IsInitialized() { return internal::backend::IsInitialized(); }
 template <class T>
 ObjectRef<T> Put(const T& obj) {
   static_assert(internal::CheckSerializable<T>());
-  return internal::MakeRef<T>(internal::backend::Put(internal::MakePayload(obj)));
+  std::vector<std::uint64_t> handles;
+  return internal::MakeRef<T>(internal::backend::Put(internal::MakePayload(obj, handles)));
 }
 
 template <class T>
@@ -120,6 +131,23 @@ std::shared_ptr<T> Get(const ObjectRef<T>&, std::chrono::duration<Rep, Period>) 
 template <class F>
 TaskCaller<F> Task(F func) {
   return TaskCaller<F>(func);
+}
+
+/// An actor whose object `create_func` (a RAY_REMOTE factory, `T* Create(...)`) makes:
+/// ray::Actor(Create).SetName("x").Remote(args...) -> ray::ActorHandle<T>.
+template <class F>
+internal::ActorCreator<F> Actor(F create_func) {
+  return internal::ActorCreator<F>(create_func);
+}
+
+/// The live actor named `actor_name`, from any process of the pool; an empty optional when
+/// there is none (or its object is not a T). boost::optional, as Ray's.
+template <class T>
+boost::optional<ActorHandle<T>> GetActor(const std::string& actor_name) {
+  if (actor_name.empty()) return {};
+  const std::uint64_t id = internal::backend::GetActor(actor_name, typeid(T).name());
+  if (id == 0) return {};
+  return internal::AdoptActorHandle<T>(id);
 }
 
 }  // namespace ray

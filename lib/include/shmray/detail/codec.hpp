@@ -5,8 +5,8 @@
 /// Bytes written by another process are untrusted: a truncated record or a size prefix
 /// larger than what follows throws SerializationError instead of reading out of bounds or
 /// allocating without limit.
-#include "shmray/detail/config.hpp"
 #include <cereal/cereal.hpp>
+#include "shmray/detail/config.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +29,9 @@ class OutArchive : public cereal::OutputArchive<OutArchive, cereal::AllowEmptyCl
   OutArchive() : OutputArchive(this) {}
   /// Appends to `grow`.
   explicit OutArchive(std::string& grow) : OutputArchive(this), grow_(&grow) {}
+  /// Appends to `grow` while the whole stays within `limit` bytes, then only counts: a record
+  /// that overflowed() is written again, where it goes, once size() tells how large it is.
+  OutArchive(std::string& grow, std::size_t limit) : OutputArchive(this), grow_(&grow), limit_(limit) {}
   /// Writes into `into`; writing past its end throws SerializationError.
   explicit OutArchive(std::span<std::byte> into)
       : OutputArchive(this), pos_(into.data()), end_(into.data() + into.size()) {}
@@ -36,7 +39,12 @@ class OutArchive : public cereal::OutputArchive<OutArchive, cereal::AllowEmptyCl
   void write(const void* p, std::size_t n) {
     if (n == 0) return;  // an empty container passes a null pointer: memcpy must not see it
     if (grow_) {
-      grow_->append(static_cast<const char*>(p), n);
+      if (n <= limit_ - size_) {
+        grow_->append(static_cast<const char*>(p), n);
+      } else {
+        grow_ = nullptr;  // counting from here on
+        overflowed_ = true;
+      }
     } else if (pos_) {
       if (n > std::size_t(end_ - pos_)) throw_serialization_error("value grew between sizing and writing");
       std::memcpy(pos_, p, n);
@@ -45,6 +53,8 @@ class OutArchive : public cereal::OutputArchive<OutArchive, cereal::AllowEmptyCl
     size_ += n;
   }
   std::size_t size() const { return size_; }
+  /// A bounded grow stopped appending: the buffer holds only a prefix of the record.
+  bool overflowed() const { return overflowed_; }
 
   /// ObjectRefs saved through this archive are recorded here (the container holds them).
   void collect_refs(std::vector<ObjectId>* refs) { refs_ = refs; }
@@ -57,6 +67,8 @@ class OutArchive : public cereal::OutputArchive<OutArchive, cereal::AllowEmptyCl
   std::byte* pos_ = nullptr;
   std::byte* end_ = nullptr;
   std::size_t size_ = 0;
+  std::size_t limit_ = SIZE_MAX;
+  bool overflowed_ = false;
   std::vector<ObjectId>* refs_ = nullptr;
 };
 

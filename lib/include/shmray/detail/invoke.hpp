@@ -8,6 +8,7 @@
 #include "shmray/detail/config.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <tuple>
 #include <type_traits>
@@ -38,6 +39,13 @@ class SHMRAY_API TaskCall {
   /// Called once every argument is decoded, right before the function body: throws (the
   /// task ends without running its body) when the task was cancelled meanwhile.
   virtual void before_body() {}
+  /// In an actor's process: its object (nullptr before its factory ran, and elsewhere).
+  virtual void* actor_instance() { return nullptr; }
+  /// An actor's factory made `self`: the process keeps it (and `destroy` ends it).
+  virtual void set_actor_instance(void* self, void (*destroy)(void*)) {
+    (void)self;
+    (void)destroy;
+  }
 
  protected:
   ~TaskCall() = default;
@@ -49,7 +57,8 @@ D decode_argument(InArchive& ar, TaskCall& call) {
   ar(tag);
   if constexpr (is_view_v<D>) {
     using T = typename is_view<D>::inner;
-    if (tag != static_cast<std::uint8_t>(ArgTag::kResolve)) throw_serialization_error("a View parameter needs an ObjectRef argument");
+    if (tag != static_cast<std::uint8_t>(ArgTag::kResolve))
+      throw_serialization_error("a View parameter needs an ObjectRef argument");
     std::uint64_t raw = 0;
     ar(raw);
     const ObjectId id{raw};
@@ -76,23 +85,38 @@ D decode_argument(InArchive& ar, TaskCall& call) {
 /// message of the exception in flight.
 [[noreturn]] SHMRAY_API void rethrow_result_not_serializable();
 
-template <class R, class... P>
-void invoke_function(AnyFn fn, TaskCall& call) {
-  auto f = reinterpret_cast<R (*)(P...)>(fn);
+/// Decodes the arguments (in parameter order) and calls `f` with them.
+template <class R, class... P, class F>
+R call_with_arguments(TaskCall& call, F&& f) {
   InArchive& ar = call.args();
-  // Braced initialisation evaluates the decoders left to right, in parameter order.
   std::tuple<std::remove_cvref_t<P>...> args{decode_argument<std::remove_cvref_t<P>>(ar, call)...};
   if (ar.remaining() != 0) throw_serialization_error("task arguments have trailing bytes");
-  call.before_body();  // decoding may have taken long (a large argument): a cancel meanwhile wins
-  std::vector<ObjectId> contained;
+  call.before_body();
+  return std::apply([&](auto&... a) -> R { return f(std::move(a)...); }, args);
+}
+
+/// Throws std::logic_error (the actor's creation fails with it): its factory returned nullptr.
+[[noreturn]] SHMRAY_API void throw_null_actor();
+/// Throws: a method call reached a process that holds no actor object.
+[[noreturn]] SHMRAY_API void throw_no_actor();
+
+template <class T>
+void destroy_actor(void* self) {
+  delete static_cast<T*>(self);
+}
+
+/// Stores what a method or function returned as the task's result.
+template <class R, class Run>
+void store_result(TaskCall& call, Run&& run) {
   if constexpr (std::is_void_v<R>) {
-    std::apply([&](auto&... a) { f(std::move(a)...); }, args);
+    run();
     call.set_result(ValueSource{});
   } else if constexpr (is_buffer<R>::value) {
-    R result = std::apply([&](auto&... a) -> R { return f(std::move(a)...); }, args);
+    R result = run();
     call.set_result_block(result.release());
   } else {
-    const R result = std::apply([&](auto&... a) -> R { return f(std::move(a)...); }, args);
+    std::vector<ObjectId> contained;
+    const R result = run();
     ValueSource source;
     try {
       source = value_source(result, contained);
@@ -101,6 +125,35 @@ void invoke_function(AnyFn fn, TaskCall& call) {
     }
     call.set_result(source);
   }
+}
+
+template <class R, class... P>
+void invoke_function(AnyFn fn, TaskCall& call) {
+  auto f = reinterpret_cast<R (*)(P...)>(fn);
+  store_result<R>(call, [&]() -> R { return call_with_arguments<R, P...>(call, f); });
+}
+
+/// An actor's factory: makes the object the actor's process keeps; its result carries no value.
+template <class T, class... P>
+void invoke_factory(AnyFn fn, TaskCall& call) {
+  auto f = reinterpret_cast<T* (*)(P...)>(fn);
+  T* self = call_with_arguments<T*, P...>(call, f);
+  if (!self) throw_null_actor();
+  call.set_actor_instance(self, &destroy_actor<T>);
+  call.set_result(ValueSource{});
+}
+
+/// An actor method `M` (a member pointer of class C, in `method`) called on the actor's object.
+template <class M, class C, class R, class... P>
+void invoke_method(const std::byte* method, void* self, TaskCall& call) {
+  if (!self) throw_no_actor();
+  M m;
+  std::memcpy(&m, method, sizeof m);
+  C* obj = static_cast<C*>(self);
+  store_result<R>(call, [&]() -> R {
+    return call_with_arguments<R, P...>(call,
+                                        [&](auto&&... a) -> R { return (obj->*m)(std::forward<decltype(a)>(a)...); });
+  });
 }
 
 }  // namespace shmray::detail

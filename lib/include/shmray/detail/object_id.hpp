@@ -1,10 +1,10 @@
 #pragma once
 /// @file object_id.hpp
 /// ObjectId: the 64-bit name of an object in the shared object table.
-#include "shmray/detail/config.hpp"
 #include <cstdint>
 #include <functional>
 #include <string>
+#include "shmray/detail/config.hpp"
 
 namespace shmray::detail {
 

@@ -3,9 +3,9 @@
 /// Process-local reference handle shared by all copies of one ObjectRef: copies only touch
 /// this counter; the runtime hears of a reference when the handle is made and when the last
 /// copy is gone.
-#include "shmray/detail/config.hpp"
 #include <atomic>
 #include <cstdint>
+#include "shmray/detail/config.hpp"
 
 #include "shmray/detail/object_id.hpp"
 

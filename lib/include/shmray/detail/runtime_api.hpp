@@ -3,15 +3,16 @@
 /// The one seam between public templates and the runtime: templates type-check a call,
 /// serialize its values and hand bytes through RuntimeApi. The driver process and worker
 /// processes each have their own implementation (lib/src/driver, lib/src/worker).
-#include "shmray/detail/config.hpp"
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <new>
 #include <span>
 #include <stdexcept>
+#include <string_view>
 #include <type_traits>
 #include <vector>
+#include "shmray/detail/config.hpp"
 
 #include "shmray/detail/object_id.hpp"
 #include "shmray/options.hpp"
@@ -70,11 +71,15 @@ struct ValueBlock {
 
 /// One task submission.
 struct SubmitRequest {
-  std::uint32_t function = 0;              ///< registry index
-  std::span<const std::byte> args;         ///< encoded arguments (see encode.hpp)
-  std::span<const ObjectId> resolve;       ///< refs resolved to values: the task waits for them
-  std::span<const ObjectId> contained;     ///< refs passed as refs: held while the task lives
+  std::uint32_t function = 0;           ///< registry index
+  std::span<const std::byte> args;      ///< encoded arguments (see encode.hpp)
+  std::span<const ObjectId> resolve;    ///< refs resolved to values: the task waits for them
+  std::span<const ObjectId> contained;  ///< refs passed as refs: held while the task lives
   const TaskOptions* options = nullptr;
+  /// Set (by task(f).remote() only) for arguments too large to stage: `args` is empty and the
+  /// runtime has these `size` bytes written straight where the task reads them (one copy).
+  /// An exception of its write fails the submit; the runtime then keeps nothing of it.
+  const ValueSource* args_source = nullptr;
 };
 
 /// Implemented by the driver runtime and by the worker runtime.
@@ -96,6 +101,11 @@ class SHMRAY_API RuntimeApi {
   /// `until`. Returns the index of a failed id (the first in list order among those seen
   /// failed by the scan that found it), else ids.size(). Ids may repeat.
   virtual std::size_t wait_all_or_failure(std::span<const ObjectId> ids, Deadline until) = 0;
+  /// For as_completed(): waits until at least one of `ids` is final (or `until`), then
+  /// appends to `final` the index of every id final at that look, ascending; returns how many
+  /// it appended (0 only at `until`). Throws std::invalid_argument for an id of no live object.
+  virtual std::size_t collect_final(std::span<const ObjectId> ids, Deadline until,
+                                    std::vector<std::uint32_t>& final) = 0;
   virtual void add_ref(ObjectId id) = 0;
   virtual void release(ObjectId id) noexcept = 0;
   virtual void cancel(ObjectId id, const CancelOptions& options) = 0;
@@ -107,6 +117,44 @@ class SHMRAY_API RuntimeApi {
   virtual void free_block(std::uint64_t offset) noexcept = 0;
   /// Makes a block from allocate_block an object (no copy); the id carries one reference.
   virtual ObjectId put_block(const ValueBlock& block) = 0;
+
+  // Actors (actor.hpp). An actor is named by the id of its creation result: that object is
+  // final once its factory ran (failed when it threw), and its references are the actor's
+  // handles: the actor stops when the last one is gone (unless it is named and detached).
+  /// Starts an actor whose factory call is `req`; the id carries one reference.
+  virtual ObjectId create_actor(const SubmitRequest& req, const ActorOptions& options) = 0;
+  /// Submits a call of a method (`req.function`) to `actor`; the result's id carries one reference.
+  virtual ObjectId submit_method(ObjectId actor, const SubmitRequest& req) = 0;
+  /// The live actor named `name`, with one reference; throws ActorNotFoundError when there is
+  /// none, or when its factory makes another class than `class_type` (a typeid name).
+  virtual ObjectId get_actor(std::string_view name, std::string_view class_type) = 0;
+  /// Stops `actor` at once (SIGKILL); with `no_restart` false it restarts when it may.
+  virtual void kill_actor(ObjectId actor, bool no_restart) = 0;
+};
+
+/// std::invalid_argument naming `what` when an id appears twice in `ids`. O(ids.size()): a
+/// per-thread bitmap over slot indices, cleared again after.
+SHMRAY_API void check_distinct(std::span<const ObjectId> ids, const char* what);
+
+/// The id and mark buffers of one wait() call, kept by the thread for its next call (a wait
+/// nested in this one, in a task run inline meanwhile, takes another pair): no allocation
+/// per call once they are large enough.
+struct WaitBuffers {
+  std::vector<ObjectId> ids;  ///< the refs' ids, in the input's order
+  std::vector<char> ready;    ///< ready[i]: ids[i] is among the returned ones
+};
+/// Holds this thread's next free WaitBuffers for its lifetime.
+class SHMRAY_API WaitScratch {
+ public:
+  WaitScratch();
+  ~WaitScratch();
+  WaitScratch(const WaitScratch&) = delete;
+  WaitScratch& operator=(const WaitScratch&) = delete;
+  /// The buffers (ids empty, ready as the previous user left it).
+  WaitBuffers& operator*() const noexcept { return *b_; }
+
+ private:
+  WaitBuffers* b_;
 };
 
 /// The runtime of this process; throws NotInitializedError when there is none

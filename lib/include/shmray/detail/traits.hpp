@@ -21,8 +21,7 @@ namespace shmray::detail {
 enum class ArgTag : std::uint8_t { kValue = 0, kResolve = 1 };
 
 template <class T>
-inline constexpr bool is_serializable_v =
-    cereal::traits::is_output_serializable<T, OutArchive>::value &&
+inline constexpr bool is_serializable_v = cereal::traits::is_output_serializable<T, OutArchive>::value&&
     cereal::traits::is_input_serializable<T, InArchive>::value;
 
 template <class T>
@@ -43,8 +42,7 @@ inline constexpr bool is_view_v = is_view<std::remove_cvref_t<T>>::value;
 /// What a parameter type must be: a View<T> (given an ObjectRef<T>, read in place), or a
 /// default-constructible type cereal can read and write.
 template <class D>
-inline constexpr bool valid_parameter_v =
-    is_view_v<D> || (std::is_default_constructible_v<D> && is_serializable_v<D>);
+inline constexpr bool valid_parameter_v = is_view_v<D> || (std::is_default_constructible_v<D> && is_serializable_v<D>);
 
 /// True when an argument of type A may fill a View<T> parameter: A is ObjectRef<T>.
 template <class A, class V>
@@ -54,11 +52,11 @@ struct view_accepts<ObjectRef<T>, View<T>> : std::true_type {};
 
 template <class R, class... P>
 constexpr bool check_signature() {
-  static_assert(((!std::is_lvalue_reference_v<P> || std::is_const_v<std::remove_reference_t<P>>) && ...),
+  static_assert(((!std::is_lvalue_reference_v<P> || std::is_const_v<std::remove_reference_t<P>>)&&...),
                 "SHMRAY_REMOTE: a remote function takes its parameters by value or by const&");
-  static_assert(((is_view_v<P> || std::is_default_constructible_v<std::remove_cvref_t<P>>) && ...),
+  static_assert(((is_view_v<P> || std::is_default_constructible_v<std::remove_cvref_t<P>>)&&...),
                 "SHMRAY_REMOTE: parameter types must be default-constructible (they are deserialized)");
-  static_assert(((is_view_v<P> || is_serializable_v<std::remove_cvref_t<P>>) && ...),
+  static_assert(((is_view_v<P> || is_serializable_v<std::remove_cvref_t<P>>)&&...),
                 "SHMRAY_REMOTE: a parameter type cannot be serialized by cereal. Give it a "
                 "`template <class Archive> void serialize(Archive&)` member (or save/load), and include "
                 "the cereal header of each std type it uses (<cereal/types/map.hpp>, ...)");

@@ -61,7 +61,8 @@ T decode_value(std::span<const std::byte> bytes) {
   InArchive ar(bytes);
   T v{};
   ar(v);
-  if (ar.remaining() != 0) throw_serialization_error("the stored value is longer than its type (an ObjectRef<T> of the wrong T?)");
+  if (ar.remaining() != 0)
+    throw_serialization_error("the stored value is longer than its type (an ObjectRef<T> of the wrong T?)");
   return v;
 }
 

@@ -129,18 +129,20 @@ class ObjectRef<void> : public internal::ObjectRefBase {
 };
 
 namespace internal {
-/// Wraps an id whose reference the caller owns. If making the wrapper fails, the reference
+/// The state for an id whose reference the caller owns. If making it fails, the reference
 /// is given back (never leaked).
-template <class T>
-ObjectRef<T> MakeRef(std::uint64_t id) {
-  std::shared_ptr<const RefState> s;
+inline std::shared_ptr<const RefState> AdoptState(std::uint64_t id) {
   try {
-    s = std::make_shared<const RefState>(id);
+    return std::make_shared<const RefState>(id);
   } catch (...) {
     backend::DropRef(id, backend::AdoptRef(id));
     throw;
   }
-  return ObjectRef<T>(std::move(s));
+}
+/// Wraps an id whose reference the caller owns.
+template <class T>
+ObjectRef<T> MakeRef(std::uint64_t id) {
+  return ObjectRef<T>(AdoptState(id));
 }
 }  // namespace internal
 

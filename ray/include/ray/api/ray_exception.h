@@ -41,11 +41,13 @@ class RayTimeoutException : public RayException {
   using RayException::RayException;
 };
 
-/// Declared for source compatibility; shmray has no actors, so it never throws them.
+/// A call on an actor that is gone: killed (handle.Kill()), its factory threw, or its
+/// process died with no restart left (SetMaxRestarts).
 class RayActorException : public RayException {
  public:
   using RayException::RayException;
 };
+/// Declared for source compatibility; shmray never throws them.
 class UnreconstructableException : public RayException {
  public:
   using RayException::RayException;

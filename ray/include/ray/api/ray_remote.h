@@ -1,7 +1,8 @@
 #pragma once
 /// @file ray_remote.h
-/// RAY_REMOTE(f, g, ...) registers free functions so the worker processes can run them;
-/// RAY_FUNC(f, Args...) picks one overload of f. The worker-side invoker is instantiated
+/// RAY_REMOTE(f, g, ...) registers free functions so the worker processes can run them (and
+/// actor factories and member functions: actor_remote.h); RAY_FUNC(f, Args...) picks one
+/// overload of f. The worker-side invoker is instantiated
 /// here for each registered signature.
 ///
 /// Argument format (what TaskCaller::Remote writes and Invoke reads): per parameter one tag
@@ -14,6 +15,7 @@
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
+#include <vector>
 
 #include <ray/api/backend.h>
 #include <ray/api/object_ref.h>
@@ -49,9 +51,29 @@ decltype(auto) PassArg(D& d) {
     return static_cast<D&&>(d);
 }
 
-template <class R, class... P, std::size_t... I>
-R CallWith(R (*f)(P...), std::tuple<std::decay_t<P>...>& args, std::index_sequence<I...>) {
-  return f(PassArg<P>(std::get<I>(args))...);
+/// Decodes a call's arguments in parameter order, then lets the body run (BeforeBody).
+template <class... P>
+std::tuple<std::decay_t<P>...> DecodeArgs(shmray::detail::TaskCall& call) {
+  const backend::Bytes in = backend::TaskArgs(call);
+  std::size_t off = 0;
+  // Braced initialisation evaluates the decoders left to right, in parameter order.
+  std::tuple<std::decay_t<P>...> args{DecodeArg<std::decay_t<P>>(call, in, off)...};
+  if (off != in.size) throw RayException("ray: task arguments have trailing bytes");
+  backend::BeforeBody(call);
+  return args;
+}
+
+/// Runs `body` (what the function or method returns) and stores its msgpack result.
+template <class R, class Body>
+void StoreResult(shmray::detail::TaskCall& call, Body&& body) {
+  if constexpr (std::is_void_v<R>) {
+    body();
+    backend::SetResult(call, backend::Payload{});
+  } else {
+    const R result = body();
+    std::vector<std::uint64_t> handles;
+    backend::SetResult(call, MakePayload(result, handles));
+  }
 }
 
 /// Runs in a worker: decodes the arguments in order, calls, stores the msgpack result.
@@ -59,19 +81,8 @@ R CallWith(R (*f)(P...), std::tuple<std::decay_t<P>...>& args, std::index_sequen
 template <class R, class... P>
 void Invoke(backend::AnyFn fn, shmray::detail::TaskCall& call) {
   auto f = reinterpret_cast<R (*)(P...)>(fn);
-  const backend::Bytes in = backend::TaskArgs(call);
-  std::size_t off = 0;
-  // Braced initialisation evaluates the decoders left to right, in parameter order.
-  std::tuple<std::decay_t<P>...> args{DecodeArg<std::decay_t<P>>(call, in, off)...};
-  if (off != in.size) throw RayException("ray: task arguments have trailing bytes");
-  backend::BeforeBody(call);
-  if constexpr (std::is_void_v<R>) {
-    CallWith(f, args, std::index_sequence_for<P...>{});
-    backend::SetResult(call, backend::Payload{});
-  } else {
-    const R result = CallWith(f, args, std::index_sequence_for<P...>{});
-    backend::SetResult(call, MakePayload(result));
-  }
+  auto args = DecodeArgs<P...>(call);
+  StoreResult<R>(call, [&]() -> R { return std::apply([&](auto&... a) -> R { return f(PassArg<P>(a)...); }, args); });
 }
 
 template <class R, class... P>
@@ -88,12 +99,23 @@ constexpr bool CheckRemoteSignature() {
   return true;
 }
 
+/// How RAY_REMOTE registers one item, by its type: free functions here, actor factories
+/// and member functions in actor_remote.h.
+template <class F, class = void>
+struct Registrar {
+  static_assert(dependent_false_v<F>,
+                "RAY_REMOTE: register free functions, actor factories (T* Create(...)) and member functions "
+                "(&T::Method)");
+  static bool Run(const std::string&, F) { return false; }
+};
 template <class R, class... P>
-bool RegisterOne(const std::string& name, R (*fn)(P...)) {
-  static_assert(CheckRemoteSignature<R, P...>());
-  return backend::Register(name.c_str(), reinterpret_cast<backend::AnyFn>(fn), &Invoke<R, P...>,
-                           typeid(R (*)(P...)).name());
-}
+struct Registrar<R (*)(P...)> {
+  static bool Run(const std::string& name, R (*fn)(P...)) {
+    static_assert(CheckRemoteSignature<R, P...>());
+    return backend::Register(name.c_str(), reinterpret_cast<backend::AnyFn>(fn), &Invoke<R, P...>,
+                             typeid(R(*)(P...)).name());
+  }
+};
 
 /// "f, RAY_FUNC(g, int, double), &h" -> each name ("f", "g", "h"), split at top-level commas.
 std::vector<std::string> SplitRemoteNames(const char* spelled);
@@ -102,7 +124,7 @@ template <class... F>
 bool RegisterRemoteFunctions(const char* spelled, F... fns) {
   const std::vector<std::string> names = SplitRemoteNames(spelled);
   std::size_t i = 0;
-  return (RegisterOne(i < names.size() ? names[i++] : std::string("?"), fns) && ...);
+  return (Registrar<F>::Run(i < names.size() ? names[i++] : std::string("?"), fns) && ...);
 }
 
 /// RAY_FUNC(f, Args...): the overload of f whose parameters are exactly Args.
@@ -120,7 +142,7 @@ struct OverloadOf {
 #define RAY_INTERNAL_CONCAT_IMPL(a, b) a##b
 #define RAY_INTERNAL_CONCAT(a, b) RAY_INTERNAL_CONCAT_IMPL(a, b)
 /// Registers each function before main runs. Use at namespace scope, once per function.
-#define RAY_REMOTE(...)                                                                 \
+#define RAY_REMOTE(...)                                                                         \
   [[maybe_unused]] static const bool RAY_INTERNAL_CONCAT(ray_remote_registered_, __COUNTER__) = \
       ::ray::internal::RegisterRemoteFunctions(#__VA_ARGS__, __VA_ARGS__)
 /// One overload of a function: RAY_FUNC(f, int, double). Use the same spelling in

@@ -32,7 +32,8 @@ inline constexpr bool dependent_false_v = false;
 template <class T, class = void>
 struct has_msgpack_members : std::false_type {};
 template <class T>
-struct has_msgpack_members<T, std::void_t<decltype(std::declval<T&>().msgpack_unpack(std::declval<const msgpack::object&>()))>>
+struct has_msgpack_members<
+    T, std::void_t<decltype(std::declval<T&>().msgpack_unpack(std::declval<const msgpack::object&>()))>>
     : std::true_type {};
 
 template <class T>
@@ -101,17 +102,40 @@ struct StringStream {
   void write(const char* d, std::size_t k) { out->append(d, k); }
 };
 
-/// `v` as a Payload: `v` must outlive the call the payload is given to.
+/// While set on a thread, each ActorHandle packed there adds its actor's id to this list:
+/// the task or stored object the bytes go to then holds the actor (actor_handle.h).
+inline std::vector<std::uint64_t>*& HandleSink() {
+  static thread_local std::vector<std::uint64_t>* sink = nullptr;
+  return sink;
+}
+/// Points HandleSink at `into` for its lifetime.
+class CollectHandles {
+ public:
+  explicit CollectHandles(std::vector<std::uint64_t>* into) : prev_(HandleSink()) { HandleSink() = into; }
+  ~CollectHandles() { HandleSink() = prev_; }
+  CollectHandles(const CollectHandles&) = delete;
+  CollectHandles& operator=(const CollectHandles&) = delete;
+
+ private:
+  std::vector<std::uint64_t>* prev_;
+};
+
+/// `v` as a Payload: `v` and `contained` must outlive the call the payload is given to.
+/// The sizing pass records the ActorHandles inside `v` in `contained`.
 template <class T>
-backend::Payload MakePayload(const T& v) {
+backend::Payload MakePayload(const T& v, std::vector<std::uint64_t>& contained) {
   CountingStream count;
-  msgpack::packer<CountingStream>(count).pack(v);
+  {
+    CollectHandles collect(&contained);
+    msgpack::packer<CountingStream>(count).pack(v);
+  }
   return backend::Payload{count.n,
                           [](const void* ctx, char* into, std::size_t n) {
                             SpanStream s{into, into + n};
+                            CollectHandles none(nullptr);  // counted once, in the sizing pass
                             msgpack::packer<SpanStream>(s).pack(*static_cast<const T*>(ctx));
                           },
-                          &v};
+                          &v, &contained};
 }
 
 /// Referencing the input keeps large strings and binaries from being copied into the zone:
@@ -135,7 +159,8 @@ template <class T>
 std::shared_ptr<T> Unpack(backend::Bytes b) {
   std::size_t off = 0;
   auto value = std::make_shared<T>(UnpackAt<T>(b.data, b.size, off));
-  if (off != b.size) throw RayException("ray: the stored value is longer than its type (an ObjectRef<T> of the wrong T?)");
+  if (off != b.size)
+    throw RayException("ray: the stored value is longer than its type (an ObjectRef<T> of the wrong T?)");
   return value;
 }
 

@@ -63,9 +63,29 @@ void EncodeArg(std::string& out, std::vector<std::uint64_t>& resolve, A&& a) {
 }
 
 template <class... P, class... A, std::size_t... I>
-void EncodeArgs(std::tuple<P...>*, std::string& out, std::vector<std::uint64_t>& resolve,
-                std::index_sequence<I...>, A&&... a) {
+void EncodeArgs(std::tuple<P...>*, std::string& out, std::vector<std::uint64_t>& resolve, std::index_sequence<I...>,
+                A&&... a) {
   (EncodeArg<std::tuple_element_t<I, std::tuple<P...>>>(out, resolve, std::forward<A>(a)), ...);
+}
+
+/// The arguments of a call of a function whose parameters are `Params` (a std::tuple);
+/// ActorHandles among them are listed in `contained`.
+template <class Params, class... A>
+backend::CallArgs EncodeCall(A&&... a) {
+  backend::CallArgs call;
+  CollectHandles collect(&call.contained);
+  EncodeArgs(static_cast<Params*>(nullptr), call.args, call.resolve, std::make_index_sequence<sizeof...(A)>{},
+             std::forward<A>(a)...);
+  return call;
+}
+
+/// Every argument fits its parameter (true for a count mismatch: that has its own message).
+template <class Params, class... Args, std::size_t... I>
+constexpr bool FitsAll(std::index_sequence<I...>) {
+  if constexpr (sizeof...(Args) != std::tuple_size_v<Params>)
+    return true;
+  else
+    return (ArgumentFits<std::tuple_element_t<I, Params>, Args>() && ...);
 }
 
 }  // namespace internal
@@ -78,7 +98,8 @@ class TaskCaller {
   using ReturnType = typename Traits::Return;
 
   /// Throws RayFunctionNotFound when no RAY_REMOTE registered `f`.
-  explicit TaskCaller(F f) : function_(internal::backend::FunctionIndex(reinterpret_cast<internal::backend::AnyFn>(f))) {}
+  explicit TaskCaller(F f)
+      : function_(internal::backend::FunctionIndex(reinterpret_cast<internal::backend::AnyFn>(f))) {}
 
   /// Name for logs and errors.
   TaskCaller& SetName(std::string name) {
@@ -102,25 +123,14 @@ class TaskCaller {
   ObjectRef<ReturnType> Remote(Args&&... args) {
     static_assert(sizeof...(Args) == Traits::arity,
                   "ray::Task(f).Remote: got a different number of arguments than f has parameters");
-    static_assert(FitsAll<Args...>(std::make_index_sequence<sizeof...(Args)>{}),
+    static_assert(internal::FitsAll<typename Traits::Params, Args...>(std::make_index_sequence<sizeof...(Args)>{}),
                   "ray::Task(f).Remote: arguments not match: an argument (or the T of an ObjectRef<T> "
                   "argument) does not convert to its parameter's type");
-    std::string bytes;
-    std::vector<std::uint64_t> resolve;
-    internal::EncodeArgs(static_cast<typename Traits::Params*>(nullptr), bytes, resolve,
-                         std::make_index_sequence<sizeof...(Args)>{}, std::forward<Args>(args)...);
-    return internal::MakeRef<ReturnType>(internal::backend::Submit(function_, bytes, resolve, spec_));
+    const internal::backend::CallArgs call = internal::EncodeCall<typename Traits::Params>(std::forward<Args>(args)...);
+    return internal::MakeRef<ReturnType>(internal::backend::Submit(function_, call, spec_));
   }
 
  private:
-  template <class... Args, std::size_t... I>
-  static constexpr bool FitsAll(std::index_sequence<I...>) {
-    if constexpr (sizeof...(Args) != Traits::arity)
-      return true;  // the count assertion says it
-    else
-      return (internal::ArgumentFits<std::tuple_element_t<I, typename Traits::Params>, Args>() && ...);
-  }
-
   std::uint32_t function_;
   internal::backend::TaskSpec spec_;
 };

@@ -1,0 +1,68 @@
+// Consuming finished results one at a time (issue 13, finding 1): drain_20k_one_by_one_s,
+// as_completed_20k_s.
+#include "common.hpp"
+#include "workloads.hpp"
+
+namespace bench {
+namespace {
+
+/// drain_n noop(i) submitted and all of them finished (untimed): the refs to drain.
+std::vector<shmray::ObjectRef<int>> finished_noops(int n) {
+  std::vector<shmray::ObjectRef<int>> refs;
+  refs.reserve(std::size_t(n));
+  for (int i = 0; i < n; ++i) refs.push_back(shmray::task(noop).remote(i));
+  (void)shmray::wait(refs, {.num_returns = refs.size()});
+  return refs;
+}
+
+}  // namespace
+
+/// drain_20k_one_by_one_s: drain_n noop(i), all finished (untimed); then the seed's loop,
+/// `while (!v.empty()) { auto [r, rest] = wait(v); v = std::move(rest); }` with
+/// num_returns = 1, until the list is empty. Timed: the loop alone.
+Result drain_20k_one_by_one_s(const Context& c) {
+  const int n = c.p.drain_n;
+  auto once = [n] {
+    std::vector<shmray::ObjectRef<int>> v = finished_noops(n);
+    std::size_t seen = 0;
+    Stopwatch sw;
+    while (!v.empty()) {
+      auto [ready, rest] = shmray::wait(v, {.num_returns = 1});
+      seen += ready.size();
+      v = std::move(rest);
+    }
+    const double dt = sw.seconds();
+    check(seen == std::size_t(n), "the loop saw every ref once");
+    return dt;
+  };
+  Result r = Result::ok(repeat(Reps(c.p, c.p.drain_reps, false), 0, once, seconds));
+  r.extra.set("n", n);
+  // The same loop with wait(std::move(v)): the refs move instead of being copied (extra only).
+  std::vector<shmray::ObjectRef<int>> v = finished_noops(n);
+  Stopwatch sw;
+  while (!v.empty()) v = shmray::wait(std::move(v), {.num_returns = 1}).rest;
+  r.extra.set("moved_s", sw.seconds());
+  r.note = "noop tasks finished before the timed loop; wait(v, {.num_returns = 1}), v = rest, until empty";
+  return r;
+}
+
+/// as_completed_20k_s: the same drain_n finished noop(i), consumed by
+/// `for (auto& r : as_completed(v))`. Timed: the loop alone.
+Result as_completed_20k_s(const Context& c) {
+  const int n = c.p.drain_n;
+  auto once = [n] {
+    std::vector<shmray::ObjectRef<int>> v = finished_noops(n);
+    std::size_t seen = 0;
+    Stopwatch sw;
+    for (shmray::ObjectRef<int>& r : shmray::as_completed(v)) seen += r ? 1 : 0;
+    const double dt = sw.seconds();
+    check(seen == std::size_t(n), "as_completed yielded every ref once");
+    return dt;
+  };
+  Result r = Result::ok(repeat(Reps(c.p, c.p.drain_reps, false), 0, once, seconds));
+  r.extra.set("n", n);
+  r.note = "noop tasks finished before the timed loop; for (auto& r : as_completed(v))";
+  return r;
+}
+
+}  // namespace bench

@@ -1,0 +1,7 @@
+#pragma once
+// The process's on_ready notifier (notifier.cpp), as runtime.cpp sees it.
+
+namespace shmray::internal {
+/// Drops the pending on_ready callbacks and joins the notifier thread, if one runs (shutdown()).
+void stop_notifier() noexcept;
+}  // namespace shmray::internal
