@@ -137,3 +137,30 @@ TEST_CASE("Actors.UnlimitedRestartsSurviveRepeatedKills" * doctest::timeout(180)
   }
   shmray::shutdown();
 }
+
+TEST_CASE("Actors.KillDuringACallFreesWhatTheCallHeld" * doctest::timeout(180)) {
+  // kill() fails the running call at once; the process's exit must still recycle that call's
+  // task slot, its pins and its result (the exit once walked only the emptied queues).
+  shmray::test::NoLeaks guard;
+  shmray::test::TempDir dir;
+  shmray::init({.num_workers = 2, .quiet = true});
+  const std::size_t before = shmray::store_stats().objects;
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    auto q = shmray::actor(make_probe).remote(0);
+    const int qpid = shmray::get(q.task(&Probe::pid).remote(), 60s);
+    const std::string started = dir.file("r" + std::to_string(round));
+    auto running = q.task(&Probe::hang).remote(started);
+    shmray::test::wait_file(started);
+    shmray::kill(q);
+    CHECK_THROWS_AS(shmray::get(running, 60s), shmray::ActorDiedError);
+    CHECK(eventually_dead(qpid));
+  }
+  const bool freed =
+      shmray_test::eventually([&] { return shmray::store_stats().objects == before; }, std::chrono::seconds(30));
+  const std::size_t after = shmray::store_stats().objects;
+  CAPTURE(before);
+  CAPTURE(after);
+  CHECK(freed);
+  shmray::shutdown();
+}

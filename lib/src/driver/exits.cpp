@@ -117,17 +117,8 @@ void Driver::recover_tasks_locked(const shm::ExitReport& r) {
     const shm::TaskWord t = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[shm::task_ref_index(top)].state));
     top_known = t.gen == shm::task_ref_gen(top) && t.owner == owner && t.state == shm::TaskState::kClaimed;
   }
-  if (const ActorInfo* a = actors_.by_slot(r.slot)) {
-    // An actor's process claims only what was sent to it (its creation, its calls: it runs
-    // no pool task, never inline): look at those, not at every slot of the table (32,768
-    // shared cache lines under mu_, on every actor stop).
-    std::vector<wire::TaskRef> sent;
-    if (a->creation.value) sent.push_back(a->creation);
-    for (const auto& [caller, q] : a->queues) sent.insert(sent.end(), q.calls.begin(), q.calls.end());
-    for (wire::TaskRef ref : sent)  // recovering one may change the queues: walk a copy
-      if (tasks_.current(ref)) recover_task_locked(ref.index(), r, cancel_kill, top_known ? top : 0);
-    return;
-  }
+  // An actor's process too: kill() empties its queues before the exit arrives, so the call it
+  // was running is found only by its owner mark (a walk of the queues leaked it for good).
   for (std::uint32_t idx = 0; idx < v_.task_capacity; ++idx)
     recover_task_locked(idx, r, cancel_kill, top_known ? top : 0);
 }
