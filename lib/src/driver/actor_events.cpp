@@ -62,19 +62,23 @@ void Driver::handle_actor_message_locked(std::uint32_t w, wire::MsgType type, st
 void Driver::adopt_actor_call_locked(std::uint32_t w, const wire::ActorCallHeader& h, std::span<const ObjectId> resolve,
                                      std::span<const ObjectId> contained, std::string name) {
   ObjectId actor{h.actor};
-  // A method of another class than the actor's object (only a forged message can say so).
+  // A method of another class than the actor's object, or no actor at all (id 0 would make
+  // it a pool task, whose worker has no object): only a forged message can say so.
   const ActorInfo* a = actors_.find(actor);
   const detail::FunctionInfo* fn = v_.valid_task_ref(h.task.task_ref)
                                        ? detail::function_at(v_.tasks[shm::task_ref_index(h.task.task_ref)].function)
                                        : nullptr;
-  if (a && (!fn || fn->kind != detail::FunctionKind::kMethod || fn->class_type != a->class_type)) actor = kNoActor;
+  if (!actor.value || (a && (!fn || fn->kind != detail::FunctionKind::kMethod || fn->class_type != a->class_type)))
+    actor = kNoActor;
   adopt_worker_task_locked(w, h.task, resolve, contained, std::move(name), actor, false);
 }
 
 void Driver::adopt_actor_create_locked(std::uint32_t w, const wire::ActorCreateHeader& h,
                                        std::span<const ObjectId> resolve, std::span<const ObjectId> contained,
                                        std::string task_name, std::string actor_name) {
-  if (!v_.valid_task_ref(h.task.task_ref)) return;
+  // Before anything starts: a forged message could name another actor's id or leave an
+  // actor started with no creation to run.
+  if (!supplied_locked(w, h.task)) return;
   const shm::TaskSlot& slot = v_.tasks[shm::task_ref_index(h.task.task_ref)];
   const ObjectId id{h.task.result};
   ActorInfo a;

@@ -128,6 +128,8 @@ class Driver final : public detail::RuntimeApi {
   /// the task's own pins: it reads them all before anything can fail the task.
   bool watch_deps_locked(std::uint32_t idx, std::span<const ObjectId> resolve);
   /// `actor`: an actor's call (or, with `creation`, its creation), for that actor only.
+  // Was this task slot and its result handed to worker w (supply_locked) and not yet used?
+  bool supplied_locked(std::uint32_t w, const wire::SubmitHeader& h) const;
   bool adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,
                                 std::span<const ObjectId> contained, std::string name, ObjectId actor = {},
                                 bool creation = false);

@@ -236,17 +236,26 @@ void Driver::wake_worker() noexcept {
   v_.wake_one_idle();
 }
 
+bool Driver::supplied_locked(std::uint32_t w, const wire::SubmitHeader& h) const {
+  const WorkerEnd& we = pool_[w];
+  if (!v_.valid_task_ref(h.task_ref)) return false;
+  const std::uint32_t idx = shm::task_ref_index(h.task_ref);
+  const ObjectId result{h.result};
+  return std::find(we.supplied_tasks.begin(), we.supplied_tasks.end(), idx) != we.supplied_tasks.end() &&
+         std::find(we.supplied_objects.begin(), we.supplied_objects.end(), result.index()) !=
+             we.supplied_objects.end() &&
+         v_.live(result);
+}
+
 bool Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader& h, std::span<const ObjectId> resolve,
                                       std::span<const ObjectId> contained, std::string name, ObjectId actor,
                                       bool creation) {
   WorkerEnd& we = pool_[w];
-  if (!v_.valid_task_ref(h.task_ref)) return false;
+  if (!supplied_locked(w, h)) return false;  // not its to use
   const std::uint32_t idx = shm::task_ref_index(h.task_ref);
   const ObjectId result{h.result};
   auto ti = std::find(we.supplied_tasks.begin(), we.supplied_tasks.end(), idx);
   auto oi = std::find(we.supplied_objects.begin(), we.supplied_objects.end(), result.index());
-  if (ti == we.supplied_tasks.end() || oi == we.supplied_objects.end() || !v_.live(result))
-    return false;  // not its to use
   we.supplied_tasks.erase(ti);
   we.supplied_objects.erase(oi);
   ++we.holds[result.value];         // the supply pin becomes the worker's reference to the result

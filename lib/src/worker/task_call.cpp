@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <typeinfo>
 
 #include "common/payload_write.hpp"
@@ -162,9 +163,11 @@ bool WorkerRuntime::run_function(const Running& r, std::string& error) {
     for (std::int32_t attempt = 0;; ++attempt) {
       Call call(*this, r, parsed->args);
       try {
-        if (fn->kind == detail::FunctionKind::kMethod)
+        if (fn->kind == detail::FunctionKind::kMethod) {
+          if (!actor_self_)  // only a forged task names a method outside an actor's process
+            throw std::logic_error("shmray: " + fn->name + " is an actor method, run with no actor object");
           fn->invoke_method(fn->method.data(), actor_self_, call);
-        else
+        } else
           fn->invoke(fn->address, call);
         leave_if_forked();
         break;
