@@ -33,10 +33,15 @@ namespace {
 constexpr auto kLook = std::chrono::milliseconds(2);  // how late an id added meanwhile is seen
 constexpr auto kStopWait = std::chrono::seconds(10);  // for a callback running at shutdown(), as drain_calls
 
+thread_local bool t_notifier_thread = false;
+
 class Notifier {
  public:
   void add(ObjectId id, std::function<void()> fn) {
     std::lock_guard lock(mu_);
+    // A callback that re-arms while shutdown() drops the rest: dropped too (fn is destroyed
+    // after the lock), not a new thread that would outlive shutdown.
+    if (stopping_) return;
     ids_.push_back(id);
     fns_.push_back(std::move(fn));
     if (!running_) {
@@ -66,8 +71,11 @@ class Notifier {
       std::swap(fns_, dropped);
       ids_.clear();
       cv_.notify_all();
-      if (t.get_id() != std::this_thread::get_id())
+      if (t.get_id() != std::this_thread::get_id()) {
+        stopping_ = true;
         left = exited_.wait_for(lock, kStopWait, [&] { return live_ == 0; });
+        stopping_ = false;
+      }
     }
     if (left)
       t.join();
@@ -85,11 +93,13 @@ class Notifier {
     new (&exited_) std::condition_variable;
     new (&thread_) std::thread;  // the parent's threads are not here
     running_ = false;
+    stopping_ = false;
     live_ = 0;
   }
 
  private:
   void run(std::uint64_t mine) {
+    t_notifier_thread = true;  // works for no task: a cancel of the task the worker runs is not ours
     std::vector<ObjectId> watched;
     std::vector<std::uint32_t> final;
     std::vector<std::function<void()>> due;
@@ -154,6 +164,7 @@ class Notifier {
   std::condition_variable exited_;  // live_ fell
   std::thread thread_;
   bool running_ = false;
+  bool stopping_ = false;         // stop() waits for the thread: add() drops, starts none
   std::uint64_t generation_ = 0;  // bumped by stop(): a thread of an older one leaves
   int live_ = 0;                  // threads started and not yet left
 };
@@ -175,4 +186,5 @@ void when_final(ObjectId id, std::function<void()> fn) { notifier().add(id, std:
 
 namespace shmray::internal {
 void stop_notifier() noexcept { detail::notifier().stop(); }
+bool on_notifier_thread() noexcept { return detail::t_notifier_thread; }
 }  // namespace shmray::internal

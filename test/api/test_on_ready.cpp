@@ -19,6 +19,7 @@
 
 #include "api/gate.hpp"
 #include "support/leak_check.hpp"
+#include "support/procs.hpp"
 
 using namespace std::chrono_literals;
 
@@ -48,6 +49,18 @@ int sum_of_futures(int n) {
   return sum;
 }
 SHMRAY_REMOTE(sum_of_futures);
+
+/// Arms a callback on a child that waits for `gate` (the callback outlives this task), marks
+/// `started`, then runs on for `ms` after it is cancelled (the notifier looks meanwhile).
+int arm_then_linger(std::string gate, std::string marker, std::string started, int ms) {
+  shmray::on_ready(shmray::task(gated).remote(gate, 1),
+                   [marker](const shmray::ObjectRef<int>&) { shmray::test::append_line(marker, "ran"); });
+  shmray::test::append_line(started, "started");
+  while (!shmray::cancelled()) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return 0;
+}
+SHMRAY_REMOTE(arm_then_linger);
 
 const shmray::Options kPool{.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true};
 
@@ -169,4 +182,24 @@ TEST_CASE("OnReady.AStuckCallbackDoesNotHangShutdown" * doctest::timeout(120)) {
   const auto gone = std::chrono::steady_clock::now() + 30s;
   while (notifier_threads() > 0 && std::chrono::steady_clock::now() < gone) std::this_thread::sleep_for(1ms);
   CHECK(notifier_threads() == 0);
+}
+
+TEST_CASE("OnReady.ACancelOfTheWorkersTaskKeepsTheCallbacks" * doctest::timeout(120)) {
+  // A worker's notifier thread works for no task: a cancel of the task the worker runs once
+  // made its look throw, and every pending callback of the process was dropped.
+  shmray::test::NoLeaks guard;
+  shmray::test::TempDir dir;
+  shmray::init(kPool);
+  {
+    shmray_test::Gate gate;
+    const std::string marker = dir.file("ran"), started = dir.file("started");
+    auto victim = shmray::task(arm_then_linger).remote(gate.path(), marker, started, 300);
+    shmray::test::wait_file(started);
+    shmray::cancel(victim, {.recursive = false});  // the child, and the callback on it, go on
+    CHECK_THROWS_AS(shmray::get(victim, 60s), shmray::TaskCancelledError);
+    CHECK_FALSE(shmray::test::file_exists(marker));
+    gate.open();
+    CHECK(shmray_test::eventually([&] { return shmray::test::file_exists(marker); }, 30s));
+  }
+  shmray::shutdown();
 }

@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include "notifier.hpp"
 #include "shmray/errors.hpp"
 #include "worker/runtime_internal.hpp"
 
@@ -61,10 +62,12 @@ bool WorkerRuntime::task_cancelled(std::uint64_t task_ref) const {
          tw.state != shm::TaskState::kClaimed || tw.owner != task_owner_;
 }
 
-// The task the calling thread works for: the innermost one on the task thread, the
-// outermost one (bottom_) on a thread a task started; 0 outside any task.
+// The task the calling thread works for: the innermost one on the task thread, none on the
+// notifier's (its callbacks belong to no task), the outermost one (bottom_) on another thread
+// a task started; 0 outside any task.
 std::uint64_t WorkerRuntime::own_task() const noexcept {
   if (t_task_thread) return stack_.empty() ? 0 : stack_.back().task_ref;
+  if (shmray::internal::on_notifier_thread()) return 0;  // on_ready's thread: no task's
   return bottom_.load(std::memory_order_acquire);
 }
 
