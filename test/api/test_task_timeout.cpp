@@ -101,7 +101,8 @@ TEST_CASE("TaskTimeout.ARunningTaskIsStoppedAndGetThrows" * doctest::timeout(120
   shmray::test::NoLeaks guard;
   shmray::init(kPool);
   const std::string pid_file = temp_path("pid");
-  auto r = shmray::task(stubborn).options({.name = "stuck", .timeout = 300ms}).remote(pid_file);
+  // The deadline counts from submission: it must leave a slow machine time to start the task.
+  auto r = shmray::task(stubborn).options({.name = "stuck", .timeout = 3s}).remote(pid_file);
   const pid_t pid = wait_for_pid_file(pid_file);
   REQUIRE(pid > 0);
   try {
@@ -134,9 +135,10 @@ TEST_CASE("TaskTimeout.AQueuedTaskPastItsDeadlineNeverRuns" * doctest::timeout(1
 TEST_CASE("TaskTimeout.InTimeIsUntouchedAndDependentsFailWithTheTimeout" * doctest::timeout(120)) {
   shmray::test::NoLeaks guard;
   shmray::init(kPool);
-  auto quick = shmray::task(plus_one).options({.timeout = 200ms}).remote(41);
+  CHECK(shmray::task(plus_one).remote(0).get() == 1);  // the pool is up: the timed one needs no fork
+  auto quick = shmray::task(plus_one).options({.timeout = 2s}).remote(41);
   CHECK(quick.get() == 42);
-  std::this_thread::sleep_for(300ms);  // past its deadline: the finished result stays
+  std::this_thread::sleep_for(2200ms);  // past its deadline: the finished result stays
   CHECK(quick.get() == 42);
 
   auto slow = shmray::task(nap_ms).options({.timeout = 100ms}).remote(60'000);

@@ -213,7 +213,8 @@ TEST_CASE("TimeoutAttack.StoppedWorkerIgnoringSigtermIsStillKilled" * doctest::t
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 1, .object_store_bytes = 64 << 20, .quiet = true});
   const std::string pid_file = temp_path("pid");
-  auto r = shmray::task(stopped_forever).options({.timeout = 500ms}).remote(pid_file);
+  // Long enough for the SIGSTOP below to come before the deadline on a slow machine.
+  auto r = shmray::task(stopped_forever).options({.timeout = 5s}).remote(pid_file);
   pid_t pid = 0;
   for (int i = 0; i < 30'000 && pid <= 0; ++i) {
     std::ifstream in(pid_file);
