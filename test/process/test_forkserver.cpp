@@ -27,10 +27,12 @@
 #include "support/child_role.hpp"
 #include "support/leak_check.hpp"
 #include "support/procs.hpp"
+#include "support/role_check.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using shmray::test::check_role;
 using Clock = std::chrono::steady_clock;
 
 long twice_slowly(long i) {
@@ -111,45 +113,6 @@ long peak_rss_kib(int pid) {
   for (std::string line; std::getline(f, line);)
     if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
   return -1;
-}
-
-// Runs this binary in `role` with stdout on `out_fd` (-1: /dev/null) and returns its wait
-// status; kills it after `limit` (the status then says SIGKILL).
-int run_role(const std::string& role, int out_fd = -1, std::chrono::seconds limit = 60s) {
-  const std::string exe = shmray::test::self_exe(), arg = "--shmray-role=" + role;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = out_fd >= 0 ? out_fd : ::open("/dev/null", O_WRONLY);
-    ::dup2(fd, STDOUT_FILENO);
-    ::execl(exe.c_str(), exe.c_str(), arg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  const auto until = Clock::now() + limit;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (Clock::now() > until) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return status;
-}
-
-void check_role(const std::string& role, int out_fd = -1, std::chrono::seconds limit = 60s) {
-  const auto shm_before = shmray::test::dev_shm_entries();
-  const int status = run_role(role, out_fd, limit);
-  CAPTURE(role);
-  CAPTURE(status);
-  CHECK_FALSE(WIFSIGNALED(status));  // SIGPIPE (13), or SIGKILL for a hang
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  // The role's pool is gone with it (this binary is a subreaper: orphans come back here).
-  const auto until = Clock::now() + 5s;
-  while (!shmray::test::live_children().empty() && Clock::now() < until) std::this_thread::sleep_for(5ms);
-  CHECK(shmray::test::live_children().empty());
-  CHECK(shmray::test::dev_shm_entries() == shm_before);
 }
 
 // The pool answers: a crash is reported as WorkerCrashedError, and a replacement runs tasks.

@@ -6,6 +6,7 @@
 // it is told to stop (its destructor runs) and its exit is the end. Holds of a num_cpus > 0
 // actor keep pool CPUs until it is dead.
 #include <algorithm>
+#include <cstring>
 
 #include "common/task_slot.hpp"
 #include "driver/driver.hpp"
@@ -14,6 +15,9 @@
 #include "shmray/errors.hpp"
 
 namespace shmray::driver {
+namespace {
+constexpr std::uint32_t kActorForkTries = 5;  // a second apart (the pool's respawn delay)
+}  // namespace
 
 bool Driver::actor_restartable(const ActorInfo& a) const {
   return a.state != ActorState::kDead && !a.kill_requested && !a.stop_sent && pool_.broken().empty() &&
@@ -52,6 +56,8 @@ void Driver::recover_actor_task_locked(std::uint32_t idx, shm::TaskWord tw, cons
 void Driver::on_actor_exit_locked(const shm::ExitReport& r) {
   ActorInfo* a = actors_.by_slot(r.slot);
   if (!a) return;
+  if (is_fork_failure(r)) return on_actor_fork_failure_locked(*a, r.pid);
+  a->fork_failures = 0;  // a process of it ran
   if (actor_restartable(*a)) return restart_actor_locked(*a);
   if (a->state != ActorState::kDead) {
     a->state = ActorState::kDead;
@@ -66,6 +72,37 @@ void Driver::on_actor_exit_locked(const shm::ExitReport& r) {
                                 : "; no restart was left (max_restarts=" + std::to_string(a->max_restarts) + ")");
   }
   bury_actor_locked(*a);
+}
+
+void Driver::on_actor_fork_failure_locked(ActorInfo& a, int err) {
+  // No process came (a pids limit, no memory): nothing of it ran, so this is no restart and
+  // costs none of max_restarts. What it was sent goes again to the next try, a second later
+  // (a hot loop of forks would only make the shortage worse); after kActorForkTries in a row
+  // the actor is dead, with the errno and the fix in its ActorDiedError.
+  const bool wanted = a.state != ActorState::kDead && !a.kill_requested && pool_.broken().empty() &&
+                      !stopping_.load(std::memory_order_acquire);
+  if (wanted && ++a.fork_failures < kActorForkTries) {
+    for (auto& [caller, q] : a.queues) q.unsent = 0;
+    a.creation_sent = false;
+    a.stop_sent = false;  // its stop, if sent, reached no process: it goes again after the calls
+    return pool_.retry_fork_later_locked(a.slot);
+  }
+  if (a.state != ActorState::kDead) {
+    a.state = ActorState::kDead;
+    a.death = "its process could not be started: fork failed " + std::to_string(a.fork_failures) + " times in a row (" +
+              std::strerror(err) +
+              "); raise the pids limit (ulimit -u, the cgroup's pids.max) or start fewer processes";
+  }
+  bury_actor_locked(a);
+}
+
+void Driver::respawn_actor_locked(std::uint32_t slot) {
+  // The retry after a failed fork is due (watch_pool_locked).
+  ActorInfo* a = actors_.by_slot(slot);
+  if (!a) return;
+  if (a->state == ActorState::kDead || a->kill_requested) return bury_actor_locked(*a);  // killed meanwhile
+  request_spawn(slot);
+  pump_actor_locked(*a);
 }
 
 void Driver::restart_actor_locked(ActorInfo& a) {

@@ -49,6 +49,7 @@ struct ActorInfo {
   ObjectId lifetime;           // cpus > 0: final once the actor is dead; its holds end then
   std::vector<ObjectId> pins;  // the creation's argument refs: held while it may restart
   std::uint32_t restarts = 0;
+  std::uint32_t fork_failures = 0;  // in a row: its process could not be forked
   ActorState state = ActorState::kStarting;
   std::string death;       // why it is dead: the ActorDiedError message
   wire::TaskRef creation;  // the creation task (first run or a restart) until it is done

@@ -190,6 +190,8 @@ class Driver final : public detail::RuntimeApi {
   bool actor_restartable(const ActorInfo& a) const;
   void recover_actor_task_locked(std::uint32_t idx, shm::TaskWord tw, const shm::ExitReport& r);
   void on_actor_exit_locked(const shm::ExitReport& r);
+  void on_actor_fork_failure_locked(ActorInfo& a, int err);
+  void respawn_actor_locked(std::uint32_t slot);
   void restart_actor_locked(ActorInfo& a);
   void bury_actor_locked(ActorInfo& a);
   void fail_actor_calls_locked(ActorInfo& a);

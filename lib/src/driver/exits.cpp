@@ -64,7 +64,11 @@ void Driver::watch_pool_locked() {
   if (pool_.fork_server_died_locked(now)) on_fork_server_death_locked();
   for (std::uint32_t w = 0; w < pool_.size(); ++w) {
     pool_.open_pidfd_locked(w);
-    if (pool_.respawn_due_locked(w, now)) request_spawn(w);
+    if (!pool_.respawn_due_locked(w, now)) continue;
+    if (w >= v_.geo.pool_slots)
+      respawn_actor_locked(w);
+    else
+      request_spawn(w);
   }
   pool_.send_requests_locked();
 }

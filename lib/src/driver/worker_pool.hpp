@@ -112,6 +112,8 @@ class WorkerPool {
   void open_pidfd_locked(std::uint32_t w);
   /// A slot whose fork failed is due to be tried again (clears the mark).
   bool respawn_due_locked(std::uint32_t w, std::chrono::steady_clock::time_point now);
+  /// The slot's fork failed: respawn_due_locked says when to try again.
+  void retry_fork_later_locked(std::uint32_t slot);
   /// Whether `r` is about the process now in its slot (not an earlier one).
   bool current_exit_locked(const shm::ExitReport& r) const;
   void mark_dead_locked(std::uint32_t slot);

@@ -92,6 +92,11 @@ void WorkerPool::mark_dead_locked(std::uint32_t slot) {
   v_.sleeping.clear(slot);
 }
 
+void WorkerPool::retry_fork_later_locked(std::uint32_t slot) {
+  workers_[slot].respawn_pending = true;
+  workers_[slot].respawn_at = std::chrono::steady_clock::now() + kRespawnDelay;
+}
+
 WorkerPool::AfterExit WorkerPool::after_exit_locked(const shm::ExitReport& r, bool stopping) {
   // A worker started while others were blocked is not replaced; a regular one is.
   WorkerEnd& we = workers_[r.slot];
@@ -101,8 +106,7 @@ WorkerPool::AfterExit WorkerPool::after_exit_locked(const shm::ExitReport& r, bo
   } else if (is_fork_failure(r)) {
     // No worker came: try this slot again later; with no regular worker left at all, queued
     // tasks would wait forever: the caller fails them, and later submissions, with the errno.
-    we.respawn_pending = true;
-    we.respawn_at = std::chrono::steady_clock::now() + kRespawnDelay;
+    retry_fork_later_locked(r.slot);
     bool any = false;
     for (std::uint32_t s = 0; s < v_.geo.num_workers; ++s) any = any || workers_[s].alive;
     if (!any) return AfterExit::kNoWorkerLeft;
