@@ -124,6 +124,19 @@ class Selfish {
   int one() const { return 1; }
   // Calls its own actor and waits: the call could only run after this method returns.
   int wait_on_self(shmray::ActorHandle<Selfish> self) const { return shmray::get(self.task(&Selfish::one).remote()); }
+  // wait() that needs `n` of [a call to itself, a ready object] final.
+  int wait_on_self_and_ready(shmray::ActorHandle<Selfish> self, std::size_t n) const {
+    std::vector<shmray::ObjectRef<int>> refs{self.task(&Selfish::one).remote(), shmray::put(7)};
+    auto w = shmray::wait(refs, {.num_returns = n});
+    return static_cast<int>(w.ready.size());
+  }
+  // as_completed over calls to itself: the first step would never end.
+  int stream_self(shmray::ActorHandle<Selfish> self) const {
+    std::vector<shmray::ObjectRef<int>> refs{self.task(&Selfish::one).remote(), self.task(&Selfish::one).remote()};
+    int sum = 0;
+    for (auto& r : shmray::as_completed(refs)) sum += shmray::get(r);
+    return sum;
+  }
   // The same with a deadline: it times out instead (the caller chose to wait that long).
   int wait_on_self_briefly(shmray::ActorHandle<Selfish> self) const {
     try {
@@ -138,6 +151,8 @@ SHMRAY_REMOTE(make_selfish);
 SHMRAY_REMOTE(&Selfish::one);
 SHMRAY_REMOTE(&Selfish::wait_on_self);
 SHMRAY_REMOTE(&Selfish::wait_on_self_briefly);
+SHMRAY_REMOTE(&Selfish::wait_on_self_and_ready);
+SHMRAY_REMOTE(&Selfish::stream_self);
 }  // namespace
 
 TEST_CASE("ActorOptions.AMethodWaitingForItsOwnActorIsRefusedNotHung" * doctest::timeout(120)) {
@@ -151,6 +166,20 @@ TEST_CASE("ActorOptions.AMethodWaitingForItsOwnActorIsRefusedNotHung" * doctest:
     } catch (const shmray::TaskError& e) {
       CHECK(std::string(e.what()).find("its own actor") != std::string::npos);
     }
+    // wait() and as_completed() too, when the wait could not end without such a call.
+    const auto refused = [](auto ref) {
+      try {
+        (void)shmray::get(ref, 60s);
+        return std::string("it returned");
+      } catch (const shmray::TaskError& e) {
+        return std::string(e.what());
+      }
+    };
+    CHECK(refused(s.task(&Selfish::wait_on_self_and_ready).remote(s, std::size_t{2})).find("its own actor") !=
+          std::string::npos);
+    CHECK(refused(s.task(&Selfish::stream_self).remote(s)).find("its own actor") != std::string::npos);
+    // A wait that can end without it is not refused: the ready object is enough.
+    CHECK(shmray::get(s.task(&Selfish::wait_on_self_and_ready).remote(s, std::size_t{1}), 60s) == 1);
     CHECK(shmray::get(s.task(&Selfish::wait_on_self_briefly).remote(s), 60s) == -1);
     CHECK(shmray::get(s.task(&Selfish::one).remote(), 30s) == 1);  // and it lives on
   }

@@ -26,13 +26,13 @@ constexpr std::uint64_t kInlineGraceNs = 2'000'000'000;
 }  // namespace
 
 WorkerRuntime::InlineHelper::InlineHelper(WorkerRuntime& rt, std::span<const ObjectId> ids, detail::Deadline until,
-                                          bool needs_all)
+                                          std::size_t needed)
     : rt_(rt),
       ids_(ids),
       task_thread_(t_task_thread && !rt.stack_.empty()),
       in_task_(rt.own_task() != 0),
       finite_(!until.is_never()),
-      needs_all_(needs_all),
+      needed_(needed),
       since_(shm::now_ns()) {}
 
 // Cannot throw (a throw out of a destructor ends the worker with std::terminate), so the
@@ -48,7 +48,7 @@ WorkerRuntime::InlineHelper::~InlineHelper() noexcept {
 bool WorkerRuntime::InlineHelper::help() {
   if (!in_task_) return false;  // not inside a task: just wait
   rt_.throw_if_cancelled();
-  if (rt_.is_actor_ && needs_all_ && !finite_) rt_.refuse_wait_on_self(ids_);
+  if (rt_.is_actor_ && !finite_) rt_.refuse_wait_on_self(ids_, needed_);
   if (!may_inline()) return false;
   if (!rt_.walk_seen_.empty()) rt_.walk_seen_.clear();  // a new walk (a nested one's set is done with)
   const bool killable_too = shm::now_ns() - since_ >= kInlineGraceNs;
@@ -112,9 +112,14 @@ bool WorkerRuntime::try_run_producer(ObjectId id, int depth, bool killable_too) 
 // An actor runs one call at a time: a method waiting, without a deadline, for a call to its
 // own actor that has not started would wait for ever (the call runs only after the method
 // returns). The driver marks each call it took with its actor's slot (TaskSlot::holds, unused
-// by actor calls otherwise), so such a wait is refused with an error saying what to do.
-void WorkerRuntime::refuse_wait_on_self(std::span<const ObjectId> ids) const {
+// by actor calls otherwise), so a wait that needs more ids final than are not such calls
+// (get of one, wait for num_returns, as_completed's last ones) is refused with an error
+// saying what to do. Looked at on each wake: the driver marks a call some time after its
+// submit, and a wait that was not refused at first may be once its mark is there.
+void WorkerRuntime::refuse_wait_on_self(std::span<const ObjectId> ids, std::size_t needed) const {
+  std::size_t may_end = ids.size();
   for (ObjectId id : ids) {
+    if (may_end < needed) break;
     const shm::ObjectSlot* s = v_.slot(id);
     if (!s || !v_.word(*s).open()) continue;
     const std::uint64_t ref = shm::load_acquire(const_cast<std::uint64_t&>(s->producer));
@@ -124,11 +129,13 @@ void WorkerRuntime::refuse_wait_on_self(std::span<const ObjectId> ids) const {
     const bool not_started = tw.state == shm::TaskState::kQueued || tw.state == shm::TaskState::kWaiting;
     if (tw.gen != shm::task_ref_gen(ref) || !not_started || !(t.task_flags & shm::kTaskActor)) continue;
     if (shm::load_acquire(t.result) != id.value) continue;  // a stale producer word: not this object's task
-    if (shm::load_acquire(t.holds) == std::uint64_t(slot_) + 1)
-      throw Error(
-          "shmray: an actor method waits for a call to its own actor; that call runs only after this method "
-          "returns, so the wait would never end. Return the ref instead, or call the method directly");
+    if (shm::load_acquire(t.holds) == std::uint64_t(slot_) + 1) --may_end;
   }
+  if (may_end < needed)
+    throw Error(
+        "shmray: an actor method waits for a call to its own actor; that call runs only after this method "
+        "returns, so the wait would never end. Return the ref instead, call the method directly, or give "
+        "the wait a timeout");
 }
 
 bool WorkerRuntime::run_own_child() {

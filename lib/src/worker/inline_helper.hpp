@@ -28,8 +28,9 @@ namespace shmray::worker {
 // running), but check the cancellation of the task they belong to.
 class WorkerRuntime::InlineHelper final : public common::WaitHelper {
  public:
-  /// `needs_all`: the wait cannot end before every id is final (get, not wait).
-  InlineHelper(WorkerRuntime& rt, std::span<const ObjectId> ids, detail::Deadline until, bool needs_all = false);
+  /// `needed`: how many of the ids must be final before the wait can end (all for get,
+  /// num_returns for wait, one for collect_final).
+  InlineHelper(WorkerRuntime& rt, std::span<const ObjectId> ids, detail::Deadline until, std::size_t needed);
   ~InlineHelper() noexcept;  // cannot throw: see inline_helper.cpp for what it drops instead
   InlineHelper(const InlineHelper&) = delete;
   InlineHelper& operator=(const InlineHelper&) = delete;
@@ -42,7 +43,8 @@ class WorkerRuntime::InlineHelper final : public common::WaitHelper {
 
   WorkerRuntime& rt_;
   std::span<const ObjectId> ids_;
-  const bool task_thread_, in_task_, finite_, needs_all_;
+  const bool task_thread_, in_task_, finite_;
+  const std::size_t needed_;
   const std::uint64_t since_;
   bool counted_ = false;  // in waiting_threads_ (a thread the task started, asleep)
 };

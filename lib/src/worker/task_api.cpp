@@ -231,19 +231,19 @@ void WorkerRuntime::free_block(std::uint64_t offset) noexcept {
 
 std::span<const std::byte> WorkerRuntime::fetch(ObjectId id, detail::Deadline until) {
   const ObjectId one[] = {id};
-  InlineHelper helper(*this, one, until, true);
+  InlineHelper helper(*this, one, until, 1);
   return common::fetch_object(v_, id, until, helper);
 }
 
 std::size_t WorkerRuntime::wait(std::span<const ObjectId> ids, std::size_t num_returns, detail::Deadline until,
                                 std::vector<char>& ready) {
   common::check_wait_arguments(ids, num_returns);
-  InlineHelper helper(*this, ids, until);
+  InlineHelper helper(*this, ids, until, num_returns);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
 }
 
 std::size_t WorkerRuntime::wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) {
-  InlineHelper helper(*this, ids, until, true);
+  InlineHelper helper(*this, ids, until, ids.size());
   std::vector<char> ready;
   std::size_t failed = ids.size();
   common::wait_many(v_, ids, ids.size(), until, helper, ready, &failed);
@@ -252,7 +252,7 @@ std::size_t WorkerRuntime::wait_all_or_failure(std::span<const ObjectId> ids, de
 
 std::size_t WorkerRuntime::collect_final(std::span<const ObjectId> ids, detail::Deadline until,
                                          std::vector<std::uint32_t>& final) {
-  InlineHelper helper(*this, ids, until);
+  InlineHelper helper(*this, ids, until, ids.empty() ? 0 : 1);
   return common::wait_any(v_, ids, until, helper, final);
 }
 

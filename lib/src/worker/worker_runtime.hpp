@@ -126,7 +126,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   /// kInlineGraceNs: no other worker took it).
   bool try_run_producer(ObjectId id, int depth, bool killable_too);
   /// Throws when an actor's method would wait for ever for a call to its own actor.
-  void refuse_wait_on_self(std::span<const ObjectId> ids) const;
+  void refuse_wait_on_self(std::span<const ObjectId> ids, std::size_t needed) const;
   bool run_own_child();
   void set_blocked(bool blocked) noexcept;
   void thread_waits(bool waits) noexcept;
