@@ -74,6 +74,18 @@ int parent_of_overdue_child(int timeout_ms) {
 }
 SHMRAY_REMOTE(parent_of_overdue_child);
 
+/// Waits for a child that ignores its timeout: it never looks at cancelled().
+int parent_of_stubborn_child(int timeout_ms) {
+  auto child = shmray::task(nap_ms).options({.timeout = std::chrono::milliseconds(timeout_ms)}).remote(600'000);
+  try {
+    child.get();
+    return 0;
+  } catch (const shmray::TaskTimeoutError&) {
+    return 1;
+  }
+}
+SHMRAY_REMOTE(parent_of_stubborn_child);
+
 /// A parent that submits a timed child from a thread of its own.
 int timed_child_from_thread(int x) {
   int out = -1;
@@ -139,6 +151,20 @@ TEST_CASE("TimeoutAttack.TimedChildOfAWaitingParentWhenNoWorkerCanBeAdded" * doc
   // timeout; the child is told through cancelled().
   CHECK(shmray::task(parent_of_overdue_child).remote(3'000).get() == 1);
   CHECK(shmray::task(plus_one).remote(1).get() == 2);
+}
+
+TEST_CASE("TimeoutAttack.AStubbornTimedChildRunInlineDoesNotHoldItsParentForGood" * doctest::timeout(120)) {
+  // As above, but the child outlives its deadline (3 s: past the 2 s its parent leaves it to
+  // other workers, so it runs inline) without looking at cancelled(). Its worker is killed a
+  // second after the deadline; the parent runs again (a new stubborn child, the same way) and
+  // then, charged, fails: a bounded failure with a reason, where it used to hang for good.
+  shmray::test::NoLeaks guard;
+  shmray::init({.num_workers = 1, .object_store_bytes = 64 << 20, .quiet = true, .max_workers = 1});
+  const auto t0 = std::chrono::steady_clock::now();
+  auto parent = shmray::task(parent_of_stubborn_child).options({.max_retries = 0}).remote(3'000);
+  CHECK_THROWS_AS(shmray::get(parent, 60s), shmray::WorkerCrashedError);
+  CHECK(std::chrono::steady_clock::now() - t0 < 40s);
+  CHECK(shmray::task(plus_one).remote(1).get() == 2);  // the pool lives on
 }
 
 TEST_CASE("TimeoutAttack.TimedChildFromAThreadOfATask" * doctest::timeout(120)) {

@@ -49,7 +49,9 @@ struct TaskOptions {
   /// finished by then is cancelled with force (a queued one never runs, a running one's
   /// worker process is killed and replaced, its retries end) and get() throws
   /// TaskTimeoutError, as do tasks that depend on it. None: no limit. Must be positive
-  /// (std::invalid_argument otherwise). Not for actor calls.
+  /// (std::invalid_argument otherwise). Not for actor calls. A task that its waiting parent
+  /// ran inline (no worker took it for 2 s) is first told through cancelled(); if it still
+  /// runs 1 s later, its worker is killed and the tasks it ran under run again.
   std::optional<std::chrono::nanoseconds> timeout{};
 };
 

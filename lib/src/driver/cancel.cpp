@@ -30,11 +30,15 @@
 #include <thread>
 
 #include "driver/driver.hpp"
+#include "driver/warn.hpp"
 #include "shm/futex.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
 
 namespace shmray::driver {
+namespace {
+constexpr std::uint64_t kOverdueGraceNs = 1'000'000'000;  // see kill_overdue_locked
+}  // namespace
 
 std::string Driver::cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name,
                                       wire::ErrorKind kind) const {
@@ -103,7 +107,9 @@ void Driver::cancel_in_table_locked(ObjectId id, std::uint32_t idx, bool force, 
     switch (tw.state) {
       case shm::TaskState::kWaiting: fail_task_locked(idx, bytes); return;
       case shm::TaskState::kQueued: done = cancel_queued_locked(idx, w, bytes); break;
-      case shm::TaskState::kClaimed: done = cancel_claimed_locked(id, idx, w, bytes, force); break;
+      case shm::TaskState::kClaimed:
+        done = cancel_claimed_locked(id, idx, w, bytes, force, kind == wire::ErrorKind::kTimeout);
+        break;
       default: return;  // kDone: finished; kFree/kCancelled: gone
     }
   }
@@ -118,7 +124,7 @@ bool Driver::cancel_queued_locked(std::uint32_t idx, std::uint64_t& w, std::span
 }
 
 bool Driver::cancel_claimed_locked(ObjectId id, std::uint32_t idx, std::uint64_t& w, std::span<const std::byte> payload,
-                                   bool force) {
+                                   bool force, bool timeout) {
   const shm::TaskWord tw = shm::TaskWord::unpack(w);
   shm::TaskWord next = tw;
   next.flags |= shm::kTaskCancelRequested;
@@ -126,9 +132,30 @@ bool Driver::cancel_claimed_locked(ObjectId id, std::uint32_t idx, std::uint64_t
   if (!objects_.write_payload_locked(id, shm::ObjectState::kFailed, payload)) return true;  // it finished first
   on_final_locked(id);
   const std::uint32_t worker = tw.owner - 1u;
-  if (force && worker < pool_.size() && pool_[worker].alive)
-    force_kill_locked(worker, wire::TaskRef::make(idx, tw.gen));
+  const wire::TaskRef ref = wire::TaskRef::make(idx, tw.gen);
+  if (force && worker < pool_.size() && pool_[worker].alive && !force_kill_locked(worker, ref) && timeout)
+    tasks_.add_overdue({shm::now_ns() + kOverdueGraceNs, worker, pool_[worker].incarnation, ref});
   return true;  // the slot is recycled when the worker reports TaskDone (or dies)
+}
+
+// A timed task run inline (its waiting parent ran it: no other worker could take it) was
+// only told at its deadline, through cancelled(): a kill would have taken its parent too.
+// One that ignores that for kOverdueGraceNs more would hold its parent's worker for good, so
+// the worker is killed after all. The parent and any task under it did not crash: they run
+// again (recover_tasks_locked: free of charge the first time, flagged kTaskNoInline) and
+// find the child's ref failed with TaskTimeoutError. At least once, as for any retry.
+void Driver::kill_overdue_locked(std::uint64_t now_ns) {
+  for (const TaskTable::Overdue& o : tasks_.take_overdue(now_ns)) {
+    if (o.worker >= pool_.size() || !pool_[o.worker].alive || pool_[o.worker].incarnation != o.incarnation) continue;
+    const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[o.task.index()].state));
+    if (tw.gen != o.task.gen() || tw.state != shm::TaskState::kClaimed || tw.owner != o.worker + 1u) continue;
+    const pid_t pid = pool_.worker_pid(o.worker);
+    if (pid <= 0) continue;
+    warn("shmray: a timed task ran inline " + std::to_string(kOverdueGraceNs / 1'000'000) +
+         " ms past its TaskOptions::timeout without looking at cancelled(); its worker (pid " + std::to_string(pid) +
+         ") is killed, and the tasks it was running under run again");
+    ::kill(pid, SIGKILL);
+  }
 }
 
 void Driver::add_deadline_locked(std::uint64_t at_ns, ObjectId result) {
@@ -139,12 +166,14 @@ std::chrono::nanoseconds Driver::expire_deadlines_locked(std::chrono::nanosecond
   const std::uint64_t now = shm::now_ns();
   while (const std::optional<ObjectId> id = tasks_.pop_expired(now))
     if (v_.live(*id)) cancel_locked(*id, /*force=*/true, /*recursive=*/true, wire::ErrorKind::kTimeout);
-  const std::uint64_t next = tasks_.next_deadline();
+  kill_overdue_locked(now);
+  const std::uint64_t d = tasks_.next_deadline(), o = tasks_.next_overdue();
+  const std::uint64_t next = d == 0 || (o != 0 && o < d) ? o : d;
   if (next == 0) return longest;
   return std::min(longest, std::chrono::nanoseconds(next > now ? next - now : 0));
 }
 
-void Driver::force_kill_locked(std::uint32_t worker, wire::TaskRef ref) {
+bool Driver::force_kill_locked(std::uint32_t worker, wire::TaskRef ref) {
   shm::WorkerControl& c = seg_.worker(worker);
   shm::atom(c.kill_pending).store(ref.value, std::memory_order_seq_cst);
   const pid_t pid = pool_.worker_pid(worker);  // checked: a child of our fork server, never a pid a stray write chose
@@ -153,11 +182,12 @@ void Driver::force_kill_locked(std::uint32_t worker, wire::TaskRef ref) {
     if (const char* d = std::getenv("SHMRAY_TEST_FORCE_KILL_DELAY_US"))
       std::this_thread::sleep_for(std::chrono::microseconds(std::strtol(d, nullptr, 10) % 1'000'000));
     ::kill(pid, SIGKILL);  // kill_pending stays set; the fork server reports the death, handle_exit cleans up
-    return;
+    return true;
   }
   shm::atom(c.kill_pending).store(std::uint64_t{0}, std::memory_order_seq_cst);
   shm::atom(c.wake).fetch_add(1, std::memory_order_seq_cst);  // a worker parked in leave_bottom_task goes on
   shm::futex_wake(&c.wake, 1);
+  return false;
 }
 
 }  // namespace shmray::driver

@@ -155,9 +155,12 @@ class Driver final : public detail::RuntimeApi {
   void cancel_in_table_locked(ObjectId id, std::uint32_t idx, bool force, wire::ErrorKind kind);
   bool cancel_queued_locked(std::uint32_t idx, std::uint64_t& w, std::span<const std::byte> payload);
   bool cancel_claimed_locked(ObjectId id, std::uint32_t idx, std::uint64_t& w, std::span<const std::byte> payload,
-                             bool force);
-  /// SIGKILLs worker `worker` only while `ref` is its outermost task (handshake: cancel.cpp).
-  void force_kill_locked(std::uint32_t worker, wire::TaskRef ref);
+                             bool force, bool timeout);
+  /// SIGKILLs worker `worker` only while `ref` is its outermost task (handshake: cancel.cpp);
+  /// false when it did not.
+  bool force_kill_locked(std::uint32_t worker, wire::TaskRef ref);
+  /// Kills the workers of timed tasks that still run inline kOverdueGrace past their deadline.
+  void kill_overdue_locked(std::uint64_t now_ns);
   /// Fails a submission that waited outside the table (backlog, infeasible) with `payload`.
   void fail_waiting_locked(BacklogTask&& t, const std::string& payload);
   std::string cancelled_payload(ObjectId id, std::uint32_t function, const std::string& name,

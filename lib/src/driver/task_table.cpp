@@ -97,4 +97,17 @@ std::optional<ObjectId> TaskTable::pop_expired(std::uint64_t now_ns) {
   return id;
 }
 
+std::vector<TaskTable::Overdue> TaskTable::take_overdue(std::uint64_t now_ns) {
+  std::vector<Overdue> due;
+  std::erase_if(overdue_, [&](const Overdue& o) { return o.at_ns <= now_ns && (due.push_back(o), true); });
+  return due;
+}
+
+std::uint64_t TaskTable::next_overdue() const {
+  std::uint64_t next = 0;
+  for (const Overdue& o : overdue_)
+    if (next == 0 || o.at_ns < next) next = o.at_ns;
+  return next;
+}
+
 }  // namespace shmray::driver

@@ -99,6 +99,19 @@ class TaskTable {
   /// The earliest deadline; 0 for none.
   std::uint64_t next_deadline() const { return deadlines_.empty() ? 0 : deadlines_.top().first; }
 
+  /// A timed task past its deadline that could be cancelled only softly (it runs inline above
+  /// another task of its worker): if it still runs at `at_ns`, its worker is killed.
+  struct Overdue {
+    std::uint64_t at_ns;
+    std::uint32_t worker, incarnation;
+    wire::TaskRef task;
+  };
+  void add_overdue(const Overdue& o) { overdue_.push_back(o); }
+  /// The entries due at `now_ns`, forgotten here.
+  std::vector<Overdue> take_overdue(std::uint64_t now_ns);
+  /// The earliest entry's time; 0 for none.
+  std::uint64_t next_overdue() const;
+
  private:
   const common::Views& v_;
   std::vector<TaskInfo> tasks_;
@@ -112,6 +125,7 @@ class TaskTable {
   using Deadline = std::pair<std::uint64_t, std::uint64_t>;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
   std::size_t prune_at_ = 1024;
+  std::vector<Overdue> overdue_;  // few: one per timed task running inline past its deadline
 };
 
 }  // namespace shmray::driver
