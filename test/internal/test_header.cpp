@@ -87,6 +87,14 @@ TEST_CASE("Header.SpoiledHeaderRefused" * doctest::timeout(10)) {
     h.num_workers = h.max_workers + 1;
     CHECK(m.check() == AttachError::kBadGeometry);
   }
+  SUBCASE("no pool slots") {  // 0 means "all" only to create(); a header always says how many
+    h.pool_slots = 0;
+    CHECK(m.check() == AttachError::kBadGeometry);
+  }
+  SUBCASE("fewer pool slots than CPU slots") {
+    h.pool_slots = h.num_workers - 1;
+    CHECK(m.check() == AttachError::kBadGeometry);
+  }
   SUBCASE("ring size not a power of two") {
     h.event_ring_bytes = 4096 + 8;
     CHECK(m.check() == AttachError::kBadGeometry);

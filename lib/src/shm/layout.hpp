@@ -67,6 +67,7 @@ inline constexpr std::uint32_t kFlagBacklog = 1;  ///< driver holds tasks the ta
 
 static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_trivially_copyable_v<SegmentHeader>);
 static_assert(offsetof(SegmentHeader, magic) == 0 && offsetof(SegmentHeader, layout_version) == 8);
+static_assert(offsetof(SegmentHeader, exits_entries) == 136 && offsetof(SegmentHeader, pool_slots) == 140);
 static_assert(offsetof(SegmentHeader, store_full_timeout_ns) == 144 && offsetof(SegmentHeader, idle_off) == 152);
 static_assert(offsetof(SegmentHeader, hot_off) == 168 && offsetof(SegmentHeader, driver_flags) == 320);
 static_assert(sizeof(SegmentHeader) == 384 && sizeof(SegmentHeader) <= kPage);

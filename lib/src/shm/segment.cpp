@@ -104,7 +104,8 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
   p.event_ring_bytes = h.event_ring_bytes;
   p.control_ring_entries = h.control_ring_entries;
   p.store_full_timeout_ns = h.store_full_timeout_ns;
-  if (!in_range(p)) return AttachError::kBadGeometry;
+  // 0 means "all of max_workers" only to create(): a header always holds the count.
+  if (h.pool_slots == 0 || !in_range(p)) return AttachError::kBadGeometry;
   SegmentHeader expect{};
   lay_out(p, expect);
   const bool same = expect.workers_off == h.workers_off && expect.exits_off == h.exits_off &&
