@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -168,17 +169,22 @@ TEST_CASE("OnReady.PendingFuturesEndAtShutdown" * doctest::timeout(120)) {
 TEST_CASE("OnReady.AStuckCallbackDoesNotHangShutdown" * doctest::timeout(120)) {
   shmray::test::NoLeaks guard;
   shmray::init(kPool);
-  std::atomic<bool> entered{false}, release{false};
-  shmray::on_ready(shmray::task(square).remote(3), [&](const shmray::ObjectRef<int>&) {
-    entered = true;
-    while (!release.load()) std::this_thread::sleep_for(1ms);  // a callback that does not return
+  // Shared with the callback, not on this stack: the notifier thread it blocks is left
+  // detached by shutdown() and may outlive this test case if it fails early.
+  struct Flags {
+    std::atomic<bool> entered{false}, release{false};
+  };
+  const auto flags = std::make_shared<Flags>();
+  shmray::on_ready(shmray::task(square).remote(3), [flags](const shmray::ObjectRef<int>&) {
+    flags->entered = true;
+    while (!flags->release.load()) std::this_thread::sleep_for(1ms);  // a callback that does not return
   });
   const auto until = std::chrono::steady_clock::now() + 60s;
-  while (!entered.load() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
-  REQUIRE(entered.load());
+  while (!flags->entered.load() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  REQUIRE(flags->entered.load());
   shmray::shutdown();  // gives the callback 10 s, then leaves its thread to it
   CHECK(!shmray::is_initialized());
-  release = true;  // the detached notifier thread now returns and leaves (before `release` goes)
+  flags->release = true;  // the detached notifier thread now returns and leaves
   const auto gone = std::chrono::steady_clock::now() + 30s;
   while (notifier_threads() > 0 && std::chrono::steady_clock::now() < gone) std::this_thread::sleep_for(1ms);
   CHECK(notifier_threads() == 0);

@@ -18,6 +18,7 @@
 
 #include "api/gate.hpp"
 #include "support/leak_check.hpp"
+#include "support/procs.hpp"
 
 using namespace std::chrono_literals;
 
@@ -69,11 +70,6 @@ int parent_of_slow_child(bool catch_it) {
 }
 SHMRAY_REMOTE(parent_of_slow_child);
 
-std::string temp_path(const char* what) {
-  static int n = 0;
-  return "/tmp/shmray-timeout-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(n++);
-}
-
 pid_t wait_for_pid_file(const std::string& path) {
   for (int i = 0; i < 30'000; ++i) {
     std::ifstream in(path);
@@ -100,7 +96,8 @@ const shmray::Options kPool{.num_workers = 2, .object_store_bytes = 64 << 20, .q
 TEST_CASE("TaskTimeout.ARunningTaskIsStoppedAndGetThrows" * doctest::timeout(120)) {
   shmray::test::NoLeaks guard;
   shmray::init(kPool);
-  const std::string pid_file = temp_path("pid");
+  shmray::test::TempDir dir;
+  const std::string pid_file = dir.file("pid");
   // The deadline counts from submission: it must leave a slow machine time to start the task.
   auto r = shmray::task(stubborn).options({.name = "stuck", .timeout = 3s}).remote(pid_file);
   const pid_t pid = wait_for_pid_file(pid_file);
@@ -115,7 +112,6 @@ TEST_CASE("TaskTimeout.ARunningTaskIsStoppedAndGetThrows" * doctest::timeout(120
   CHECK_THROWS_AS(r.get(), shmray::TaskCancelledError);  // a TaskCancelledError too
   CHECK(gone_within(pid, 60s));                          // the task really stopped
   CHECK(shmray::task(plus_one).remote(1).get() == 2);    // and the pool goes on
-  ::unlink(pid_file.c_str());
 }
 
 TEST_CASE("TaskTimeout.AQueuedTaskPastItsDeadlineNeverRuns" * doctest::timeout(120)) {
@@ -123,7 +119,8 @@ TEST_CASE("TaskTimeout.AQueuedTaskPastItsDeadlineNeverRuns" * doctest::timeout(1
   shmray::init({.num_workers = 1, .object_store_bytes = 64 << 20, .quiet = true});
   shmray_test::Gate gate;
   auto blocker = shmray::task(gated).remote(gate.path(), 7);  // holds the only worker
-  const std::string ran = temp_path("ran");
+  shmray::test::TempDir dir;
+  const std::string ran = dir.file("ran");
   auto late = shmray::task(mark).options({.timeout = 100ms}).remote(ran, 1);
   CHECK_THROWS_AS(late.get(), shmray::TaskTimeoutError);
   gate.open();

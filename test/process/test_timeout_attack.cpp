@@ -19,6 +19,7 @@
 
 #include "api/gate.hpp"
 #include "support/leak_check.hpp"
+#include "support/procs.hpp"
 
 using namespace std::chrono_literals;
 
@@ -125,11 +126,6 @@ int stopped_forever(std::string path) {
   for (;;) std::this_thread::sleep_for(10ms);
 }
 SHMRAY_REMOTE(stopped_forever);
-
-std::string temp_path(const char* what) {
-  static int n = 0;
-  return "/tmp/shmray-tattack-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(n++);
-}
 
 }  // namespace
 
@@ -238,7 +234,8 @@ TEST_CASE("TimeoutAttack.InfeasibleTaskTimesOut" * doctest::timeout(120)) {
 TEST_CASE("TimeoutAttack.StoppedWorkerIgnoringSigtermIsStillKilled" * doctest::timeout(120)) {
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 1, .object_store_bytes = 64 << 20, .quiet = true});
-  const std::string pid_file = temp_path("pid");
+  shmray::test::TempDir dir;
+  const std::string pid_file = dir.file("pid");
   // Long enough for the SIGSTOP below to come before the deadline on a slow machine.
   auto r = shmray::task(stopped_forever).options({.timeout = 5s}).remote(pid_file);
   pid_t pid = 0;
@@ -250,7 +247,6 @@ TEST_CASE("TimeoutAttack.StoppedWorkerIgnoringSigtermIsStillKilled" * doctest::t
   REQUIRE(::kill(pid, SIGSTOP) == 0);  // as a debugger or a careless ^Z would
   CHECK_THROWS_AS(r.get(), shmray::TaskTimeoutError);
   CHECK(shmray::task(plus_one).remote(1).get() == 2);
-  ::unlink(pid_file.c_str());
 }
 
 TEST_CASE("TimeoutAttack.ManyFinishedTimedTasks" * doctest::timeout(300)) {
