@@ -24,8 +24,8 @@ SHMRAY_API void when_final(ObjectId id, std::function<void()> fn);
 /// Calls `fn(ref)` once the ref's object is final (ready or failed: ref.get() returns at once,
 /// or throws the task's error). `fn` runs on a thread of shmray's (one per process, started by
 /// the first on_ready), never in the caller: keep it short, and hand work to your own threads
-/// or event loop from there. Callbacks whose refs finish together run in the order they were
-/// given. An exception from `fn` is printed on stderr and dropped. At shutdown() callbacks
+/// or event loop from there. Callbacks run in no set order (refs that finish together may
+/// call back in any order). An exception from `fn` is printed on stderr and dropped. At shutdown() callbacks
 /// still pending are dropped without being called. Works inside tasks too. Throws
 /// std::invalid_argument for an empty ref or one from before the last init().
 /// @code
