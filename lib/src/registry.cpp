@@ -6,7 +6,6 @@
 // registered after it is unknown to them and is refused at submit with a named error.
 #include "shmray/detail/registry.hpp"
 
-#include <cxxabi.h>
 #include <dlfcn.h>
 
 #include <array>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "shmray/errors.hpp"
+#include "wire/error_record.hpp"
 
 namespace shmray::detail {
 
@@ -37,18 +37,12 @@ Registry& registry() {
   return r;
 }
 
-std::string demangled(const char* name) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
-  return status == 0 && out ? std::string(out.get()) : std::string(name);
-}
-
 // "int slow_square(int)" from the dynamic symbol table, else "a function of type int (int)".
 std::string describe_function(AnyFn address, const char* type_name) {
   Dl_info info{};
   if (::dladdr(reinterpret_cast<void*>(address), &info) != 0 && info.dli_sname && info.dli_saddr == (void*)address)
-    return demangled(info.dli_sname);
-  if (type_name) return "a function of type " + demangled(type_name);
+    return wire::demangle(info.dli_sname);
+  if (type_name) return "a function of type " + wire::demangle(type_name);
   return "this function";
 }
 
@@ -128,7 +122,7 @@ std::optional<std::uint32_t> method_index(const MethodKey& key, std::string_view
 std::uint32_t method_index_or_throw(const MethodKey& key, std::string_view signature) {
   const auto i = method_index(key, signature);
   if (!i)
-    throw UnregisteredFunctionError("shmray: the actor method " + demangled(std::string(signature).c_str()) +
+    throw UnregisteredFunctionError("shmray: the actor method " + wire::demangle(std::string(signature).c_str()) +
                                     " is not registered; add SHMRAY_REMOTE(&Class::method) at namespace scope next "
                                     "to the class");
   if (*i >= registry().sealed.load(std::memory_order_acquire))

@@ -17,11 +17,25 @@ namespace {
 std::string mib(std::uint64_t bytes) {
   return bytes < (1u << 20) ? std::to_string(bytes) + " bytes" : std::to_string((bytes + (1 << 19)) >> 20) + " MiB";
 }
+
+// Above the most workers a runtime can have a task stays pending anyway; the clamp keeps the
+// conversion defined and num_cpus * 100 (TaskSlot::num_cpus_centi) within 32 bits.
+std::uint32_t cpu_slots(double num_cpus, const char* field) {
+  if (!(num_cpus >= 0) || !std::isfinite(num_cpus))
+    throw std::invalid_argument(std::string(field) + " must be a finite number >= 0");
+  constexpr double kMaxCpus = 1u << 20;
+  return num_cpus > kMaxCpus ? static_cast<std::uint32_t>(kMaxCpus) : static_cast<std::uint32_t>(std::ceil(num_cpus));
+}
 }  // namespace
 
+const detail::FunctionInfo& checked_function(std::uint32_t index, detail::FunctionKind kind, const char* what) {
+  const detail::FunctionInfo* fn = detail::function_at(index);
+  if (!fn || fn->kind != kind) throw UnregisteredFunctionError(std::string("shmray: ") + what + ": unknown function");
+  return *fn;
+}
+
 std::uint32_t checked_cpus(const TaskOptions& options) {
-  if (!(options.num_cpus >= 0) || !std::isfinite(options.num_cpus))
-    throw std::invalid_argument("shmray: TaskOptions::num_cpus must be a finite number >= 0");
+  const std::uint32_t cpus = cpu_slots(options.num_cpus, "shmray: TaskOptions::num_cpus");
   if (options.max_retries < -1)
     throw std::invalid_argument("shmray: TaskOptions::max_retries must be >= -1 (-1: no limit)");
   if (options.timeout && options.timeout->count() <= 0)
@@ -29,11 +43,7 @@ std::uint32_t checked_cpus(const TaskOptions& options) {
   if (options.name.size() > kMaxTaskNameBytes)
     throw std::invalid_argument("shmray: TaskOptions::name is " + mib(options.name.size()) + " long; give at most " +
                                 mib(kMaxTaskNameBytes) + " (it is for logs and errors)");
-  // Above the most workers a runtime can have a task stays pending anyway; the clamp keeps the
-  // conversion defined and num_cpus * 100 (TaskSlot::num_cpus_centi) within 32 bits.
-  constexpr double kMaxCpus = 1u << 20;
-  if (options.num_cpus > kMaxCpus) return static_cast<std::uint32_t>(kMaxCpus);
-  return options.num_cpus <= 1 ? 1u : static_cast<std::uint32_t>(std::ceil(options.num_cpus));
+  return std::max(cpus, 1u);
 }
 
 std::uint64_t task_deadline_ns(const TaskOptions& options) noexcept {
@@ -45,8 +55,7 @@ std::uint64_t task_deadline_ns(const TaskOptions& options) noexcept {
 }
 
 std::uint32_t checked_actor_cpus(const ActorOptions& options) {
-  if (!(options.num_cpus >= 0) || !std::isfinite(options.num_cpus))
-    throw std::invalid_argument("shmray::actor: ActorOptions::num_cpus must be a finite number >= 0");
+  const std::uint32_t cpus = cpu_slots(options.num_cpus, "shmray::actor: ActorOptions::num_cpus");
   if (options.max_restarts < -1)
     throw std::invalid_argument("shmray::actor: ActorOptions::max_restarts must be >= -1 (-1: no limit)");
   if (options.max_task_retries < -1)
@@ -56,9 +65,7 @@ std::uint32_t checked_actor_cpus(const ActorOptions& options) {
         "shmray::actor: a detached actor needs a name (ActorOptions::name): it has no handle to keep it otherwise");
   if (options.name.size() > 4096)
     throw std::invalid_argument("shmray::actor: ActorOptions::name is longer than 4096 bytes");
-  constexpr double kMaxCpus = 1u << 20;
-  if (options.num_cpus > kMaxCpus) return static_cast<std::uint32_t>(kMaxCpus);
-  return static_cast<std::uint32_t>(std::ceil(options.num_cpus));
+  return cpus;
 }
 
 std::size_t checked_descriptor_size(std::size_t resolve, std::size_t args, std::string_view name,

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "shmray/detail/object_id.hpp"
+#include "shmray/detail/registry.hpp"
 #include "shmray/options.hpp"
 
 namespace shmray::shm {
@@ -31,6 +32,10 @@ std::uint64_t task_deadline_ns(const TaskOptions& options) noexcept;
 /// Validates ActorOptions (std::invalid_argument naming the field) and returns the CPU slots
 /// of the pool the actor holds: ceil(num_cpus), 0 for none.
 std::uint32_t checked_actor_cpus(const ActorOptions& options);
+
+/// The registered function at `index`, of `kind` (a factory for actor(), a method for
+/// handle.task); UnregisteredFunctionError naming `what` otherwise.
+const detail::FunctionInfo& checked_function(std::uint32_t index, detail::FunctionKind kind, const char* what);
 
 /// Bytes of the descriptor of a task with `resolve` ids and `args` argument bytes.
 /// ObjectStoreFullError (naming `function`) when it is larger than the store or than a task

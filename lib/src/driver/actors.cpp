@@ -18,11 +18,6 @@
 namespace shmray::driver {
 
 namespace {
-const detail::FunctionInfo& function_of_kind(std::uint32_t index, detail::FunctionKind kind, const char* what) {
-  const detail::FunctionInfo* fn = detail::function_at(index);
-  if (!fn || fn->kind != kind) throw UnregisteredFunctionError(std::string("shmray: ") + what + ": unknown function");
-  return *fn;
-}
 
 std::string function_label(std::uint32_t index) {
   const detail::FunctionInfo* fn = detail::function_at(index);
@@ -57,7 +52,8 @@ std::string Driver::gone_payload(ObjectId actor) const {
 }
 
 ObjectId Driver::create_actor(const detail::SubmitRequest& req, const ActorOptions& opt) {
-  const detail::FunctionInfo& fn = function_of_kind(req.function, detail::FunctionKind::kFactory, "shmray::actor");
+  const detail::FunctionInfo& fn =
+      common::checked_function(req.function, detail::FunctionKind::kFactory, "shmray::actor");
   const std::uint32_t cpus = common::checked_actor_cpus(opt);
   common::checked_descriptor_size(req.resolve.size(), req.args.size(), opt.name, v_.geo.arena_bytes, fn.name);
   for (ObjectId id : req.resolve) objects_.check_live(id);
@@ -143,7 +139,7 @@ void Driver::submit_creation_locked(ActorInfo& a, ObjectId result) {
 }
 
 ObjectId Driver::submit_method(ObjectId actor, const detail::SubmitRequest& req) {
-  const detail::FunctionInfo& fn = function_of_kind(req.function, detail::FunctionKind::kMethod, "handle.task");
+  const detail::FunctionInfo& fn = common::checked_function(req.function, detail::FunctionKind::kMethod, "handle.task");
   BacklogTask t = prepare_submission(req, fn.name, 0);
   std::lock_guard lock(mu_);
   if (!pool_.broken().empty()) throw PoolError(pool_.broken());

@@ -12,17 +12,9 @@
 
 namespace shmray::worker {
 
-namespace {
-const detail::FunctionInfo& function_of_kind(std::uint32_t index, detail::FunctionKind kind, const char* what) {
-  const detail::FunctionInfo* fn = detail::function_at(index);
-  if (!fn || fn->kind != kind) throw UnregisteredFunctionError(std::string("shmray: ") + what + ": unknown function");
-  return *fn;
-}
-}  // namespace
-
 ObjectId WorkerRuntime::submit_method(ObjectId actor, const detail::SubmitRequest& req) {
   throw_if_cancelled();
-  const detail::FunctionInfo& fn = function_of_kind(req.function, detail::FunctionKind::kMethod, "handle.task");
+  const detail::FunctionInfo& fn = common::checked_function(req.function, detail::FunctionKind::kMethod, "handle.task");
   common::check_live(v_, actor);
   const Written w = write_task(req, fn.name, 0, true);
   shm::store_release(v_.task(w.ref).state,
@@ -40,7 +32,8 @@ ObjectId WorkerRuntime::submit_method(ObjectId actor, const detail::SubmitReques
 
 ObjectId WorkerRuntime::create_actor(const detail::SubmitRequest& req, const ActorOptions& options) {
   throw_if_cancelled();
-  const detail::FunctionInfo& fn = function_of_kind(req.function, detail::FunctionKind::kFactory, "shmray::actor");
+  const detail::FunctionInfo& fn =
+      common::checked_function(req.function, detail::FunctionKind::kFactory, "shmray::actor");
   const std::uint32_t cpus = common::checked_actor_cpus(options);
   const Written w = write_task(req, fn.name, 0, true);
   shm::store_release(v_.task(w.ref).state,
