@@ -40,6 +40,7 @@ const std::vector<Workload>& registry() {
       {"as_completed_20k_s", "s", Pool::kShared, as_completed_20k_s},
       {"release_latency_ms", "ms", Pool::kShared, release_latency_ms},
       {"submit_100mb_by_value_s", "s", Pool::kShared, submit_100mb_by_value_s},
+      {"map_merge_wordcount_s", "s", Pool::kShared, map_merge_wordcount_s},
   };
   return table;
 }
