@@ -249,7 +249,7 @@ void Server::tick() {
 std::string Server::state_json() {
   const Observation obs = observe(src_.views, src_.counters, src_.tasks.outside_relaxed());
   const StoreView store = observe_store(src_.views, src_.objects.hwm_relaxed(), 5);
-  return render_state({obs, store, src_.counters, history_, now(), now(), src_.views.geo.driver_pid});
+  return render_state({obs, store, src_.counters, history_, now(), now(), std::int32_t(::getpid())});
 }
 
 std::string Server::metrics() {

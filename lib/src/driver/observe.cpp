@@ -112,7 +112,9 @@ SHMRAY_RACY_READER StoreView observe_store(const common::Views& v, std::uint32_t
   for (std::uint32_t i = 0; i < std::min(hwm, v.geo.object_capacity); ++i) {
     shm::ObjectSlot& o = v.objects[i];
     const shm::ObjectWord w = shm::ObjectWord::unpack(shm::load_acquire(o.state));
-    if (w.is(shm::ObjectState::kFree)) continue;
+    // Not counted: free slots, and pending ones no task produces (handed to a worker for the
+    // results of tasks it may submit; usage() leaves them out too).
+    if (w.is(shm::ObjectState::kFree) || (!w.final() && shm::load_relaxed(o.producer) == 0)) continue;
     ++s.objects;
     if (!w.final()) continue;
     const std::uint64_t size = shm::load_relaxed(o.size);

@@ -59,7 +59,8 @@ struct StoreView {
   std::uint64_t capacity_bytes = 0, payload_bytes = 0, objects = 0, spans = 0, span_bytes = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> largest;  // (ObjectId, payload bytes), largest first
 };
-/// A scan of the first `hwm` object slots (those ever used).
+/// A scan of the first `hwm` object slots (those ever used). Counts payload bytes (what was
+/// stored), not the arena blocks that hold them.
 StoreView observe_store(const common::Views& v, std::uint32_t hwm, std::size_t largest);
 
 /// The `q` quantile (0..1) of a function's latency histogram in seconds, interpolated within
