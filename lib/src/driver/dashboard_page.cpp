@@ -72,7 +72,7 @@ function show(s){
   $("throughput").textContent=s.throughput_per_s.toFixed(1);$("retries").textContent=s.retries;$("restarts").textContent=s.restarts;
   $("workers-count").textContent=s.pool_workers;
   rows("workers",s.workers,w=>[cell(w.slot),cell(w.pid),cell(w.kind,"l"),cell(w.state,"l"),cell(w.task===null?"":w.task,"l"),
-    cell(w.task===null?"":w.running_for_s.toFixed(1)),cell(w.tasks_run),cell(mib(w.rss_bytes)),cell(w.cpu_percent.toFixed(0))]);
+    cell(w.task===null?"":w.running_for_s.toFixed(2)),cell(w.tasks_run),cell(mib(w.rss_bytes)),cell(w.cpu_percent.toFixed(0))]);
   rows("functions",s.functions,f=>[cell(f.name,"l"),cell(f.queued),cell(f.waiting),cell(f.running),cell(f.finished),
     cell(f.failed),cell(f.cancelled),cell((f.p50_s*1e3).toFixed(2)),cell((f.p99_s*1e3).toFixed(2))]);
   $("store-objects").textContent=s.store.objects;$("store-bytes").textContent=mib(s.store.payload_bytes);
