@@ -92,7 +92,13 @@ TEST_CASE("Dashboard.StateAndMetricsParseAndCount" * doctest::timeout(120)) {
   (void)shmray::get(refs);
   for (int i = 0; i < 2; ++i) CHECK_THROWS(shmray::get(shmray::task(fails).options({.max_retries = 0}).remote(i)));
   auto big = shmray::put(std::vector<double>(100'000, 1.0));
-  REQUIRE(shmray_test::eventually([] { return shmray::stats().tasks.finished == 20; }, 10s));
+  // get() returns when a result is stored; the driver counts the task a moment later.
+  REQUIRE(shmray_test::eventually(
+      [] {
+        const auto s = shmray::stats();
+        return s.tasks.finished == 20 && s.tasks.failed == 2;
+      },
+      10s));
 
   const shmray_test::HttpReply state = http_get(port, "/api/state");
   CHECK(state.status == 200);
