@@ -151,6 +151,13 @@ TEST_CASE("DashboardBrowser.ChromiumRendersTheLiveNumbers" * doctest::timeout(24
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("shmray-browser-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
+  struct RemoveAtEnd {  // also when a REQUIRE ends the case early
+    std::filesystem::path p;
+    ~RemoveAtEnd() {
+      std::error_code ec;
+      std::filesystem::remove_all(p, ec);
+    }
+  } remove_at_end{dir};
   shmray::init({.num_workers = 2, .quiet = true, .dashboard = "127.0.0.1:0"});
   const std::string url = shmray::stats().dashboard_url;
   std::vector<shmray::ObjectRef<int>> refs;
@@ -193,5 +200,4 @@ TEST_CASE("DashboardBrowser.ChromiumRendersTheLiveNumbers" * doctest::timeout(24
   CHECK(shmray::get(a) == 0);
   CHECK(shmray::get(b) == 0);
   shmray::shutdown();
-  std::filesystem::remove_all(dir);
 }
