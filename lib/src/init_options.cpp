@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -61,6 +62,8 @@ Options resolve(Options o) {
   if (ram && o.object_store_bytes > ram)
     throw std::invalid_argument("shmray::init: object_store_bytes=" + std::to_string(o.object_store_bytes) +
                                 " is larger than this machine's memory (" + gib(ram) + ")");
+  if (o.dashboard.empty())
+    if (const char* env = std::getenv("SHMRAY_DASHBOARD")) o.dashboard = env;
   if (o.store_full_timeout.count() < 0)
     throw std::invalid_argument("shmray::init: store_full_timeout must not be negative");
   return o;

@@ -128,10 +128,14 @@ void init(const Options& options) {
     std::atexit(shutdown_at_exit);
     g_atexit_registered = true;
   }
+  const std::string url = g_driver->dashboard_url();
   if (!o.quiet)
     driver::warn("shmray: started " + std::to_string(o.num_workers) +
                  (o.num_workers == 1 ? " worker, " : " workers, ") + setup::gib(g_driver->store_bytes()) +
-                 " object store");  // never SIGPIPE, never blocks
+                 " object store" + (url.empty() ? "" : ", dashboard at " + url));  // never SIGPIPE, never blocks
+  if (g_driver->dashboard_exposed())  // even when quiet: it is a security matter
+    driver::warn("shmray: the dashboard at " + url +
+                 " listens beyond this machine's loopback: anyone who reaches it can read it (no authentication)");
 }
 
 void shutdown() noexcept {
@@ -176,6 +180,17 @@ StoreStats store_stats() {
   if (!g_driver) throw NotInitializedError("shmray::store_stats: call shmray::init() first");
   const driver::Usage u = g_driver->usage();
   return StoreStats{g_driver->store_bytes(), u.object_bytes, u.objects, u.spans * shm::kSpanBytes};
+}
+
+Stats stats() {
+  if (g_forked.load(std::memory_order_acquire)) throw_forked("shmray::stats");
+  if (g_worker)
+    throw Error(
+        "shmray::stats: called inside a task; the counters live in the driver process (the host program), which "
+        "alone sees every task: call it there, or pass what a task needs as an argument (store_stats() works here)");
+  std::lock_guard lock(g_mu);
+  if (!g_driver) throw NotInitializedError("shmray::stats: call shmray::init() first");
+  return g_driver->stats();
 }
 
 namespace internal {

@@ -31,6 +31,13 @@ struct Options {
   unsigned max_actors = 0;
   /// How long a put or a task result waits for store space before ObjectStoreFullError.
   std::chrono::milliseconds store_full_timeout{2000};
+  /// Serve the live dashboard (a web page, /api/state, /api/tasks, Prometheus /metrics) over
+  /// HTTP from the driver at this "host:port", e.g. "127.0.0.1:8265"; ":0" picks a free
+  /// port (stats().dashboard_url tells which). A port alone binds 127.0.0.1. Empty: the
+  /// environment variable SHMRAY_DASHBOARD, and without it no dashboard. The host is an IP
+  /// address or localhost. Warning: a non-loopback host ("0.0.0.0") lets every machine that
+  /// reaches this one read it; it has no authentication.
+  std::string dashboard{};
 };
 
 /// Options of one submission: `task(f).options({...}).remote(...)`.

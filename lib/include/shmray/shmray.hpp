@@ -34,6 +34,7 @@
 #include "shmray/object_ref.hpp"
 #include "shmray/options.hpp"
 #include "shmray/remote.hpp"
+#include "shmray/stats.hpp"
 #include "shmray/task.hpp"
 #include "shmray/version.hpp"
 #include "shmray/view.hpp"

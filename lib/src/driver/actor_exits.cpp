@@ -34,7 +34,7 @@ void Driver::recover_actor_task_locked(std::uint32_t idx, shm::TaskWord tw, cons
   const bool retry = restart && (info.actor_creation || info.max_retries < 0 ||
                                  slot.attempt < static_cast<std::uint32_t>(info.max_retries));
   if (retry) {
-    if (!info.actor_creation) ++slot.attempt;
+    if (!info.actor_creation) ++slot.attempt, bump(counters_.retries);
     tw.state = shm::TaskState::kWaiting;
     tw.owner = 0;
     shm::store_release(slot.state, tw.pack());
@@ -107,6 +107,7 @@ void Driver::respawn_actor_locked(std::uint32_t slot) {
 
 void Driver::restart_actor_locked(ActorInfo& a) {
   ++a.restarts;
+  bump(counters_.restarts);
   a.state = ActorState::kRestarting;
   for (auto& [caller, q] : a.queues) q.unsent = 0;  // what the dead process had not started goes again
   a.creation_sent = false;

@@ -65,6 +65,7 @@ void Driver::fail_waiting_locked(BacklogTask&& t, const std::string& payload) {
   const ObjectId id = t.result;
   objects_.write_payload_locked(id, shm::ObjectState::kFailed,
                                 std::as_bytes(std::span(payload.data(), payload.size())));
+  count_outcome_locked(id, t.function, t.info.submit_ns);
   for (ObjectId p : t.info.pins) release_locked(p);
   on_final_locked(id);
   release_locked(id);  // the producer pin

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "shm/futex.hpp"
+#include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
 #include "wire/error_record.hpp"
 
@@ -73,6 +74,15 @@ std::thread start_thread_without_signals(F&& f) {
   }
 }
 
+namespace {
+// The registry as init() sealed it, by index: the counters' functions.
+std::vector<std::string> registry_names() {
+  std::vector<std::string> names;
+  for (std::uint32_t i = 0; const detail::FunctionInfo* f = detail::function_at(i); ++i) names.push_back(f->name);
+  return names;
+}
+}  // namespace
+
 Driver::Driver(const Options& options, shm::Segment seg)
     : options_(options),
       seg_(std::move(seg)),
@@ -81,7 +91,8 @@ Driver::Driver(const Options& options, shm::Segment seg)
       objects_(v_, session_),
       tasks_(v_),
       pool_(seg_, v_, options.log_to_driver),
-      actors_(v_.geo.pool_slots, v_.geo.max_workers - v_.geo.pool_slots) {
+      actors_(v_.geo.pool_slots, v_.geo.max_workers - v_.geo.pool_slots),
+      counters_(registry_names()) {
   v_.shared->driver_pid = ::getpid();
 }
 
@@ -102,10 +113,15 @@ std::unique_ptr<Driver> Driver::start(const Options& options, std::uint32_t sess
   std::unique_ptr<Driver> d(new Driver(options, std::move(*seg)));
   d->start_pool();
   d->event_thread_ = start_thread_without_signals([raw = d.get()] { raw->event_loop(); });
+  // After the fork server is forked (no server thread in it, nor in any worker); a restarted
+  // fork server closes the listening socket it inherits (forget_after_fork).
+  if (!options.dashboard.empty())
+    d->dashboard_ = Dashboard::start(options.dashboard, {d->v_, d->counters_, d->tasks_, d->objects_});
   return d;
 }
 
 Driver::~Driver() {
+  dashboard_.reset();  // stops its server and joins its thread before anything it reads goes
   stopping_.store(true, std::memory_order_release);
   ring_doorbell();
   if (event_thread_.joinable()) event_thread_.join();
@@ -124,7 +140,10 @@ void Driver::close_calls() noexcept {
   shm::futex_bump_and_wake_all(&v_.hot->arena_epoch.value);
 }
 
-void Driver::forget_after_fork() noexcept { pool_.forget_after_fork(); }
+void Driver::forget_after_fork() noexcept {
+  if (dashboard_) dashboard_->forget_after_fork();
+  pool_.forget_after_fork();
+}
 
 std::span<const std::byte> Driver::fetch(ObjectId id, detail::Deadline until) {
   throw_if_closing();

@@ -33,6 +33,8 @@
 #include "common/object_wait.hpp"
 #include "common/views.hpp"
 #include "driver/actor_table.hpp"
+#include "driver/counters.hpp"
+#include "driver/dashboard.hpp"
 #include "driver/object_table.hpp"
 #include "driver/task_table.hpp"
 #include "driver/warn.hpp"
@@ -41,6 +43,7 @@
 #include "shm/segment.hpp"
 #include "shmray/detail/runtime_api.hpp"
 #include "shmray/options.hpp"
+#include "shmray/stats.hpp"
 #include "wire/error_record.hpp"
 #include "wire/messages.hpp"
 
@@ -89,6 +92,12 @@ class Driver final : public detail::RuntimeApi {
   void forget_after_fork() noexcept;
   /// What the store holds (tests and benchmarks).
   Usage usage();
+  /// stats(): the counters and a lock-free scan (observe.hpp), the store's usage().
+  Stats stats();
+  /// The dashboard's URL; empty when none runs.
+  std::string dashboard_url() const { return dashboard_ ? dashboard_->url() : std::string(); }
+  /// Whether the dashboard listens on an address other machines can reach.
+  bool dashboard_exposed() const { return dashboard_ && dashboard_->exposed(); }
 
  private:
   Driver(const Options& options, shm::Segment seg);
@@ -123,6 +132,8 @@ class Driver final : public detail::RuntimeApi {
   void complete_task_locked(std::uint32_t slot_of_worker, const wire::TaskDone& done, std::vector<ObjectId>& contained);
   void finish_task_locked(std::uint32_t idx);
   void fail_task_locked(std::uint32_t idx, std::span<const std::byte> error_payload);
+  /// Counts a task that leaves the driver by how its result ended (counters.hpp).
+  void count_outcome_locked(ObjectId result, std::uint32_t function, std::uint64_t submit_ns) noexcept;
   void on_final_locked(ObjectId obj);
   /// `resolve`: ids already checked live (it indexes the object table with them). It may be
   /// the task's own pins: it reads them all before anything can fail the task.
@@ -252,10 +263,12 @@ class Driver final : public detail::RuntimeApi {
   TaskTable tasks_;
   WorkerPool pool_;
   ActorTable actors_;
+  Counters counters_;  // written under mu_, read by anyone (counters.hpp)
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closing_{false};  // shutdown() runs: API calls leave
   std::thread event_thread_;
+  std::unique_ptr<Dashboard> dashboard_;  // Options::dashboard: started last, stopped first
 };
 
 }  // namespace shmray::driver

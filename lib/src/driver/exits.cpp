@@ -172,6 +172,7 @@ void Driver::retry_or_fail_locked(std::uint32_t idx, shm::TaskWord tw, const shm
   const std::uint32_t attempts = slot.attempt + 1;
   if (info.max_retries < 0 || attempts <= static_cast<std::uint32_t>(info.max_retries)) {
     slot.attempt = attempts;
+    bump(counters_.retries);
     tw.state = shm::TaskState::kWaiting;
     tw.owner = 0;
     shm::store_release(slot.state, tw.pack());
@@ -201,7 +202,10 @@ void Driver::release_worker_holds_locked(std::uint32_t slot) {
 void Driver::replace_worker_locked(const shm::ExitReport& r) {
   if (r.slot >= v_.geo.pool_slots) return on_actor_exit_locked(r);
   switch (pool_.after_exit_locked(r, stopping_.load(std::memory_order_acquire))) {
-    case WorkerPool::AfterExit::kRespawn: request_spawn(r.slot); return;
+    case WorkerPool::AfterExit::kRespawn:
+      bump(counters_.restarts);
+      request_spawn(r.slot);
+      return;
     case WorkerPool::AfterExit::kNoWorkerLeft:
       break_pool_locked(fork_failed_message(r.pid));  // queued tasks would wait forever
       return;

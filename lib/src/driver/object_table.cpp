@@ -24,6 +24,7 @@ ObjectId ObjectTable::allocate_object_locked() {
     free_objects_.pop_back();
   } else if (object_hwm_ < v_.object_capacity) {
     index = object_hwm_++;
+    hwm_seen_.store(object_hwm_, std::memory_order_relaxed);
   } else {
     throw ObjectStoreFullError("shmray: the object table is full (" + std::to_string(v_.object_capacity) +
                                " slots, including those kept ready for tasks that submit tasks); drop "

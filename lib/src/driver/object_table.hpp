@@ -13,6 +13,7 @@
 // (heap_mu_, taken after mu_), so try_allocate_block and free_heap_block need no mu_.
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -70,6 +71,8 @@ class ObjectTable {
 
   std::size_t live_objects_locked() const { return live_objects_; }
   std::size_t final_object_bytes_locked();
+  /// Object slots ever used (the high-water mark); any thread, no lock (observe.hpp).
+  std::uint32_t hwm_relaxed() const noexcept { return hwm_seen_.load(std::memory_order_relaxed); }
 
  private:
   common::Views& v_;
@@ -80,6 +83,7 @@ class ObjectTable {
 
   std::vector<std::uint32_t> free_objects_;
   std::uint32_t object_hwm_ = 0;
+  std::atomic<std::uint32_t> hwm_seen_{0};  // object_hwm_, for readers without the lock
   std::size_t live_objects_ = 0;
   std::unordered_map<std::uint32_t, std::vector<ObjectId>> contained_;  // object index -> refs it holds
   std::uint64_t ignored_worker_refs_ = 0;                               // ids from workers that named no live object

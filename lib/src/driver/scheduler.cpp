@@ -41,6 +41,7 @@ BacklogTask Driver::prepare_submission(const detail::SubmitRequest& req, const s
   t.info.retry_exceptions = opt.retry_exceptions;
   t.info.killable = opt.timeout.has_value();
   t.info.cpus = cpus;
+  t.info.submit_ns = shm::now_ns();
   if (!opt.name.empty()) t.info.name = opt.name;
   return t;
 }
@@ -270,6 +271,7 @@ bool Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   info.retry_exceptions = h.retry_exceptions != 0;
   info.cpus = std::max(1u, h.cpus);
   info.name = std::move(name);
+  info.submit_ns = shm::now_ns();
   info.parent = wire::TaskRef{h.parent};
   if (tasks_.current(info.parent)) tasks_[info.parent.index()].has_children = true;
   if (h.deadline_ns && !actor.value) add_deadline_locked(h.deadline_ns, result);
@@ -320,6 +322,7 @@ void Driver::finish_task_locked(std::uint32_t idx) {
   TaskInfo info = std::move(tasks_[idx]);
   tasks_[idx] = TaskInfo{};
   shm::TaskSlot& slot = v_.tasks[idx];
+  if (!info.hold) count_outcome_locked(info.result, slot.function, info.submit_ns);
   if (info.spill) free_block_locked(info.spill);
   shm::store_release(slot.state, shm::TaskWord{info.gen + 1, shm::TaskState::kFree, 0, 0}.pack());
   tasks_.give_back_slot(idx);
@@ -330,6 +333,24 @@ void Driver::finish_task_locked(std::uint32_t idx) {
     release_locked(info.result);  // the producer pin
   }
   drain_backlog_locked();
+}
+
+void Driver::count_outcome_locked(ObjectId result, std::uint32_t function, std::uint64_t submit_ns) noexcept {
+  // The result says how the task ended: ready, or failed with a record whose second byte
+  // (after its version) is the kind (wire/error_record.cpp); cancelled and timed out count
+  // as cancelled, as do tasks that failed because an argument's task was cancelled.
+  const shm::ObjectSlot& s = v_.objects[result.index()];
+  const shm::ObjectWord w = v_.word(s);
+  Outcome o = Outcome::kFinished;
+  if (!w.is(shm::ObjectState::kReady)) {
+    std::span<const std::byte> err;
+    const bool ok = w.is(shm::ObjectState::kFailed) && v_.payload(s, err) && err.size() >= 2;
+    const auto kind = ok ? wire::ErrorKind(err[1]) : wire::ErrorKind::kTaskError;
+    o = kind == wire::ErrorKind::kCancelled || kind == wire::ErrorKind::kTimeout ? Outcome::kCancelled
+                                                                                 : Outcome::kFailed;
+  }
+  const std::uint64_t now = submit_ns ? shm::now_ns() : 0;
+  counters_.record(function, o, now > submit_ns ? now - submit_ns : 0);
 }
 
 void Driver::fail_task_locked(std::uint32_t idx, std::span<const std::byte> error_payload) {

@@ -43,12 +43,14 @@ std::optional<BacklogTask> TaskTable::pop_backlog() {
   if (backlog_.empty()) return std::nullopt;
   BacklogTask t = std::move(backlog_.front());
   backlog_.pop_front();
+  sync_outside();
   return t;
 }
 
 std::deque<BacklogTask> TaskTable::take_infeasible() {
   std::deque<BacklogTask> out(std::make_move_iterator(infeasible_.begin()), std::make_move_iterator(infeasible_.end()));
   infeasible_.clear();
+  sync_outside();
   return out;
 }
 
@@ -57,11 +59,13 @@ std::optional<BacklogTask> TaskTable::take_waiting(ObjectId result) {
   if (auto it = std::find_if(backlog_.begin(), backlog_.end(), is_it); it != backlog_.end()) {
     BacklogTask t = std::move(*it);
     backlog_.erase(it);
+    sync_outside();
     return t;
   }
   if (auto it = std::find_if(infeasible_.begin(), infeasible_.end(), is_it); it != infeasible_.end()) {
     BacklogTask t = std::move(*it);
     infeasible_.erase(it);
+    sync_outside();
     return t;
   }
   return std::nullopt;

@@ -4,6 +4,7 @@
 // table (the backlog: no room yet; infeasible: more CPUs than the runtime has).
 //
 // Every method is called with Driver::mu_ held.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -42,7 +43,8 @@ struct TaskInfo {
   bool has_children = false;  // it submitted tasks (recursive cancel looks for them)
   ObjectId actor;             // an actor's call or creation: the actor's id (none: a pool task)
   bool actor_creation = false;
-  std::uint64_t caller = 0;  // an actor's call: whose queue it is in (0: the driver, else worker slot + 1)
+  std::uint64_t caller = 0;     // an actor's call: whose queue it is in (0: the driver, else worker slot + 1)
+  std::uint64_t submit_ns = 0;  // shm::now_ns() at its submission (latency in Counters); 0: unknown
 };
 
 /// A submission the table had no room for (or no store space for its args) yet.
@@ -80,10 +82,12 @@ class TaskTable {
 
   bool backlog_empty() const { return backlog_.empty(); }
   BacklogTask& backlog_front() { return backlog_.front(); }
-  void pop_backlog_front() { backlog_.pop_front(); }
-  void push_backlog(BacklogTask&& t) { backlog_.push_back(std::move(t)); }
+  void pop_backlog_front() { backlog_.pop_front(), sync_outside(); }
+  void push_backlog(BacklogTask&& t) { backlog_.push_back(std::move(t)), sync_outside(); }
   std::optional<BacklogTask> pop_backlog();
-  void push_infeasible(BacklogTask&& t) { infeasible_.push_back(std::move(t)); }
+  void push_infeasible(BacklogTask&& t) { infeasible_.push_back(std::move(t)), sync_outside(); }
+  /// Submissions in the backlog and the infeasible list; any thread, no lock (observe.hpp).
+  std::uint64_t outside_relaxed() const noexcept { return outside_.load(std::memory_order_relaxed); }
   std::deque<BacklogTask> take_infeasible();
   /// Takes the submission of `result` out of the backlog, else out of the infeasible list.
   std::optional<BacklogTask> take_waiting(ObjectId result);
@@ -113,7 +117,10 @@ class TaskTable {
   std::uint64_t next_overdue() const;
 
  private:
+  void sync_outside() noexcept { outside_.store(backlog_.size() + infeasible_.size(), std::memory_order_relaxed); }
+
   const common::Views& v_;
+  std::atomic<std::uint64_t> outside_{0};
   std::vector<TaskInfo> tasks_;
   std::vector<std::uint32_t> free_tasks_;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> dependents_;  // object index -> task slots
