@@ -4,9 +4,16 @@
 Prints each file that differs and the command that fixes it. Skips (exit 77, meson's
 "skipped") when no clang-format is installed, so a machine without it still builds and tests.
 
+The tree is formatted by clang-format 14 (Debian 12's; EXPECTED_MAJOR below). Other versions
+format the same .clang-format differently, so with another one the check skips, saying which
+version it found and which it needs, rather than report files that are in fact formatted,
+and --fix refuses rather than rewrite the tree in another version's style. CLANG_FORMAT=path
+picks the program; SHMRAY_ANY_CLANG_FORMAT=1 uses whatever version it is.
+
 Usage: check_format.py [SOURCE_ROOT] [--fix]   (default root: the repository this script is in)
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,12 +33,23 @@ def sources(root):
                     yield os.path.join(dirpath, name)
 
 
+EXPECTED_MAJOR = 14
+
+
 def find_clang_format():
-    for name in ("clang-format", "clang-format-16", "clang-format-15", "clang-format-14"):
-        path = shutil.which(name)
+    """The clang-format to use: $CLANG_FORMAT, else clang-format-14, else clang-format."""
+    for name in (os.environ.get("CLANG_FORMAT"), f"clang-format-{EXPECTED_MAJOR}", "clang-format"):
+        path = shutil.which(name) if name else None
         if path:
             return path
     return None
+
+
+def major_version(tool):
+    """The major version clang-format prints ("... clang-format version 14.0.6 ..."), or None."""
+    out = subprocess.run([tool, "--version"], stdout=subprocess.PIPE, text=True).stdout
+    m = re.search(r"clang-format version (\d+)\.", out)
+    return int(m.group(1)) if m else None
 
 
 def main(argv):
@@ -41,6 +59,17 @@ def main(argv):
     tool = find_clang_format()
     if tool is None:
         print("clang-format not installed: format check skipped (apt-get install clang-format)")
+        return 77
+    major = major_version(tool)
+    if major != EXPECTED_MAJOR and os.environ.get("SHMRAY_ANY_CLANG_FORMAT") != "1":
+        found = f"clang-format {major}" if major else "a clang-format of unknown version"
+        print(f"{tool} is {found}, but the tree is formatted with clang-format {EXPECTED_MAJOR}: "
+              "other versions format differently. Install clang-format-14 (or set CLANG_FORMAT to "
+              "it); SHMRAY_ANY_CLANG_FORMAT=1 runs this one anyway.")
+        if fix:
+            print("--fix not run: it would rewrite files in another version's style")
+            return 2
+        print("format check skipped")
         return 77
     files = list(sources(root))
     if fix:

@@ -19,10 +19,12 @@
 #include <functional>
 #include <mutex>
 #include <new>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "driver/warn.hpp"
 #include "notifier.hpp"
 #include "shmray/detail/runtime_api.hpp"
 #include "shmray/future.hpp"  // when_final, exported
@@ -151,9 +153,9 @@ class Notifier {
     try {
       fn();
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "shmray: an on_ready callback threw (ignored): %s\n", e.what());
+      driver::warn(std::string("shmray: an on_ready callback threw (ignored): ") + e.what());
     } catch (...) {
-      std::fprintf(stderr, "shmray: an on_ready callback threw (ignored)\n");
+      driver::warn("shmray: an on_ready callback threw (ignored)");
     }
   }
 

@@ -46,14 +46,6 @@ std::string describe_function(AnyFn address, const char* type_name) {
   return "this function";
 }
 
-// remote_n's projections (detail::TupleElementTask in task.hpp) are named by shmray, not by
-// the user, so a shared name confuses no one; and two of them legitimately share name and
-// signature when the tuples hold types of one name from anonymous namespaces of two files
-// (one typeid name, two types): that must not make init() refuse the program.
-bool projection(const FunctionInfo& f) {
-  return f.kind == FunctionKind::kFunction && f.name.rfind("shmray::remote_n element ", 0) == 0;
-}
-
 bool same(const FunctionInfo& a, const FunctionInfo& b) {
   if (a.kind == FunctionKind::kMethod || b.kind == FunctionKind::kMethod)
     return a.kind == b.kind && a.method == b.method && a.signature == b.signature;
@@ -68,7 +60,12 @@ bool register_function(FunctionInfo info) {
   for (std::size_t i = 0; i < n; ++i) {
     const FunctionInfo& f = r.at(i);
     if (same(f, info)) return true;  // the same function (or method) from two translation units
-    if (f.name == info.name && f.signature == info.signature && !projection(info))
+    // FunctionInfo::internal: remote_n's projections (detail::TupleElementTask in task.hpp)
+    // are named by shmray, not by the user, so a shared name confuses no one; and two of them
+    // legitimately share name and signature when the tuples hold types of one name from
+    // anonymous namespaces of two files (one typeid name, two types): that must not make
+    // init() refuse the program.
+    if (f.name == info.name && f.signature == info.signature && !info.internal)
       r.conflicts.push_back("SHMRAY_REMOTE: two different functions are registered as '" + info.name +
                             "' with the same signature (static functions of one name in two files?); "
                             "rename one of them");

@@ -112,12 +112,14 @@ void init(const Options& options) {
     ::pthread_atfork(nullptr, nullptr, disown_in_child);
     g_atfork_registered = true;
   }
+  driver::set_log_sink(o.log_sink);  // init()'s own warnings go there too
   setup::warn_if_threads(o);
   detail::seal_registry();  // the workers fork now: later registrations are refused by name
   try {
     g_driver = driver::Driver::start(o, g_last_session);
   } catch (...) {
     detail::unseal_registry();
+    driver::set_log_sink({});
     throw;
   }
   g_forked.store(false, std::memory_order_release);  // a forked child now has a pool of its own
@@ -130,12 +132,14 @@ void init(const Options& options) {
   }
   const std::string url = g_driver->dashboard_url();
   if (!o.quiet)
-    driver::warn("shmray: started " + std::to_string(o.num_workers) +
-                 (o.num_workers == 1 ? " worker, " : " workers, ") + setup::gib(g_driver->store_bytes()) +
-                 " object store" + (url.empty() ? "" : ", dashboard at " + url));  // never SIGPIPE, never blocks
+    driver::log(LogLevel::info,
+                "shmray: started " + std::to_string(o.num_workers) + (o.num_workers == 1 ? " worker, " : " workers, ") +
+                    setup::gib(g_driver->store_bytes()) + " object store" +
+                    (url.empty() ? "" : ", dashboard at " + url));  // never SIGPIPE, never blocks
   if (g_driver->dashboard_exposed())  // even when quiet: it is a security matter
-    driver::warn("shmray: the dashboard at " + url +
-                 " listens beyond this machine's loopback: anyone who reaches it can read it (no authentication)");
+    driver::log(LogLevel::warning,
+                "shmray: the dashboard at " + url +
+                    " listens beyond this machine's loopback: anyone who reaches it can read it (no authentication)");
 }
 
 void shutdown() noexcept {
@@ -164,6 +168,7 @@ void shutdown() noexcept {
     return;
   }
   g_driver.reset();
+  driver::set_log_sink({});  // the event thread is gone: no call of it is in flight
 }
 
 bool is_initialized() noexcept { return g_runtime.load(std::memory_order_acquire) != nullptr; }

@@ -274,9 +274,38 @@ TEST_CASE("TimeoutAttack.ShutdownWithTimedTasksPendingThenInitAgain" * doctest::
   CHECK(shmray::task(plus_one).options({.timeout = 10s}).remote(1).get() == 2);
 }
 
+// clang 14 cannot compile libstdc++ 12's <ranges> views (fixed in clang 15), so those cases
+// are left out there; the hand-made lazy range below (not sized, each element made when
+// read, a prvalue) is the same kind of input and runs with every compiler.
+#if !defined(__clang__) || __clang_major__ >= 15
+#define SHMRAY_TEST_STD_VIEWS 1
+#endif
+
+/// 0, 2, 4, ... (count of them): an input range that is not a container and not sized.
+struct EvenNumbers {
+  int count;
+  struct End {};
+  struct Iter {
+    int i;
+    int operator*() const { return 2 * i; }
+    Iter& operator++() {
+      ++i;
+      return *this;
+    }
+    bool operator!=(End) const { return i != limit; }
+    int limit;
+  };
+  Iter begin() const { return {0, count}; }
+  End end() const { return {}; }
+};
+
 TEST_CASE("MapAttack.InputsAsAView" * doctest::timeout(120)) {
   shmray::test::NoLeaks guard;
   shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true});
+  auto evens = shmray::get(shmray::map(plus_one, EvenNumbers{10}, {.max_in_flight = 3}));
+  CHECK(evens.size() == 10);
+  CHECK(evens.back() == 19);
+#ifdef SHMRAY_TEST_STD_VIEWS
   auto refs = shmray::map(plus_one, std::views::iota(0, 100), {.max_in_flight = 1000});
   CHECK(refs.size() == 100);
   long sum = 0;
@@ -284,6 +313,7 @@ TEST_CASE("MapAttack.InputsAsAView" * doctest::timeout(120)) {
   CHECK(sum == 5050);
   auto lazy = std::views::iota(0) | std::views::take(10) | std::views::transform([](int x) { return x * 2; });
   CHECK(shmray::get(shmray::map(plus_one, lazy, {.max_in_flight = 3})).back() == 19);
+#endif
 }
 
 namespace {

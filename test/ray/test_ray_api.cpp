@@ -365,9 +365,9 @@ TEST_CASE("RayApi.RefCopyAndMoveKeepTheObject" * doctest::timeout(60)) {
     CHECK(a.ID().empty());
     CHECK(b == c);
     kept = std::move(b);
-    kept = kept;  // self-assignment keeps it
-    ray::ObjectRef<int>& alias = kept;
-    kept = std::move(alias);  // self-move keeps it too
+    ray::ObjectRef<int>& alias = kept;  // through a reference: clang's -Wself-assign-overloaded
+    kept = alias;                       // self-assignment keeps it
+    kept = std::move(alias);            // self-move keeps it too
   }
   CHECK(*kept.Get() == 7);
   std::vector<ray::ObjectRef<int>> v;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include "shmray/detail/config.hpp"
+#include "shmray/log.hpp"
 
 namespace shmray {
 
@@ -19,7 +20,10 @@ struct Options {
   /// Bytes of the shared object store; 0: 1 GiB (capped at half of physical memory).
   /// At least 1 MiB.
   std::size_t object_store_bytes = 0;
-  /// Worker stdout/stderr reach the driver's, each line prefixed "(pid=N) ".
+  /// Worker stdout/stderr reach the driver's, each line prefixed "(pid=N, task=NAME) " while
+  /// the worker runs a task (TaskOptions::name, else the function's name), "(pid=N) "
+  /// otherwise. The name is the one when the line is read: a line the relay reads after
+  /// its worker started another task can carry that task's name.
   bool log_to_driver = true;
   /// No start-up line on stderr.
   bool quiet = false;
@@ -38,6 +42,17 @@ struct Options {
   /// address or localhost. Warning: a non-loopback host ("0.0.0.0") lets every machine that
   /// reaches this one read it; it has no authentication.
   std::string dashboard{};
+  /// Where shmray's own messages go (the start-up line, warnings, crash reports), instead of
+  /// the driver's stderr; empty: stderr, as without it. Worker output (Options::log_to_driver)
+  /// is not among them: it goes to the driver's stdout/stderr as before. The sink is called
+  /// in the driver process only, one call at a time (it need not be thread-safe), from the
+  /// thread the message arises on: init()'s caller for the start-up line and init()'s
+  /// warnings, the runtime's event thread for crash reports and most warnings, the caller of
+  /// shutdown() for its own. It should return soon and must not call shmray (the event
+  /// thread may hold the runtime's lock). What it throws is caught and the message dropped;
+  /// a message the sink itself causes goes to stderr. `quiet` drops the start-up line here
+  /// too. Replaced by the next init(), dropped at shutdown().
+  LogSink log_sink{};
 };
 
 /// Options of one submission: `task(f).options({...}).remote(...)`.

@@ -62,9 +62,11 @@ struct TupleElementTask {
   using Element = std::tuple_element_t<I, Tuple>;
   static bool add() {
     static_assert(check_signature<Element, Tuple>());
-    return register_function(FunctionInfo{"shmray::remote_n element " + std::to_string(I),
-                                          reinterpret_cast<AnyFn>(&tuple_element_of<I, Tuple>),
-                                          &invoke_function<Element, Tuple>, typeid(Element(*)(Tuple)).name()});
+    FunctionInfo info{"shmray::remote_n element " + std::to_string(I),
+                      reinterpret_cast<AnyFn>(&tuple_element_of<I, Tuple>), &invoke_function<Element, Tuple>,
+                      typeid(Element(*)(Tuple)).name()};
+    info.internal = true;  // a shared name and signature is no conflict (registry.cpp)
+    return register_function(std::move(info));
   }
   static inline const bool registered = add();
 };

@@ -70,6 +70,9 @@ void Driver::on_actor_exit_locked(const shm::ExitReport& r) {
           "its process (pid " + std::to_string(r.pid) + ") " + describe_exit(r.status) +
           (a->max_restarts == 0 ? std::string("; it has max_restarts=0")
                                 : "; no restart was left (max_restarts=" + std::to_string(a->max_restarts) + ")");
+    if (!a->stop_sent && !a->kill_requested && pool_.broken().empty() && !stopping_.load(std::memory_order_acquire))
+      log(LogLevel::error, "shmray: the actor" + (a->name.empty() ? std::string() : " '" + a->name + "'") +
+                               " died: " + a->death);  // the crash report
   }
   bury_actor_locked(*a);
 }

@@ -170,7 +170,16 @@ void Driver::retry_or_fail_locked(std::uint32_t idx, shm::TaskWord tw, const shm
   shm::TaskSlot& slot = v_.tasks[idx];
   const TaskInfo& info = tasks_[idx];
   const std::uint32_t attempts = slot.attempt + 1;
+  const detail::FunctionInfo* fn = detail::function_at(slot.function);
+  const std::string function = fn ? fn->name : "?";
+  // The crash report (the log, Options::log_sink); not while shutdown() takes the pool down.
+  const bool report = !stopping_.load(std::memory_order_acquire);
+  const std::string crash = "shmray: the worker process running " + wire::task_label(function, info.name) + " (pid " +
+                            std::to_string(r.pid) + ") " + describe_exit(r.status);
   if (info.max_retries < 0 || attempts <= static_cast<std::uint32_t>(info.max_retries)) {
+    if (report)
+      warn(crash + "; running the task again (retry " + std::to_string(attempts) + " of " +
+           (info.max_retries < 0 ? std::string("unlimited") : std::to_string(info.max_retries)) + ")");
     slot.attempt = attempts;
     bump(counters_.retries);
     tw.state = shm::TaskState::kWaiting;
@@ -178,16 +187,15 @@ void Driver::retry_or_fail_locked(std::uint32_t idx, shm::TaskWord tw, const shm
     shm::store_release(slot.state, tw.pack());
     return queue_task_locked(idx);
   }
-  const detail::FunctionInfo* fn = detail::function_at(slot.function);
   wire::ErrorRecord e;
   e.kind = wire::ErrorKind::kWorkerCrashed;
-  e.function = fn ? fn->name : "?";
+  e.function = function;
   e.task_name = info.name;
   e.pid = r.pid;
-  e.message = "shmray: the worker process running " + wire::task_label(e.function, info.name) + " (pid " +
-              std::to_string(r.pid) + ") " + describe_exit(r.status) +
-              (info.max_retries == 0 ? std::string("; the task has max_retries=0")
+  e.message =
+      crash + (info.max_retries == 0 ? std::string("; the task has max_retries=0")
                                      : "; no retry was left (max_retries=" + std::to_string(info.max_retries) + ")");
+  if (report) log(LogLevel::error, e.message + ": it fails with WorkerCrashedError");
   const std::string payload = wire::encode(e);
   fail_task_locked(idx, std::as_bytes(std::span(payload.data(), payload.size())));
 }
@@ -238,7 +246,7 @@ void Driver::on_fork_server_death_locked() {
 
 void Driver::break_pool_locked(const std::string& why) {
   if (!pool_.set_broken_locked(why)) return;
-  warn(why);
+  log(LogLevel::error, why);
   wire::ErrorRecord e;
   e.kind = wire::ErrorKind::kPool;
   e.message = why;

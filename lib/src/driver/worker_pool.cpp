@@ -83,27 +83,6 @@ std::string fork_failed_message(int err) {
          "pids.max) or lower num_workers";
 }
 
-// A line on the host's stderr that can neither block the event thread (a stderr pipe nobody
-// drains) nor raise SIGPIPE in the host (one whose reader is gone): dropped when it cannot
-// be written at once; a SIGPIPE it causes is taken back before the mask is restored.
-void warn(const std::string& line) noexcept {
-  const std::string text = line + "\n";
-  pollfd p{STDERR_FILENO, POLLOUT, 0};
-  if (::poll(&p, 1, 0) != 1 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) return;
-  sigset_t pipe_sig, old, pending;
-  sigemptyset(&pipe_sig);
-  sigaddset(&pipe_sig, SIGPIPE);
-  ::pthread_sigmask(SIG_BLOCK, &pipe_sig, &old);
-  sigpending(&pending);
-  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-  (void)!::write(STDERR_FILENO, text.data(), std::min<std::size_t>(text.size(), PIPE_BUF));
-  if (!was_pending) {
-    const timespec zero{};
-    ::sigtimedwait(&pipe_sig, nullptr, &zero);
-  }
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-}
-
 WorkerPool::WorkerPool(shm::Segment& seg, common::Views& v, bool log_to_driver)
     : seg_(seg),
       v_(v),

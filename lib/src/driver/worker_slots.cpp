@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 
 #include "driver/warn.hpp"
@@ -68,6 +69,8 @@ void WorkerPool::prepare_spawn_locked(std::uint32_t slot) {
   c.wants_supply = 0;
   c.kill_pending = 0;
   c.more_control = 0;
+  c.log_seq = 0;  // no task name: the last process's would label the new one's first lines
+  std::memset(c.log_label, 0, sizeof c.log_label);
   shm::store_release(c.incarnation, we.incarnation);
   shm::store_release(c.state, std::uint32_t(shm::WorkerState::kStarting));
 }

@@ -14,8 +14,8 @@ inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY
 /// Bump on any field added, moved, resized or re-meant.
 // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore, WorkerControl::kill_pending,
 // TaskSlot::holds; 4: SegmentHeader::pool_slots (actor slots), kTaskActor, WorkerControl::more_control;
-// 5: kTaskKillable.
-inline constexpr std::uint32_t kLayoutVersion = 5;
+// 5: kTaskKillable; 6: WorkerControl::log_seq, log_label (the task's name in worker log lines).
+inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kSpanBytes = 64 * 1024;  ///< arena unit owned by one process
@@ -121,12 +121,15 @@ struct WorkerControl {
   std::uint64_t kill_pending;   // 320: TaskRef the driver is about to force-kill, 0 when none (cancel.cpp)
   std::uint32_t more_control;   // 328: 1 while the driver holds entries its control ring had no room for:
                                 //      a worker that drained the ring rings the doorbell for them
+  std::uint32_t log_seq;        // 332: seqlock over log_label, and whether a task runs (task_label.hpp)
+  std::uint64_t log_label[6];   // 336: name of the task it runs or last ran, for "(pid=N, task=NAME) "
 };
 static_assert(std::is_standard_layout_v<WorkerControl> && std::is_trivially_copyable_v<WorkerControl>);
 static_assert(sizeof(WorkerControl) == 384 && offsetof(WorkerControl, wants_supply) == 40 &&
               offsetof(WorkerControl, bottom_task) == 48 && offsetof(WorkerControl, spin_until_ns) == 56 &&
               offsetof(WorkerControl, kill_pending) == 320 && offsetof(WorkerControl, more_control) == 328 &&
-              offsetof(WorkerControl, events) == 64);
+              offsetof(WorkerControl, events) == 64 && offsetof(WorkerControl, log_seq) == 332 &&
+              offsetof(WorkerControl, log_label) == 336);
 
 /// Zygote -> driver: a worker process ended.
 struct ExitReport {

@@ -57,7 +57,6 @@ struct Child {
   int pidfd = -1;  // readable once the child has ended: a per-child wake-up no signal can lose
   bool reaped = false;
   Stream out, err;
-  std::string prefix;
 };
 
 struct PendingSpawn {
@@ -142,7 +141,6 @@ class ForkServer {
     c.slot = slot;
     c.incarnation = incarnation;
     c.pidfd = pidfd_open(pid);
-    c.prefix = "(pid=" + std::to_string(pid) + ") ";
     if (out[1] >= 0) ::close(out[1]);
     if (err[1] >= 0) ::close(err[1]);
     c.out.fd = out[0];
@@ -315,14 +313,23 @@ class ForkServer {
     if (any) shm::futex_bump_and_wake_all(&seg_.hot().doorbell.value);
   }
 
-  // Copies what one read gives of a worker's stream to the driver's, one "(pid=N) "
-  // prefixed line at a time. Each byte is scanned once.
+  // The worker's task label (shm/task_label.hpp), or none once its slot is another process's.
+  shm::TaskLabel label_of(const Child& c) const {
+    shm::WorkerControl& wc = seg_.worker(c.slot);
+    if (shm::load_acquire(wc.incarnation) != c.incarnation) return {};
+    return shm::read_label(wc);
+  }
+
+  // Copies what one read gives of a worker's stream to the driver's, one "(pid=N) " or
+  // "(pid=N, task=NAME) " prefixed line at a time. Each byte is scanned once.
   void relay(Child& c, Stream& s, Sink& sink) {
     static char buf[65536];
+    const shm::TaskLabel before = label_of(c);
     const ssize_t n = ::read(s.fd, buf, sizeof buf);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-    if (n <= 0) return end_stream(c.prefix, s, sink);
-    relay_take(c.prefix, s, sink, std::string_view(buf, static_cast<std::size_t>(n)));
+    const std::string prefix = line_prefix(c.pid, before, label_of(c), n < static_cast<ssize_t>(sizeof buf), s);
+    if (n <= 0) return end_stream(prefix, s, sink);
+    relay_take(prefix, s, sink, std::string_view(buf, static_cast<std::size_t>(n)));
   }
 
   [[noreturn]] void stop_all() {
@@ -339,11 +346,13 @@ class ForkServer {
     for (Child& c : children_)
       for (auto [s, sink] : {std::pair{&c.out, &out_}, std::pair{&c.err, &err_}}) {
         if (s->fd < 0) continue;
-        ::fcntl(s->fd, F_SETFL, O_NONBLOCK);  // our own pipe: no one else shares this flag
+        ::fcntl(s->fd, F_SETFL, O_NONBLOCK);   // our own pipe: no one else shares this flag
+        const shm::TaskLabel l = label_of(c);  // the worker is dead: it stays as it was
+        const std::string prefix = line_prefix(c.pid, l, l, false, *s);
         ssize_t n;
         while ((n = ::read(s->fd, buf, sizeof buf)) > 0)
-          relay_take(c.prefix, *s, *sink, std::string_view(buf, static_cast<std::size_t>(n)));
-        end_stream(c.prefix, *s, *sink);
+          relay_take(prefix, *s, *sink, std::string_view(buf, static_cast<std::size_t>(n)));
+        end_stream(prefix, *s, *sink);
       }
     flush_before_exit();
     ::_exit(wire::kExitShutdown);

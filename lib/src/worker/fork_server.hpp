@@ -1,7 +1,7 @@
 #pragma once
 // The fork server (zygote): forked by init() (and again by the driver's event thread when a
 // previous one died), it forks every worker, reaps them, reports their exits through the
-// segment, relays their output with a "(pid=N) " prefix, and takes every worker down when
+// segment, relays their output with a "(pid=N) " or "(pid=N, task=NAME) " prefix, and takes every worker down when
 // the driver dies. Its loop never blocks: requests, deaths, worker output and the driver's
 // stdout/stderr are all polled.
 //

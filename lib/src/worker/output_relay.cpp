@@ -60,6 +60,21 @@ void Sink::fail() {
   head = 0;
 }
 
+std::string line_prefix(pid_t pid, const shm::TaskLabel& before, const shm::TaskLabel& after, bool drained, Stream& s) {
+  std::string p = "(pid=" + std::to_string(pid);
+  const bool named = after.valid && !after.name.empty() && (after.running || !(s.quiet && s.quiet_seq == after.seq));
+  if (after.valid && !after.running && drained && before.valid && before.seq == after.seq) {
+    s.quiet = true;  // idle all through a read that emptied the pipe: what follows is not the task's
+    s.quiet_seq = after.seq;
+  }
+  if (named) {
+    p += ", task=";
+    for (const char ch : after.name)  // the user's text, in a line of its own: no control bytes
+      p += (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ? '?' : ch;
+  }
+  return p += ") ";
+}
+
 void relay_take(std::string_view prefix, Stream& s, Sink& sink, std::string_view data) {
   while (!data.empty()) {
     const auto nl = data.find('\n');

@@ -2,11 +2,15 @@
 // The fork server's relay of worker output: each worker's stdout and stderr (a pipe each)
 // go to the driver's, one "(pid=N) " prefixed line at a time, with bounded memory and
 // without ever blocking the fork server on a stream nobody reads.
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "shm/task_label.hpp"
 
 namespace shmray::worker {
 
@@ -47,7 +51,20 @@ struct Sink {
 struct Stream {
   int fd = -1;
   std::string partial;  // bytes after the last newline, fewer than kMaxPartial
+  // log_seq of an idle worker whose pipe a read emptied: what comes later, with the label
+  // unchanged, was written after its last task ended and carries no task name.
+  bool quiet = false;
+  std::uint32_t quiet_seq = 0;
 };
+
+/// The prefix of the lines one read of a worker's stream completes, from the worker's label
+/// (shm/task_label.hpp) just before and just after the read: "(pid=N, task=NAME) " while it
+/// runs a task, and for its last task's output read after that task ended; "(pid=N) " for
+/// what it wrote outside tasks (before its first, or once a read emptied the pipe after the
+/// last one ended). `drained`: the read did not fill its buffer (the pipe held no more).
+/// Output of a task that was still in the pipe when the worker had already started another
+/// can carry the later task's name: the name is told without a syscall in the worker.
+std::string line_prefix(pid_t pid, const shm::TaskLabel& before, const shm::TaskLabel& after, bool drained, Stream& s);
 
 /// Adds `data`, read from a worker's stream `s`, to `sink` as whole lines prefixed with
 /// `prefix` (a line of kMaxPartial bytes without its end goes as a line of its own). Each

@@ -11,6 +11,7 @@
 #include <typeinfo>
 
 #include "common/payload_write.hpp"
+#include "shm/task_label.hpp"
 #include "shmray/detail/invoke.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
@@ -22,6 +23,31 @@
 namespace shmray::worker {
 
 namespace {
+
+/// The task's name in the worker's log lines while its function runs (shm/task_label.hpp):
+/// the innermost task's, the outer one's again when an inline task returns. The names are
+/// views of the tasks' descriptors or the registry, alive while their tasks run.
+class LabelScope {
+ public:
+  LabelScope(shm::WorkerControl& c, std::vector<std::string_view>& names, std::string_view name)
+      : c_(c), names_(names) {
+    names_.push_back(name);
+    shm::write_running_label(c_, name);
+  }
+  ~LabelScope() {
+    names_.pop_back();
+    if (names_.empty())
+      shm::write_idle_label(c_);
+    else
+      shm::write_running_label(c_, names_.back());
+  }
+  LabelScope(const LabelScope&) = delete;
+  LabelScope& operator=(const LabelScope&) = delete;
+
+ private:
+  shm::WorkerControl& c_;
+  std::vector<std::string_view>& names_;
+};
 
 /// A failed argument: the task fails with that object's error record, byte for byte.
 struct ArgumentFailed {
@@ -137,6 +163,7 @@ bool WorkerRuntime::run_function(const Running& r, std::string& error) {
   static const std::string kUnknown = "<unknown function>";
   const std::string& fname = fn ? fn->name : kUnknown;  // no copy per task
   const auto parsed = wire::parse_descriptor(v_.descriptor(slot));
+  const LabelScope label(ctl_, labels_, parsed && !parsed->name.empty() ? parsed->name : std::string_view(fname));
   if (slot.num_cpus_centi > 100 && !wait_for_holds(r)) {  // num_cpus > 1: all its CPUs first
     failed = true;
     error = wire::encode(wire::ErrorRecord{wire::ErrorKind::kCancelled,

@@ -164,6 +164,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::uint32_t result_flags_ = 0;                          // flags of the last published result
   std::vector<ObjectId> contained_;                         // refs inside the last published result
   std::vector<Running> stack_;                              // tasks this process runs (nested by inline execution)
+  std::vector<std::string_view> labels_;                    // their names for log lines (shm/task_label.hpp)
   std::vector<std::uint32_t> object_supply_, task_supply_;  // slots the driver handed us
   std::vector<std::uint64_t> own_children_;      // tasks we submitted, oldest first (run inline while waiting)
   std::unordered_set<std::uint64_t> walk_seen_;  // waiting tasks one inline walk looked under (try_run_producer)

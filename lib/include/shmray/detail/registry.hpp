@@ -35,6 +35,9 @@ struct FunctionInfo {
   MethodKey method{};                     ///< method: the member pointer
   MethodInvoker invoke_method = nullptr;  ///< method: calls it on the actor's object
   void (*destroy)(void*) = nullptr;       ///< factory: deletes what it made
+  /// Registered by shmray itself, not by a SHMRAY_REMOTE (remote_n's projections): it may
+  /// share its name and signature with another such entry without being a conflict.
+  bool internal = false;
 };
 
 /// Adds `info` (once per address); returns true. Two different functions with one name and
