@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -63,6 +64,8 @@ Options resolve(Options o) {
                                 " is larger than this machine's memory (" + gib(ram) + ")");
   if (o.store_full_timeout.count() < 0)
     throw std::invalid_argument("shmray::init: store_full_timeout must not be negative");
+  if (o.timeline.empty())
+    if (const char* path = std::getenv("SHMRAY_TIMELINE"); path && *path) o.timeline = path;
   return o;
 }
 

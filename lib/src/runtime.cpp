@@ -178,6 +178,14 @@ StoreStats store_stats() {
   return StoreStats{g_driver->store_bytes(), u.object_bytes, u.objects, u.spans * shm::kSpanBytes};
 }
 
+void timeline(const std::string& path) {
+  if (g_forked.load(std::memory_order_acquire)) throw_forked("shmray::timeline");
+  if (g_worker) throw Error("shmray::timeline: call it in the driver process (the host program), not in a task");
+  std::lock_guard lock(g_mu);
+  if (!g_driver) throw NotInitializedError("shmray::timeline: call shmray::init() first");
+  g_driver->write_timeline(path);
+}
+
 namespace internal {
 void install_worker_runtime(detail::RuntimeApi* rt, std::uint32_t session) noexcept {
   new (&g_mu) std::mutex;  // copied from the driver, maybe held (init() forks under it)

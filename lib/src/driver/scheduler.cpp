@@ -42,6 +42,7 @@ BacklogTask Driver::prepare_submission(const detail::SubmitRequest& req, const s
   t.info.killable = opt.timeout.has_value();
   t.info.cpus = cpus;
   if (!opt.name.empty()) t.info.name = opt.name;
+  if (timeline_.on()) t.info.submit_ns = shm::now_ns();
   return t;
 }
 
@@ -263,6 +264,7 @@ bool Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
 
   TaskInfo& info = tasks_[idx];
   info = TaskInfo{};
+  if (timeline_.on()) info.submit_ns = shm::now_ns();  // when the driver learnt of it (close after the worker's submit)
   info.gen = shm::task_ref_gen(h.task_ref);
   info.live = true;
   info.result = result;
@@ -311,7 +313,8 @@ void Driver::complete_task_locked(std::uint32_t w, const wire::TaskDone& done, s
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[idx].state));
   if (!info.live || info.gen != shm::task_ref_gen(done.task_ref) || tw.state != shm::TaskState::kDone ||
       tw.owner != w + 1)
-    return;  // stale or forged: the task was handled already
+    return;                  // stale or forged: the task was handled already
+  drain_timeline_locked(w);  // its end record came before this TaskDone: take it while the task is known
   add_contained_locked(w, info.result, contained);
   finish_task_locked(idx);
 }

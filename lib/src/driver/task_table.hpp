@@ -42,7 +42,8 @@ struct TaskInfo {
   bool has_children = false;  // it submitted tasks (recursive cancel looks for them)
   ObjectId actor;             // an actor's call or creation: the actor's id (none: a pool task)
   bool actor_creation = false;
-  std::uint64_t caller = 0;  // an actor's call: whose queue it is in (0: the driver, else worker slot + 1)
+  std::uint64_t caller = 0;     // an actor's call: whose queue it is in (0: the driver, else worker slot + 1)
+  std::uint64_t submit_ns = 0;  // monotonic; set only with the timeline on
 };
 
 /// A submission the table had no room for (or no store space for its args) yet.

@@ -126,6 +126,10 @@ bool WorkerRuntime::drain_control_locked() {
 
 void WorkerRuntime::run_task(std::uint64_t task_ref) {
   const Running r = enter_task(task_ref);
+  // The timeline (off: this branch and the one at the end). Records go before TaskDone, so
+  // the driver has them while it still knows the task.
+  if (timeline_.on()) [[unlikely]]
+    timeline_.append(task_ref, shm::now_ns(), shm::TimelineKind::kStart, static_cast<std::uint32_t>(stack_.size()));
   bool failed = false;
   if (v_.task(task_ref).function == shm::kHoldFunction) {
     run_hold(r);
@@ -134,6 +138,9 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
     failed = run_function(r, error);
     if (failed) publish_error(r, error);
   }
+  if (timeline_.on()) [[unlikely]]
+    timeline_.append(task_ref, shm::now_ns(), shm::TimelineKind::kEnd,
+                     static_cast<std::uint32_t>(failed ? shm::TimelineOutcome::kFailed : shm::TimelineOutcome::kOk));
   finish(r, failed);
   leave_task();
 }

@@ -19,6 +19,7 @@
 #include "shm/message_ring.hpp"
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
+#include "shm/timeline_ring.hpp"
 #include "shmray/detail/runtime_api.hpp"
 #include "wire/messages.hpp"
 
@@ -154,6 +155,7 @@ class WorkerRuntime final : public detail::RuntimeApi {
   shm::Heap heap_;
   shm::MessageWriter events_;
   shm::SpscConsumer<std::uint64_t> control_;
+  shm::TimelineWriter timeline_;  // on() only with Options::timeline: then a start and an end record per task run
   std::vector<std::uint64_t> releases_;  // held back only while a result's refs are unregistered
   // The stack depth of the task whose result holds refs the driver has not registered yet
   // (from publish_result to its TaskDone); 0: none. Releases wait in releases_ meanwhile.
