@@ -150,7 +150,10 @@ void Driver::forget_after_fork() noexcept { pool_.forget_after_fork(); }
 std::span<const std::byte> Driver::fetch(ObjectId id, detail::Deadline until) {
   throw_if_closing();
   Helper helper(*this);
-  BlockNote note(*this, "get", std::span(&id, 1), timeline_.on() ? shm::now_ns() : 0);
+  // A get of an object final already is no block: no clock read for it.
+  const shm::ObjectSlot* s = timeline_.on() ? v_.live(id) : nullptr;
+  const bool block = timeline_.on() && !(s && v_.word(*s).final());
+  BlockNote note(*this, "get", std::span(&id, 1), block ? shm::now_ns() : 0);
   return common::fetch_object(v_, id, until, helper);
 }
 

@@ -32,14 +32,19 @@ const char* kind_name(wire::ErrorKind k) {
 
 Timeline::Timeline(const shm::Segment& seg, const common::Views& v, bool on)
     : seg_(seg), v_(v), on_(on && seg.timeline_ring(0) != nullptr), t0_ns_(shm::now_ns()) {
-  if (on_) open_.resize(v.geo.max_workers);
+  if (!on_) return;
+  open_.resize(v.geo.max_workers);
+  // Address space only until used (the pages are touched as events come): no growth moves the
+  // events of a long run around on the driver's hot path.
+  events_.reserve(kMaxEvents);
+  blocks_.reserve(kMaxEvents);
 }
 
 void Timeline::drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTable& tasks) {
   shm::TimelineRing* ring = seg_.timeline_ring(slot);
-  if (!on_ || !ring || slot >= open_.size()) return;
+  if (!on_ || !ring || slot >= open_.size() || !shm::timeline_pending(*ring)) return;
   std::vector<Open>& open = open_[slot];
-  std::vector<TimelineEvent> ended;
+  std::lock_guard lock(mu_);
   std::uint64_t unmatched = 0;
   const std::uint64_t lost = shm::drain_timeline(*ring, v_.geo.timeline_entries, [&](const shm::TimelineRecord& r) {
     if (r.kind == std::uint32_t(shm::TimelineKind::kStart)) {
@@ -56,16 +61,14 @@ void Timeline::drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTabl
     const Outcome out = r.aux == std::uint32_t(shm::TimelineOutcome::kRetried)  ? Outcome::kRetried
                         : r.aux == std::uint32_t(shm::TimelineOutcome::kFailed) ? Outcome::kFailed
                                                                                 : Outcome::kOk;
-    ended.push_back(describe(slot, o, r.ns, out, tasks));
+    add(describe(slot, o, r.ns, out, tasks));
   });
   const std::uint64_t dropped = shm::load_relaxed(ring->dropped);
-  std::lock_guard lock(mu_);
   dropped_records_ += lost + unmatched;
   if (dropped) {  // the worker's count: take it and zero it (a CAS: it may drop one more meanwhile)
     std::uint64_t seen = dropped;
     if (shm::atom(ring->dropped).compare_exchange_strong(seen, 0)) dropped_records_ += dropped;
   }
-  for (TimelineEvent& e : ended) add(std::move(e));
 }
 
 TimelineEvent Timeline::describe(std::uint32_t slot, const Open& o, std::uint64_t end_ns, Outcome out,
@@ -150,19 +153,23 @@ std::vector<TimelineEvent> Timeline::open_now_locked(std::uint64_t now_ns, const
 void Timeline::driver_block(const DriverBlock& b) {
   if (!on_) return;
   std::lock_guard lock(mu_);
-  if (blocks_.size() >= kMaxEvents) {
-    blocks_.pop_front();
-    ++dropped_events_;
+  if (blocks_.size() < kMaxEvents) {
+    blocks_.push_back(b);
+    return;
   }
-  blocks_.push_back(b);
+  blocks_[first_block_] = b;  // full: the oldest goes
+  first_block_ = (first_block_ + 1) % kMaxEvents;
+  ++dropped_events_;
 }
 
 void Timeline::add(TimelineEvent&& e) {
-  if (events_.size() >= kMaxEvents) {
-    events_.pop_front();
-    ++dropped_events_;
+  if (events_.size() < kMaxEvents) {
+    events_.push_back(std::move(e));
+    return;
   }
-  events_.push_back(std::move(e));
+  events_[first_event_] = std::move(e);  // full: the oldest goes
+  first_event_ = (first_event_ + 1) % kMaxEvents;
+  ++dropped_events_;
 }
 
 }  // namespace shmray::driver

@@ -11,7 +11,6 @@
 // Lock order: Driver::mu_, then Timeline::mu_. Methods named *_locked are called with
 // Driver::mu_ held; the others take only Timeline::mu_.
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -106,8 +105,11 @@ class Timeline {
   std::vector<std::vector<Open>> open_;  // per worker slot: its stack of running attempts
 
   std::mutex mu_;
-  std::deque<TimelineEvent> events_;
-  std::deque<DriverBlock> blocks_;
+  // Rings once full (kMaxEvents): the oldest is at first_*, and is overwritten next. (Vectors:
+  // a deque of these allocates a node every two events.)
+  std::vector<TimelineEvent> events_;
+  std::vector<DriverBlock> blocks_;
+  std::size_t first_event_ = 0, first_block_ = 0;
   std::uint64_t dropped_events_ = 0;   // the oldest, past kMaxEvents
   std::uint64_t dropped_records_ = 0;  // by workers on a full ring, or unmatched
 };

@@ -146,7 +146,7 @@ std::string Timeline::json(std::int32_t driver_pid, std::uint32_t pool_slots,
   std::unordered_map<std::int32_t, std::uint32_t> workers;           // pid -> slot
   std::unordered_map<std::uint64_t, const TimelineEvent*> producer;  // result -> its last ok attempt
   auto each = [&](auto&& f) {
-    for (const TimelineEvent& e : events_) f(e);
+    for (std::size_t i = 0; i < events_.size(); ++i) f(events_[(first_event_ + i) % events_.size()]);  // oldest first
     for (const TimelineEvent& e : running) f(e);
   };
   each([&](const TimelineEvent& e) {
@@ -159,7 +159,8 @@ std::string Timeline::json(std::int32_t driver_pid, std::uint32_t pool_slots,
         out, pid,
         (slot < pool_slots ? "worker " : "actor slot ") + std::to_string(slot) + " (pid " + std::to_string(pid) + ")",
         1 + int(slot));
-  for (const DriverBlock& b : blocks_) {
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    const DriverBlock& b = blocks_[(first_block_ + i) % blocks_.size()];
     out += "{\"ph\":\"X\",\"cat\":\"driver\",\"name\":";
     put_string(out, b.what);
     out += ",\"pid\":" + std::to_string(driver_pid) + ",\"tid\":" + std::to_string(b.tid) + ",\"ts\":";

@@ -18,13 +18,18 @@ class TimelineWriter {
       : ring_(ring),
         records_(reinterpret_cast<TimelineRecord*>(ring + 1)),
         mask_(entries - 1),
-        tail_(load_acquire(ring->tail)) {}  // a new process of the slot goes on after the last one's records
+        tail_(load_acquire(ring->tail)),  // a new process of the slot goes on after the last one's records
+        head_(load_acquire(ring->head)) {}
   bool on() const noexcept { return ring_ != nullptr; }
   void append(std::uint64_t task_ref, std::uint64_t ns, TimelineKind kind, std::uint32_t aux) noexcept {
-    const std::uint64_t head = load_acquire(ring_->head);  // the driver is done with what is before it
-    if (tail_ - head > mask_) {                            // full (or a head the driver never wrote)
-      store_relaxed(ring_->dropped, load_relaxed(ring_->dropped) + 1);
-      return;
+    // The driver's head is read only when the ring looks full by the last one read: the
+    // line it is on moves between the processes once per wrap, not per record.
+    if (tail_ - head_ > mask_) {
+      head_ = load_acquire(ring_->head);  // the driver is done with what is before it
+      if (tail_ - head_ > mask_) {        // full (or a head the driver never wrote)
+        store_relaxed(ring_->dropped, load_relaxed(ring_->dropped) + 1);
+        return;
+      }
     }
     TimelineRecord& r = records_[tail_ & mask_];
     r.task_ref = task_ref;
@@ -40,7 +45,11 @@ class TimelineWriter {
   TimelineRecord* records_ = nullptr;
   std::uint64_t mask_ = 0;
   std::uint64_t tail_ = 0;
+  std::uint64_t head_ = 0;  // the driver's head as last read
 };
+
+/// Whether the worker published records the driver has not read (a cheap look before a drain).
+inline bool timeline_pending(TimelineRing& ring) noexcept { return load_acquire(ring.tail) != load_relaxed(ring.head); }
 
 /// The driver's end: calls `take(const TimelineRecord&)` for each record published since the
 /// last read, then frees them for the worker. The worker's tail is untrusted: a tail more
