@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Draws a shmray timeline (Chrome trace JSON from Options::timeline, SHMRAY_TIMELINE or
 shmray::timeline()) as a PNG Gantt chart: one row per worker process, each task attempt a
-bar coloured by its function (tasks run inline inside another are drawn thinner on top of
-it, failed and crashed attempts hatched), and the driver's get/wait blocks on a row of
-their own.
+bar coloured by its function (or by its task name: --colour-by name; tasks run inline
+inside another are drawn thinner on top of it, failed and crashed attempts hatched), and a
+driver row: dark where the driver was blocked in get/wait, light where it ran its own code.
 
-    python3 scripts/plot_timeline.py t.json t.png [--title TEXT] [--width INCHES]
+    python3 scripts/plot_timeline.py t.json t.png [--colour-by function|name] [--title TEXT] [--width INCHES]
 
 Needs matplotlib (Debian: apt-get install python3-matplotlib)."""
 import argparse
@@ -39,6 +39,7 @@ def main(argv):
     ap.add_argument("png")
     ap.add_argument("--title", default=None)
     ap.add_argument("--width", type=float, default=10.0)
+    ap.add_argument("--colour-by", choices=["function", "name"], default="function")
     a = ap.parse_args(argv)
     try:
         import matplotlib
@@ -53,7 +54,8 @@ def main(argv):
     workers = sorted({t["pid"] for t in tasks}, key=lambda p: (t_slot(tasks, p), p))
     rows = (["driver"] if blocks or driver_pid is not None else []) + workers
     row_of = {r: i for i, r in enumerate(rows)}
-    functions = sorted({t["args"].get("function", t["name"]) for t in tasks})
+    key = (lambda t: t["name"]) if a.colour_by == "name" else (lambda t: t["args"].get("function", t["name"]))
+    functions = list(dict.fromkeys(key(t) for t in sorted(tasks, key=lambda t: t["ts"])))  # first seen first
     cmap = plt.get_cmap("tab10" if len(functions) <= 10 else "tab20")
     colour = {f: cmap(i % cmap.N) for i, f in enumerate(functions)}
     t0 = min([e["ts"] for e in tasks + blocks], default=0.0)
@@ -66,17 +68,19 @@ def main(argv):
         h = 0.8 / depth  # nested (inline) runs: thinner bars on top of their parent
         outcome = t["args"].get("outcome", "ok")
         ax.barh(y, max(t["dur"], 0.5) * scale, left=(t["ts"] - t0) * scale, height=h,
-                color=colour[t["args"].get("function", t["name"])], edgecolor="black", linewidth=0.4,
+                color=colour[key(t)], edgecolor="black", linewidth=0.4,
                 hatch=None if outcome == "ok" else "xx", zorder=2 + depth)
-    if "driver" in row_of:
+    if "driver" in row_of and (tasks or blocks):
         y = row_of["driver"]
+        end = max(e["ts"] + e["dur"] for e in tasks + blocks)
+        ax.barh(y, (end - t0) * scale, left=0, height=0.6, color="0.88", edgecolor="0.6", linewidth=0.4, zorder=1)
         for b in blocks:
             ax.barh(y, max(b["dur"], 0.5) * scale, left=(b["ts"] - t0) * scale, height=0.6, color="0.35",
                     edgecolor="black", linewidth=0.4, zorder=2)
     labels = []
     for r in rows:
         if r == "driver":
-            labels.append("driver (get/wait)")
+            labels.append("driver")
         else:
             n = names.get(r, "pid %d" % r)
             labels.append(n.replace(" (pid", "\n(pid"))
@@ -86,8 +90,9 @@ def main(argv):
     ax.set_xlabel("time since init (ms)" if t0 == 0 else "time (ms)")
     ax.grid(axis="x", linestyle=":", linewidth=0.5)
     handles = [Patch(facecolor=colour[f], edgecolor="black", label=f) for f in functions]
-    if blocks:
+    if "driver" in row_of:
         handles.append(Patch(facecolor="0.35", edgecolor="black", label="driver blocked in get/wait"))
+        handles.append(Patch(facecolor="0.88", edgecolor="0.6", label="driver running its own code"))
     if any(t["args"].get("outcome", "ok") != "ok" for t in tasks):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="xx", label="failed / crashed / retried"))
     if handles:
