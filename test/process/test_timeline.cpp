@@ -104,7 +104,8 @@ print('END')
 
 Parsed parse(const std::string& path) {
   bp::ipstream out, err;
-  bp::child c("/usr/bin/python3", "-c", kDump, path, bp::std_out > out, bp::std_err > err);
+  bp::child c("/usr/bin/python3", "-c", kDump, path, bp::env["PYTHONIOENCODING"] = "utf-8", bp::std_out > out,
+              bp::std_err > err);
   Parsed p;
   std::string line;
   bool end = false;
@@ -153,11 +154,14 @@ TEST_CASE("Timeline.OneSlicePerTaskWithNamesOutcomesAndArrows" * doctest::timeou
     auto dep = shmray::task(add_one).remote(refs[0]);  // an arrow from square to add_one
     auto bad = shmray::task(throws).options({.max_retries = 0}).remote(1);
     auto again = shmray::task(flaky).options({.retry_exceptions = true}).remote(dir.file("flaky"));
+    // Any bytes in a name: quotes, backslashes, control characters, invalid UTF-8 all stay JSON.
+    auto odd = shmray::task(square).options({.name = "odd \"name\" \\ \x01\x7f\xff\xc3( \xe2\x82\xac"}).remote(2);
     CHECK(shmray::get(refs).size() == 20);
     CHECK(shmray::get(named_ref) == 9);
     CHECK(shmray::get(dep) == 1);
     CHECK_THROWS_AS(shmray::get(bad), shmray::TaskError);
     CHECK(shmray::get(again) == 7);
+    CHECK(shmray::get(odd) == 4);
     shmray::shutdown();
   }
   const Parsed p = parse(path);
@@ -179,7 +183,10 @@ TEST_CASE("Timeline.OneSlicePerTaskWithNamesOutcomesAndArrows" * doctest::timeou
   REQUIRE(f.size() == 2);
   CHECK(f[0].outcome == "retried");
   CHECK(f[1].outcome == "ok");
-  CHECK(p.tasks.size() == 25);
+  int odd_names = 0;
+  for (const Slice& s : p.tasks) odd_names += s.name.rfind("odd \"name\" \\ \x01", 0) == 0;
+  CHECK(odd_names == 1);
+  CHECK(p.tasks.size() == 26);
   CHECK(p.flows >= 1);
   CHECK(!p.blocks.empty());  // the driver's gets
 }
