@@ -313,8 +313,9 @@ void Driver::complete_task_locked(std::uint32_t w, const wire::TaskDone& done, s
   const shm::TaskWord tw = shm::TaskWord::unpack(shm::load_acquire(v_.tasks[idx].state));
   if (!info.live || info.gen != shm::task_ref_gen(done.task_ref) || tw.state != shm::TaskState::kDone ||
       tw.owner != w + 1)
-    return;                  // stale or forged: the task was handled already
-  drain_timeline_locked(w);  // its end record came before this TaskDone: take it while the task is known
+    return;  // stale or forged: the task was handled already
+  if (timeline_.on())
+    drain_timeline_locked(w);  // its end record came before this TaskDone: take it while the task is known
   add_contained_locked(w, info.result, contained);
   finish_task_locked(idx);
 }

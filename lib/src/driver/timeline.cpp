@@ -34,6 +34,7 @@ Timeline::Timeline(const shm::Segment& seg, const common::Views& v, bool on)
     : seg_(seg), v_(v), on_(on && seg.timeline_ring(0) != nullptr), t0_ns_(shm::now_ns()) {
   if (!on_) return;
   open_.resize(v.geo.max_workers);
+  dropped_seen_.resize(v.geo.max_workers);
   // Address space only until used (the pages are touched as events come): no growth moves the
   // events of a long run around on the driver's hot path.
   events_.reserve(kMaxEvents);
@@ -65,10 +66,11 @@ void Timeline::drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTabl
   });
   const std::uint64_t dropped = shm::load_relaxed(ring->dropped);
   dropped_records_ += lost + unmatched;
-  if (dropped) {  // the worker's count: take it and zero it (a CAS: it may drop one more meanwhile)
-    std::uint64_t seen = dropped;
-    if (shm::atom(ring->dropped).compare_exchange_strong(seen, 0)) dropped_records_ += dropped;
-  }
+  // The worker's count only grows (the driver never writes it); a count that went down was
+  // scribbled over: it starts again from there.
+  std::uint64_t& seen = dropped_seen_[slot];
+  if (dropped > seen) dropped_records_ += dropped - seen;
+  seen = dropped;
 }
 
 TimelineEvent Timeline::describe(std::uint32_t slot, const Open& o, std::uint64_t end_ns, Outcome out,

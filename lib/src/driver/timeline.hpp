@@ -102,7 +102,8 @@ class Timeline {
   const common::Views& v_;
   const bool on_;
   const std::uint64_t t0_ns_;
-  std::vector<std::vector<Open>> open_;  // per worker slot: its stack of running attempts
+  std::vector<std::vector<Open>> open_;      // per worker slot: its stack of running attempts
+  std::vector<std::uint64_t> dropped_seen_;  // per worker slot: its ring's `dropped` as last read
 
   std::mutex mu_;
   // Rings once full (kMaxEvents): the oldest is at first_*, and is overwritten next. (Vectors:

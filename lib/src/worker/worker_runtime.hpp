@@ -86,6 +86,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
 
   std::uint64_t next_task();
   void run_task(std::uint64_t task_ref);
+  void run_task_recorded(std::uint64_t task_ref);  // run_task with the timeline on: its records around the run
+  bool run_claimed(const Running& r);              // a hold, or the function and its error; true: failed
   Running enter_task(std::uint64_t task_ref);
   void leave_task();
   bool run_function(const Running& r, std::string& error);
