@@ -227,6 +227,26 @@ TEST_CASE("Timeline.CrashedWorkersLastTaskShows" * doctest::timeout(120)) {
   CHECK(d[0].pid != d[1].pid);  // a new worker process ran it again
 }
 
+TEST_CASE("Timeline.ForceCancelledAtItsTimeoutIsNoCrash" * doctest::timeout(120)) {
+  NoEnv no_env;
+  TempDir dir;
+  const std::string path = dir.file("t.json");
+  {
+    shmray::test::NoLeaks leaks;
+    shmray::init({.num_workers = 2, .object_store_bytes = 16 << 20, .quiet = true, .timeline = path});
+    auto r = shmray::task(wait_for).options({.timeout = 300ms}).remote(dir.file("pid"), dir.file("never"));
+    CHECK_THROWS_AS(shmray::get(r), shmray::TaskTimeoutError);
+    CHECK(shmray::get(shmray::task(square).remote(3)) == 9);  // the pool goes on
+    shmray::shutdown();
+  }
+  const Parsed p = parse(path);
+  REQUIRE_MESSAGE(p.error.empty(), p.error);
+  const auto w = named(p, "wait_for");
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].outcome == "cancelled (worker killed)");
+  CHECK(w[0].error_type.empty());
+}
+
 TEST_CASE("Timeline.DumpMidRunShowsFinishedAndRunning" * doctest::timeout(120)) {
   NoEnv no_env;
   TempDir dir;

@@ -127,8 +127,8 @@ std::vector<TimelineEvent> Timeline::end_open_locked(std::uint32_t slot, std::ui
   std::vector<Open>& open = open_[slot];
   for (std::size_t i = 0; i < open.size(); ++i) {
     const bool top = i + 1 == open.size();
-    out.push_back(describe(slot, open[i], now_ns,
-                           top ? (killed ? Outcome::kKilled : Outcome::kCrashed) : Outcome::kRequeued, tasks));
+    const Outcome o = killed ? Outcome::kKilled : top ? Outcome::kCrashed : Outcome::kRequeued;
+    out.push_back(describe(slot, open[i], now_ns, o, tasks));
     out.back().error_type = top && !killed ? "WorkerCrashedError" : "";
   }
   open.clear();

@@ -66,8 +66,9 @@ class Timeline {
   /// Takes the records worker `slot` (process `pid`) published. The tasks they name are still
   /// in the table: the worker writes its end record before its TaskDone.
   void drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTable& tasks);
-  /// The worker in `slot` died at `now_ns`: its open attempts end there. The innermost is
-  /// kCrashed (kKilled for a force cancel), those under it kRequeued. Call after drain_locked
+  /// The worker in `slot` died at `now_ns` (or was just sent SIGKILL for a force cancel): its
+  /// open attempts end there. The innermost is kCrashed, those under it kRequeued; all are
+  /// kKilled for a force cancel. Call after drain_locked
   /// and before the tasks are recovered; then crashed_locked() with what it returned.
   std::vector<TimelineEvent> end_open_locked(std::uint32_t slot, std::uint64_t now_ns, bool killed,
                                              const TaskTable& tasks);
