@@ -45,11 +45,17 @@ void Timeline::drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTabl
   shm::TimelineRing* ring = seg_.timeline_ring(slot);
   if (!on_ || !ring || slot >= open_.size() || !shm::timeline_pending(*ring)) return;
   std::vector<Open>& open = open_[slot];
+  if (open.capacity() - open.size() < v_.geo.timeline_entries && open.size() < 4096)
+    open.reserve(std::min<std::size_t>(4096, open.size() + v_.geo.timeline_entries));  // room for a ring of starts
   std::lock_guard lock(mu_);
   std::uint64_t unmatched = 0;
   const std::uint64_t lost = shm::drain_timeline(*ring, v_.geo.timeline_entries, [&](const shm::TimelineRecord& r) {
     if (r.kind == std::uint32_t(shm::TimelineKind::kStart)) {
-      if (open.size() < 4096) open.push_back({r.task_ref, r.ns, pid, std::max<std::uint32_t>(r.aux, 1)});
+      if (open.size() >= 4096 || open.size() == open.capacity()) {  // growing may throw: not in here
+        ++unmatched;
+        return;
+      }
+      open.push_back({r.task_ref, r.ns, pid, std::max<std::uint32_t>(r.aux, 1)});
       return;
     }
     if (r.kind != std::uint32_t(shm::TimelineKind::kEnd)) return ++unmatched, void();
@@ -62,7 +68,11 @@ void Timeline::drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTabl
     const Outcome out = r.aux == std::uint32_t(shm::TimelineOutcome::kRetried)  ? Outcome::kRetried
                         : r.aux == std::uint32_t(shm::TimelineOutcome::kFailed) ? Outcome::kFailed
                                                                                 : Outcome::kOk;
-    add(describe(slot, o, r.ns, out, tasks));
+    try {  // drain_timeline is noexcept: out of memory loses this event, not the driver
+      add(describe(slot, o, r.ns, out, tasks));
+    } catch (...) {
+      ++unmatched;
+    }
   });
   const std::uint64_t dropped = shm::load_relaxed(ring->dropped);
   dropped_records_ += lost + unmatched;
