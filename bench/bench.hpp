@@ -150,7 +150,7 @@ const std::vector<Workload>& registry();
 
 /// init() a pool and warm it as peers.py warms its shared pool (8 no-op tasks submitted and
 /// gathered). Throws what init throws.
-void start_warm_pool(unsigned workers, std::size_t store_bytes);
+void start_warm_pool(unsigned workers, std::size_t store_bytes, const std::string& timeline = {});
 
 // report.cpp
 double median(std::vector<double> v);

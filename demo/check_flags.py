@@ -30,6 +30,7 @@ CASES = {
         (["--workers", "-1"], 2, 'not "-1"'),
         (["--workers", "0"], 2, 'not "0"'),
         (["--workers", "1025"], 2, 'not "1025"'),
+        (["--timeline"], 2, "--timeline needs a value"),
         (["--help"], 0, "usage: "),
         (["--workers", "2", "--unit-ms", "1"], 0, "as-available / in-order:"),
     ],

@@ -44,6 +44,13 @@ class Args {
     return n;
   }
 
+  /// The argument after the current flag, as it is (not empty).
+  std::string string_value() {
+    const std::string flag(arg());
+    if (i_ + 1 >= argc_ || !*argv_[i_ + 1]) fail(flag + " needs a value");
+    return argv_[++i_];
+  }
+
   [[noreturn]] void unknown() const { fail("unknown flag \"" + std::string(arg()) + "\""); }
   /// Prints `program: what` and the usage line to stderr, exits 2.
   [[noreturn]] void fail(const std::string& what) const {

@@ -187,8 +187,10 @@ int crash_once(std::string marker_path) {
 }
 SHMRAY_REMOTE(crash_once);
 
-void start_warm_pool(unsigned workers, std::size_t store_bytes) {
-  shmray::init(pool_options(workers, store_bytes));
+void start_warm_pool(unsigned workers, std::size_t store_bytes, const std::string& timeline) {
+  shmray::Options o = pool_options(workers, store_bytes);
+  o.timeline = timeline;  // empty: off
+  shmray::init(o);
   try {
     std::vector<shmray::ObjectRef<int>> refs;
     for (int i = 0; i < 8; ++i) refs.push_back(shmray::task(noop).remote(i));

@@ -163,7 +163,10 @@ inline void sleep_s(double s) { std::this_thread::sleep_for(std::chrono::duratio
 
 /// init() in the constructor, shutdown() in the destructor: a workload's own pool.
 struct OwnPool {
-  OwnPool(unsigned workers, std::size_t store_bytes) { start_warm_pool(workers, store_bytes); }
+  /// `timeline`: Options::timeline (empty: off); written by the destructor's shutdown().
+  OwnPool(unsigned workers, std::size_t store_bytes, const std::string& timeline = {}) {
+    start_warm_pool(workers, store_bytes, timeline);
+  }
   ~OwnPool() { shmray::shutdown(); }
   OwnPool(const OwnPool&) = delete;
   OwnPool& operator=(const OwnPool&) = delete;

@@ -30,6 +30,10 @@ const std::vector<Workload>& registry() {
       {"tasks_async_per_s_1w", "tasks/s", Pool::kOwn, [](const Context& c) { return tasks_async_on_own_pool(c, 1); }},
       {"tasks_async_per_s_4w", "tasks/s", Pool::kOwn, [](const Context& c) { return tasks_async_on_own_pool(c, 4); }},
       {"tasks_async_per_s_dashboard", "tasks/s", Pool::kOwn, tasks_async_per_s_dashboard},  // vs off: extra
+      {"tasks_async_per_s_timeline_off", "tasks/s", Pool::kOwn,
+       [](const Context& c) { return tasks_async_timeline(c, false); }},
+      {"tasks_async_per_s_timeline_on", "tasks/s", Pool::kOwn,
+       [](const Context& c) { return tasks_async_timeline(c, true); }},
       {"idle_cpu_percent", "% of one core", Pool::kOwn, idle_cpu_percent},
       {"worker_rss_mib", "MiB", Pool::kOwn, worker_rss_mib},
       {"queued_1m_s", "s", Pool::kShared, queued_1m_s},

@@ -63,6 +63,33 @@ Result tasks_async_on_own_pool(const Context& c, unsigned workers) {
   return r;
 }
 
+/// tasks_async_per_s_timeline_off / _on (ours): tasks_async_per_s on a fresh pool of --workers
+/// workers without and with Options::timeline, the cost of recording; compare the two
+/// medians of alternating runs. The file is written at shutdown (not timed) and removed.
+Result tasks_async_timeline(const Context& c, bool on) {
+  const std::string path =
+      on ? (std::filesystem::temp_directory_path() / ("shmray_bench_timeline_" + std::to_string(::getpid()) + ".json"))
+               .string()
+         : std::string();
+  Result r;
+  {
+    OwnPool pool(c.workers, c.store_bytes, path);
+    r = tasks_async_per_s(c);
+  }
+  std::error_code ec;
+  std::uintmax_t bytes = 0;
+  if (on) {
+    bytes = std::filesystem::file_size(path, ec);
+    check(!ec && bytes > 0, "the timeline file was written at shutdown");
+    std::filesystem::remove(path, ec);
+  }
+  r.extra.set("workers", c.workers);
+  r.extra.set("timeline", on);
+  r.note = std::string("tasks_async_per_s on a fresh warmed pool, timeline ") +
+           (on ? "on (Options::timeline; file written at shutdown, untimed: " + std::to_string(bytes) + " B)" : "off");
+  return r;
+}
+
 /// tasks_and_get_batch_per_s: one repetition = submit 1000 noop(i), get the 1000 results.
 /// Figure 1 / elapsed of the batch.
 Result tasks_and_get_batch_per_s(const Context& c) {

@@ -12,6 +12,7 @@ Result tasks_sync_per_s(const Context& c);
 Result tasks_async_per_s(const Context& c);
 Result tasks_async_on_own_pool(const Context& c, unsigned workers);
 Result tasks_async_per_s_dashboard(const Context& c);
+Result tasks_async_timeline(const Context& c, bool on);
 Result tasks_and_get_batch_per_s(const Context& c);
 Result wait_1k_refs_per_s(const Context& c);
 // loaded.cpp

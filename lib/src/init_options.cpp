@@ -66,6 +66,8 @@ Options resolve(Options o) {
     if (const char* env = std::getenv("SHMRAY_DASHBOARD")) o.dashboard = env;
   if (o.store_full_timeout.count() < 0)
     throw std::invalid_argument("shmray::init: store_full_timeout must not be negative");
+  if (o.timeline.empty())
+    if (const char* path = std::getenv("SHMRAY_TIMELINE"); path && *path) o.timeline = path;
   return o;
 }
 

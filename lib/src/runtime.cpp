@@ -136,7 +136,7 @@ void init(const Options& options) {
                 "shmray: started " + std::to_string(o.num_workers) + (o.num_workers == 1 ? " worker, " : " workers, ") +
                     setup::gib(g_driver->store_bytes()) + " object store" +
                     (url.empty() ? "" : ", dashboard at " + url));  // never SIGPIPE, never blocks
-  if (g_driver->dashboard_exposed())  // even when quiet: it is a security matter
+  if (g_driver->dashboard_exposed())                                // even when quiet: it is a security matter
     driver::log(LogLevel::warning,
                 "shmray: the dashboard at " + url +
                     " listens beyond this machine's loopback: anyone who reaches it can read it (no authentication)");
@@ -196,6 +196,14 @@ Stats stats() {
   std::lock_guard lock(g_mu);
   if (!g_driver) throw NotInitializedError("shmray::stats: call shmray::init() first");
   return g_driver->stats();
+}
+
+void timeline(const std::string& path) {
+  if (g_forked.load(std::memory_order_acquire)) throw_forked("shmray::timeline");
+  if (g_worker) throw Error("shmray::timeline: call it in the driver process (the host program), not in a task");
+  std::lock_guard lock(g_mu);
+  if (!g_driver) throw NotInitializedError("shmray::timeline: call shmray::init() first");
+  g_driver->write_timeline(path);
 }
 
 namespace internal {

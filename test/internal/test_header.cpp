@@ -115,3 +115,28 @@ TEST_CASE("Header.ErrorsHaveNames" * doctest::timeout(10)) {
                  AttachError::kBadGeometry})
     CHECK(names.insert(to_string(e)).second);
 }
+
+TEST_CASE("Header.TimelineRegionChecked" * doctest::timeout(10)) {
+  SegmentParams p = small_params();
+  p.timeline_entries = 1024;
+  auto seg = Segment::create(p);
+  REQUIRE(seg);
+  const SegmentHeader& g = seg->geometry();
+  CHECK(g.timeline_entries == 1024);
+  CHECK(g.timeline_off % kPage == 0);
+  CHECK(g.timeline_off + Segment::timeline_ring_bytes(1024) * g.max_workers <= g.arena_off);
+  CHECK(seg->timeline_ring(1) != nullptr);
+  std::span<const std::byte> mapping{seg->base(), seg->size()};
+  CHECK(validate_header(mapping) == AttachError::kNone);
+  seg->header().timeline_off += kPage;  // a region moved elsewhere
+  CHECK(validate_header(mapping) == AttachError::kBadGeometry);
+  seg->header().timeline_off -= kPage;
+  seg->header().timeline_entries = 1000;  // not a power of two
+  CHECK(validate_header(mapping) == AttachError::kBadGeometry);
+  // Off: no region, no rings.
+  Made m;
+  CHECK(m.seg.geometry().timeline_off == 0);
+  CHECK(m.seg.timeline_ring(0) == nullptr);
+  p.timeline_entries = 3;
+  CHECK_FALSE(Segment::create(p));
+}

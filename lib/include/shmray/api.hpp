@@ -218,6 +218,13 @@ struct StoreStats {
 /// The store's figures now. In a task: the same store's figures; NotInitializedError before init().
 SHMRAY_API StoreStats store_stats();
 
+/// Writes the task timeline recorded so far to `path` (Chrome trace event JSON, as
+/// Options::timeline writes at shutdown; tasks running now appear with outcome "unfinished").
+/// With the timeline off (neither Options::timeline nor SHMRAY_TIMELINE given) the file holds
+/// no task. Throws NotInitializedError before init(), Error in a task (the driver records the
+/// timeline) or when the file cannot be written.
+SHMRAY_API void timeline(const std::string& path);
+
 /// Zero-copy read of a contiguous object (see View).
 template <class T>
 View<T> get_view(const ObjectRef<T>& ref) {

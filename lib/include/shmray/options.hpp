@@ -35,6 +35,11 @@ struct Options {
   unsigned max_actors = 0;
   /// How long a put or a task result waits for store space before ObjectStoreFullError.
   std::chrono::milliseconds store_full_timeout{2000};
+  /// Record a task timeline and write it to this file at shutdown(): Chrome trace event
+  /// JSON, for ui.perfetto.dev or chrome://tracing (one slice per task attempt on its
+  /// worker's track, the driver's get/wait blocks, dependency arrows). Empty: no timeline,
+  /// unless the environment variable SHMRAY_TIMELINE names a file. See shmray::timeline().
+  std::string timeline{};
   /// Serve the live dashboard (a web page, /api/state, /api/tasks, Prometheus /metrics) over
   /// HTTP from the driver at this "host:port", e.g. "127.0.0.1:8265"; ":0" picks a free
   /// port (stats().dashboard_url tells which). A port alone binds 127.0.0.1. Empty: the

@@ -183,6 +183,7 @@ bool Driver::force_kill_locked(std::uint32_t worker, wire::TaskRef ref) {
     if (const char* d = std::getenv("SHMRAY_TEST_FORCE_KILL_DELAY_US"))
       std::this_thread::sleep_for(std::chrono::microseconds(std::strtol(d, nullptr, 10) % 1'000'000));
     ::kill(pid, SIGKILL);  // kill_pending stays set; the fork server reports the death, handle_exit cleans up
+    if (timeline_.on()) timeline_.crashed_locked(end_timeline_locked(worker, shm::now_ns()), tasks_);  // ends now
     return true;
   }
   shm::atom(c.kill_pending).store(std::uint64_t{0}, std::memory_order_seq_cst);

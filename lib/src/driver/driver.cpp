@@ -56,6 +56,24 @@ class Driver::Helper final : public common::WaitHelper {
   std::uint64_t seen_head_ = kNone;  // dispatch head at the last short sleep
 };
 
+/// A get/wait of a driver thread on the timeline: from its construction to its end (0: off).
+class BlockNote {
+ public:
+  BlockNote(Driver& d, const char* what, std::span<const ObjectId> ids, std::uint64_t start_ns) noexcept
+      : d_(d), what_(what), ids_(ids), start_(start_ns) {}
+  ~BlockNote() {
+    if (start_) d_.note_block(what_, ids_, start_);
+  }
+  BlockNote(const BlockNote&) = delete;
+  BlockNote& operator=(const BlockNote&) = delete;
+
+ private:
+  Driver& d_;
+  const char* what_;
+  std::span<const ObjectId> ids_;
+  std::uint64_t start_;
+};
+
 /// A thread of the library's own blocks every signal, so a signal meant for the host (one it
 /// blocks everywhere and takes with sigwait, say) is never delivered to it. The mask is set
 /// around the creation: a new thread starts with its creator's.
@@ -92,7 +110,8 @@ Driver::Driver(const Options& options, shm::Segment seg)
       tasks_(v_),
       pool_(seg_, v_, options.log_to_driver),
       actors_(v_.geo.pool_slots, v_.geo.max_workers - v_.geo.pool_slots),
-      counters_(registry_names()) {
+      counters_(registry_names()),
+      timeline_(seg_, v_, !options.timeline.empty()) {
   v_.shared->driver_pid = ::getpid();
 }
 
@@ -108,6 +127,7 @@ std::unique_ptr<Driver> Driver::start(const Options& options, std::uint32_t sess
       std::clamp<std::uint64_t>(options.object_store_bytes / 256, std::uint64_t{1} << 16, std::uint64_t{1} << 23));
   p.task_capacity = 1u << 15;
   p.store_full_timeout_ns = static_cast<std::uint64_t>(detail::saturating_ns(options.store_full_timeout).count());
+  if (!options.timeline.empty()) p.timeline_entries = Timeline::kRingEntries;
   auto seg = shm::Segment::create(p);
   if (!seg) throw Error("shmray: could not map a shared segment of the requested size; lower object_store_bytes");
   std::unique_ptr<Driver> d(new Driver(options, std::move(*seg)));
@@ -126,6 +146,7 @@ Driver::~Driver() {
   ring_doorbell();
   if (event_thread_.joinable()) event_thread_.join();
   pool_.stop();
+  write_timeline_at_shutdown();  // the rings are still mapped; what the workers wrote is final
 }
 
 void Driver::throw_if_closing() const {
@@ -148,6 +169,10 @@ void Driver::forget_after_fork() noexcept {
 std::span<const std::byte> Driver::fetch(ObjectId id, detail::Deadline until) {
   throw_if_closing();
   Helper helper(*this);
+  // A get of an object final already is no block: no clock read for it.
+  const shm::ObjectSlot* s = timeline_.on() ? v_.live(id) : nullptr;
+  const bool block = timeline_.on() && !(s && v_.word(*s).final());
+  BlockNote note(*this, "get", std::span(&id, 1), block ? shm::now_ns() : 0);
   return common::fetch_object(v_, id, until, helper);
 }
 
@@ -156,11 +181,13 @@ std::size_t Driver::wait(std::span<const ObjectId> ids, std::size_t num_returns,
   throw_if_closing();
   common::check_wait_arguments(ids, num_returns);
   Helper helper(*this);
+  BlockNote note(*this, "wait", ids, timeline_.on() ? shm::now_ns() : 0);
   return common::wait_many(v_, ids, num_returns, until, helper, ready);
 }
 
 std::size_t Driver::wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) {
   Helper helper(*this);
+  BlockNote note(*this, "get", ids, timeline_.on() ? shm::now_ns() : 0);
   std::vector<char> ready;
   std::size_t failed = ids.size();
   common::wait_many(v_, ids, ids.size(), until, helper, ready, &failed);
@@ -171,6 +198,7 @@ std::size_t Driver::collect_final(std::span<const ObjectId> ids, detail::Deadlin
                                   std::vector<std::uint32_t>& final) {
   throw_if_closing();
   Helper helper(*this);
+  BlockNote note(*this, "wait", ids, timeline_.on() ? shm::now_ns() : 0);
   return common::wait_any(v_, ids, until, helper, final);
 }
 

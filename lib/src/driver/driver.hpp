@@ -37,6 +37,7 @@
 #include "driver/dashboard.hpp"
 #include "driver/object_table.hpp"
 #include "driver/task_table.hpp"
+#include "driver/timeline.hpp"
 #include "driver/warn.hpp"
 #include "driver/worker_pool.hpp"
 #include "shm/message_ring.hpp"
@@ -98,6 +99,11 @@ class Driver final : public detail::RuntimeApi {
   std::string dashboard_url() const { return dashboard_ ? dashboard_->url() : std::string(); }
   /// Whether the dashboard listens on an address other machines can reach.
   bool dashboard_exposed() const { return dashboard_ && dashboard_->exposed(); }
+  /// shmray::timeline(path): writes what the timeline recorded so far (timeline_hooks.cpp).
+  /// Throws Error when the file cannot be written.
+  void write_timeline(const std::string& path);
+  /// A driver thread's get/wait that started at `start_ns` (monotonic) ends now (the timeline's).
+  void note_block(const char* what, std::span<const ObjectId> ids, std::uint64_t start_ns) noexcept;
 
  private:
   Driver(const Options& options, shm::Segment seg);
@@ -236,6 +242,14 @@ class Driver final : public detail::RuntimeApi {
   void event_loop();
   void ring_doorbell() noexcept;
 
+  // timeline_hooks.cpp (each a no-op, one branch, with the timeline off)
+  void drain_timeline_locked(std::uint32_t w);
+  void drain_timelines_locked();
+  /// A worker died at `now_ns`: its open attempts end then; file them after its tasks' recovery.
+  std::vector<TimelineEvent> end_timeline_locked(std::uint32_t w, std::uint64_t now_ns);
+  /// Shutdown: the file Options::timeline names (a warning when it cannot be written).
+  void write_timeline_at_shutdown() noexcept;
+
   // exits.cpp
   void start_pool();
   void wait_first_workers();
@@ -264,6 +278,7 @@ class Driver final : public detail::RuntimeApi {
   WorkerPool pool_;
   ActorTable actors_;
   Counters counters_;  // written under mu_, read by anyone (counters.hpp)
+  Timeline timeline_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closing_{false};  // shutdown() runs: API calls leave

@@ -23,7 +23,8 @@ constexpr auto kStallCheck = std::chrono::milliseconds(1);  // while queued work
 void Driver::pump_locked() {
   for (std::uint32_t w = 0; w < pool_.size(); ++w) {
     if (!pool_[w].events.valid() || pool_[w].corrupt) continue;  // corrupt: killed, its exit report cleans up
-    drain_events_locked(w);
+    drain_events_locked(w);  // first: a task a worker submitted is adopted before its records are read
+    if (timeline_.on()) drain_timeline_locked(w);  // (a TaskDone drains them too, before the task leaves the table)
     pool_.flush_control_backlog_locked(w);
     if (pool_.wants_supply_locked(w)) supply_locked(w);
   }

@@ -76,8 +76,10 @@ void Driver::watch_pool_locked() {
 void Driver::handle_exit_locked(const shm::ExitReport& r) {
   if (!pool_.current_exit_locked(r)) return;  // a report about an earlier process of the slot
   drain_dead_worker_locked(r.slot);
+  std::vector<TimelineEvent> ended = end_timeline_locked(r.slot, shm::now_ns());  // its last task ends now
   pool_.mark_dead_locked(r.slot);
   recover_tasks_locked(r);
+  if (!ended.empty()) timeline_.crashed_locked(std::move(ended), tasks_);
   reclaim_supply_locked(r.slot);  // slots it was given for its own submissions and did not report using
   pool_[r.slot].blocked = false;
   release_worker_holds_locked(r.slot);

@@ -271,7 +271,7 @@ bool Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   info.retry_exceptions = h.retry_exceptions != 0;
   info.cpus = std::max(1u, h.cpus);
   info.name = std::move(name);
-  info.submit_ns = shm::now_ns();
+  info.submit_ns = shm::now_ns();  // when the driver learnt of it (close after the worker's submit)
   info.parent = wire::TaskRef{h.parent};
   if (tasks_.current(info.parent)) tasks_[info.parent.index()].has_children = true;
   if (h.deadline_ns && !actor.value) add_deadline_locked(h.deadline_ns, result);
@@ -314,6 +314,8 @@ void Driver::complete_task_locked(std::uint32_t w, const wire::TaskDone& done, s
   if (!info.live || info.gen != shm::task_ref_gen(done.task_ref) || tw.state != shm::TaskState::kDone ||
       tw.owner != w + 1)
     return;  // stale or forged: the task was handled already
+  if (timeline_.on())
+    drain_timeline_locked(w);  // its end record came before this TaskDone: take it while the task is known
   add_contained_locked(w, info.result, contained);
   finish_task_locked(idx);
 }

@@ -14,7 +14,8 @@ inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY
 /// Bump on any field added, moved, resized or re-meant.
 // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore, WorkerControl::kill_pending,
 // TaskSlot::holds; 4: SegmentHeader::pool_slots (actor slots), kTaskActor, WorkerControl::more_control;
-// 5: kTaskKillable; 6: WorkerControl::log_seq, log_label (the task's name in worker log lines).
+// 5: kTaskKillable; 6: WorkerControl::log_seq, log_label (the task's name in worker log lines),
+// SegmentHeader::timeline_off/timeline_entries, TimelineRing (the task timeline).
 inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
@@ -60,7 +61,10 @@ struct SegmentHeader {
   std::uint32_t idle_words;             // 160: 64-bit words per set: ceil(max_workers / 64)
   std::uint32_t reserved1;              // 164: zero
   std::uint64_t hot_off;                // 168: HotWords (own page, right after this one)
-  std::uint32_t reserved[36];           // 176..319: zero, room to grow
+  std::uint64_t timeline_off;           // 176: TimelineRing per worker slot (own pages); 0 when off
+  std::uint32_t timeline_entries;       // 184: records per ring, power of two; 0: the timeline is off
+  std::uint32_t reserved2;              // 188: zero
+  std::uint32_t reserved[32];           // 192..319: zero, room to grow
   HotWord driver_flags;                 // 320: kFlag* below; written by the driver only
 };
 inline constexpr std::uint32_t kFlagBacklog = 1;  ///< driver holds tasks the table had no room for
@@ -70,6 +74,7 @@ static_assert(offsetof(SegmentHeader, magic) == 0 && offsetof(SegmentHeader, lay
 static_assert(offsetof(SegmentHeader, exits_entries) == 136 && offsetof(SegmentHeader, pool_slots) == 140);
 static_assert(offsetof(SegmentHeader, store_full_timeout_ns) == 144 && offsetof(SegmentHeader, idle_off) == 152);
 static_assert(offsetof(SegmentHeader, hot_off) == 168 && offsetof(SegmentHeader, driver_flags) == 320);
+static_assert(offsetof(SegmentHeader, timeline_off) == 176 && offsetof(SegmentHeader, timeline_entries) == 184);
 static_assert(sizeof(SegmentHeader) == 384 && sizeof(SegmentHeader) <= kPage);
 
 /// The futex words every process writes, on their own page after the header: the header
@@ -218,6 +223,37 @@ inline constexpr std::size_t kInlineBytes = sizeof(ObjectSlot::inline_data);
 enum class SpanKind : std::uint8_t { kFree = 0, kSmall = 1, kLargeHead = 2, kLargeCont = 3 };
 inline constexpr std::uint16_t kOwnerDriver = 1;
 inline constexpr std::uint16_t owner_of_worker(std::uint32_t slot) { return std::uint16_t(slot + 2); }
+
+/// The task timeline (Options::timeline): one ring per worker slot, written by that worker's
+/// task thread only (single producer: inline runs happen on it too), read by the driver.
+/// A full ring drops the new record and counts it in `dropped`; the worker never waits.
+struct TimelineRing {
+  alignas(kCacheLine) std::uint64_t head;  // 0: the driver's position (the worker reads it, acquire)
+  alignas(kCacheLine) std::uint64_t tail;  // 64: the worker's; its release store publishes a record
+  std::uint64_t dropped;                   // 72: records the worker dropped on a full ring
+};
+static_assert(sizeof(TimelineRing) == 2 * kCacheLine && offsetof(TimelineRing, tail) == kCacheLine &&
+              offsetof(TimelineRing, dropped) == 72);
+
+enum class TimelineKind : std::uint32_t {
+  kStart = 1,  // a task attempt starts its run (aux: the worker's stack depth, 1 = outermost)
+  kEnd = 2,    // it ended (aux: TimelineOutcome)
+};
+enum class TimelineOutcome : std::uint32_t {
+  kOk = 0,
+  kFailed = 1,   // the result is an error (the driver reads which from the result)
+  kRetried = 2,  // it threw and runs again in place (retry_exceptions)
+};
+/// One record of a TimelineRing: CLOCK_MONOTONIC ns, the task and what happened.
+struct TimelineRecord {
+  std::uint64_t task_ref;  // 0: TaskRef of the task
+  std::uint64_t ns;        // 8: CLOCK_MONOTONIC
+  std::uint64_t value;     // 16: reserved (zero)
+  std::uint32_t kind;      // 24: TimelineKind
+  std::uint32_t aux;       // 28: see TimelineKind
+};
+static_assert(std::is_standard_layout_v<TimelineRecord> && std::is_trivially_copyable_v<TimelineRecord>);
+static_assert(sizeof(TimelineRecord) == 32 && offsetof(TimelineRecord, kind) == 24);
 
 /// Task reference used inside the segment: slot index + 1 in the low half, generation high.
 inline constexpr std::uint64_t task_ref(std::uint32_t index, std::uint32_t gen) {

@@ -56,6 +56,12 @@ void lay_out(const SegmentParams& p, SegmentHeader& h) {
   off += sizeof(ObjectSlot) * std::uint64_t(h.object_capacity);
   h.spans_off = off = align_up(off, kPage);
   off += 8ull * h.span_count;
+  h.timeline_entries = p.timeline_entries;
+  h.timeline_off = 0;
+  if (p.timeline_entries) {
+    h.timeline_off = off = align_up(off, kPage);
+    off += Segment::timeline_ring_bytes(p.timeline_entries) * h.max_workers;
+  }
   h.arena_off = off = align_up(off, kArenaAlign);
   h.arena_bytes = std::uint64_t(h.span_count) * kSpanBytes;
   h.total_bytes = off + h.arena_bytes;
@@ -70,7 +76,8 @@ bool in_range(const SegmentParams& p) {
          (p.pool_slots == 0 || p.pool_slots >= p.num_workers) && p.task_capacity != 0 &&
          p.task_capacity <= (1u << 24) && p.object_capacity != 0 && p.object_capacity <= (1u << 28) && spans != 0 &&
          spans <= (1u << 26) && pow2(p.event_ring_bytes) && p.event_ring_bytes >= 4096 &&
-         p.event_ring_bytes <= (64u << 20) && pow2(p.control_ring_entries) && p.control_ring_entries <= (1u << 24);
+         p.event_ring_bytes <= (64u << 20) && pow2(p.control_ring_entries) && p.control_ring_entries <= (1u << 24) &&
+         (p.timeline_entries == 0 || (pow2(p.timeline_entries) && p.timeline_entries <= (1u << 20)));
 }
 
 }  // namespace
@@ -104,17 +111,18 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
   p.event_ring_bytes = h.event_ring_bytes;
   p.control_ring_entries = h.control_ring_entries;
   p.store_full_timeout_ns = h.store_full_timeout_ns;
+  p.timeline_entries = h.timeline_entries;
   // 0 means "all of max_workers" only to create(): a header always holds the count.
   if (h.pool_slots == 0 || !in_range(p)) return AttachError::kBadGeometry;
   SegmentHeader expect{};
   lay_out(p, expect);
-  const bool same = expect.workers_off == h.workers_off && expect.exits_off == h.exits_off &&
-                    expect.dispatch_off == h.dispatch_off && expect.tasks_off == h.tasks_off &&
-                    expect.objects_off == h.objects_off && expect.spans_off == h.spans_off &&
-                    expect.arena_off == h.arena_off && expect.arena_bytes == h.arena_bytes &&
-                    expect.total_bytes == h.total_bytes && expect.worker_block_bytes == h.worker_block_bytes &&
-                    expect.dispatch_capacity == h.dispatch_capacity && expect.exits_entries == h.exits_entries &&
-                    expect.idle_off == h.idle_off && expect.idle_words == h.idle_words && expect.hot_off == h.hot_off;
+  const bool same =
+      expect.workers_off == h.workers_off && expect.exits_off == h.exits_off && expect.dispatch_off == h.dispatch_off &&
+      expect.tasks_off == h.tasks_off && expect.objects_off == h.objects_off && expect.spans_off == h.spans_off &&
+      expect.arena_off == h.arena_off && expect.arena_bytes == h.arena_bytes && expect.total_bytes == h.total_bytes &&
+      expect.worker_block_bytes == h.worker_block_bytes && expect.dispatch_capacity == h.dispatch_capacity &&
+      expect.exits_entries == h.exits_entries && expect.idle_off == h.idle_off && expect.idle_words == h.idle_words &&
+      expect.hot_off == h.hot_off && expect.timeline_off == h.timeline_off;
   if (!same || h.total_bytes > mapping.size()) return AttachError::kBadGeometry;
   return AttachError::kNone;
 }

@@ -23,6 +23,7 @@ struct SegmentParams {
   std::uint32_t event_ring_bytes = 256u << 10;
   std::uint32_t control_ring_entries = 1u << 12;
   std::uint64_t store_full_timeout_ns = 2'000'000'000;
+  std::uint32_t timeline_entries = 0;  // records per worker's timeline ring, power of two; 0: no timeline
 };
 
 enum class AttachError { kNone, kTooSmall, kBadMagic, kBadVersion, kBadGeometry };
@@ -88,6 +89,14 @@ class Segment {
   TaskSlot* tasks() const noexcept { return at<TaskSlot>(geo_.tasks_off); }
   ObjectSlot* objects() const noexcept { return at<ObjectSlot>(geo_.objects_off); }
   std::uint64_t* spans() const noexcept { return at<std::uint64_t>(geo_.spans_off); }
+  /// The timeline ring of a worker slot (its records follow it); nullptr when the timeline is off.
+  TimelineRing* timeline_ring(std::uint32_t slot) const noexcept {
+    if (geo_.timeline_entries == 0) return nullptr;
+    return at<TimelineRing>(geo_.timeline_off + std::uint64_t(slot) * timeline_ring_bytes(geo_.timeline_entries));
+  }
+  static constexpr std::uint64_t timeline_ring_bytes(std::uint32_t entries) noexcept {
+    return sizeof(TimelineRing) + sizeof(TimelineRecord) * std::uint64_t(entries);
+  }
 
   /// In a worker, after validate_header: makes what workers never write (the header page,
   /// the exit ring) read-only, so a stray write by a task faults in the task's own process

@@ -11,6 +11,7 @@
 #include <typeinfo>
 
 #include "common/payload_write.hpp"
+#include "shm/futex.hpp"
 #include "shm/task_label.hpp"
 #include "shmray/detail/invoke.hpp"
 #include "shmray/detail/registry.hpp"
@@ -205,7 +206,14 @@ bool WorkerRuntime::run_function(const Running& r, std::string& error) {
       } catch (...) {
         leave_if_forked();
         error = wire::encode(describe_current_exception(fname, parsed->name));
-        if (retry && (max_retries < 0 || attempt < max_retries) && !task_cancelled(r)) continue;
+        if (retry && (max_retries < 0 || attempt < max_retries) && !task_cancelled(r)) {
+          if (timeline_.on()) [[unlikely]] {  // this attempt ends; the next one is a slice of its own
+            const std::uint64_t now = shm::now_ns();
+            timeline_.append(r.task_ref, now, shm::TimelineKind::kEnd, std::uint32_t(shm::TimelineOutcome::kRetried));
+            timeline_.append(r.task_ref, now, shm::TimelineKind::kStart, static_cast<std::uint32_t>(stack_.size()));
+          }
+          continue;
+        }
         failed = true;
         break;
       }

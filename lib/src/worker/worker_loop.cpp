@@ -125,17 +125,33 @@ bool WorkerRuntime::drain_control_locked() {
 }
 
 void WorkerRuntime::run_task(std::uint64_t task_ref) {
+  if (timeline_.on()) [[unlikely]]  // the timeline's one branch per task when it is off
+    return run_task_recorded(task_ref);
   const Running r = enter_task(task_ref);
-  bool failed = false;
-  if (v_.task(task_ref).function == shm::kHoldFunction) {
-    run_hold(r);
-  } else {
-    std::string error;
-    failed = run_function(r, error);
-    if (failed) publish_error(r, error);
-  }
+  finish(r, run_claimed(r));
+  leave_task();
+}
+
+// Its records go before TaskDone (finish), so the driver reads them while it still knows the task.
+void WorkerRuntime::run_task_recorded(std::uint64_t task_ref) {
+  const Running r = enter_task(task_ref);
+  timeline_.append(task_ref, shm::now_ns(), shm::TimelineKind::kStart, static_cast<std::uint32_t>(stack_.size()));
+  const bool failed = run_claimed(r);
+  timeline_.append(task_ref, shm::now_ns(), shm::TimelineKind::kEnd,
+                   static_cast<std::uint32_t>(failed ? shm::TimelineOutcome::kFailed : shm::TimelineOutcome::kOk));
   finish(r, failed);
   leave_task();
+}
+
+bool WorkerRuntime::run_claimed(const Running& r) {
+  if (v_.task(r.task_ref).function == shm::kHoldFunction) {
+    run_hold(r);
+    return false;
+  }
+  std::string error;
+  const bool failed = run_function(r, error);
+  if (failed) publish_error(r, error);
+  return failed;
 }
 
 // Pushes a claimed task on the stack and says so in the worker's control block.

@@ -37,6 +37,8 @@ WorkerRuntime::WorkerRuntime(const shm::Segment& seg, std::uint32_t slot)
       heap_(v_.spans, shm::owner_of_worker(slot)),
       events_(&ctl_.events, seg.event_buffer(slot), v_.geo.event_ring_bytes),
       control_(&ctl_.control, seg.control_entries(slot), v_.geo.control_ring_entries),
+      timeline_(seg.timeline_ring(slot) ? shm::TimelineWriter(seg.timeline_ring(slot), v_.geo.timeline_entries)
+                                        : shm::TimelineWriter()),
       is_actor_(slot >= v_.geo.pool_slots) {
   releases_.reserve(256);
 }
