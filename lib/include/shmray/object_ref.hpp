@@ -36,8 +36,14 @@ class ObjectRef {
   /// Takes over `o`'s reference; `o` is empty after.
   ObjectRef(ObjectRef&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
   /// Drops this ref's reference and refers to `o`'s object instead.
-  ObjectRef& operator=(ObjectRef o) noexcept {
-    std::swap(h_, o.h_);
+  ObjectRef& operator=(const ObjectRef& o) noexcept {
+    detail::retain(o.h_);  // first: `o` may be this very ref
+    detail::drop(std::exchange(h_, o.h_));
+    return *this;
+  }
+  /// Drops this ref's reference and takes over `o`'s; `o` is empty after.
+  ObjectRef& operator=(ObjectRef&& o) noexcept {
+    if (this != &o) detail::drop(std::exchange(h_, std::exchange(o.h_, nullptr)));
     return *this;
   }
   ~ObjectRef() { detail::drop(h_); }
