@@ -261,6 +261,10 @@ void release_ref(RefHandle* h) noexcept {
 }
 
 std::uint64_t runtime_generation() noexcept { return g_generation.load(std::memory_order_acquire); }
+std::uint64_t live_generation() noexcept {
+  const std::uint64_t g = g_generation.load(std::memory_order_acquire);
+  return g > g_inherited_generation ? g : 0;  // as checked_id: a ref of the parent's pool passes no check
+}
 
 void free_block_noexcept(std::uint64_t offset, std::uint64_t generation) noexcept {
   RuntimeCall rt(std::nothrow);

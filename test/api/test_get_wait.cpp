@@ -302,3 +302,55 @@ TEST_CASE("Wait.FailedTaskCountsAsReady" * doctest::timeout(60)) {
   CHECK(all.size() == 2);
   CHECK(none.empty());
 }
+
+TEST_CASE("Wait.DrainingOneByOneYieldsEachRefOnceInInputOrder" * doctest::timeout(120)) {
+  // The loop of issue 13: wait for one, go on with the rest; by copy and by move. Every ref
+  // once, the first ready in input order each time (all are final), and nothing left over.
+  shmray::test::NoLeaks guard;
+  shmray::init(kSmall);
+  Refs all;
+  for (int i = 0; i < 2000; ++i) all.push_back(shmray::task(square).remote(i));
+  (void)shmray::wait(all, {.num_returns = all.size()});
+  Refs v = all;
+  std::vector<int> order;
+  while (!v.empty()) {
+    auto [ready, rest] = shmray::wait(v, {.num_returns = 1});
+    REQUIRE(ready.size() == 1);
+    REQUIRE(rest.size() == v.size() - 1);
+    CHECK(ready[0] == v[0]);
+    order.push_back(positions(ready, all)[0]);
+    v = std::move(rest);
+  }
+  std::vector<int> want(all.size());
+  for (std::size_t i = 0; i < want.size(); ++i) want[i] = int(i);
+  CHECK(order == want);
+  v = all;
+  order.clear();
+  while (!v.empty()) {
+    const std::size_t k = std::min<std::size_t>(3, v.size());
+    auto [ready, rest] = shmray::wait(std::move(v), {.num_returns = k});
+    for (int p : positions(ready, all)) order.push_back(p);
+    v = std::move(rest);
+  }
+  CHECK(order == want);
+}
+
+TEST_CASE("Wait.RepeatCheckStaysRightOverManyCalls" * doctest::timeout(120)) {
+  // A wait remembers which call last saw each object slot (16-bit call numbers, zeroed at the
+  // wrap). A ref seen by one call is no repeat in the next, and 65,535 calls later, when the
+  // number comes round again, it is still none; a real repeat is still one after the wrap.
+  shmray::test::NoLeaks guard;
+  shmray::init(kSmall);
+  Refs r;
+  for (int i = 0; i < 5; ++i) r.push_back(shmray::put(i));
+  std::thread([&] {  // a thread of its own: its call numbers start at 1
+    (void)shmray::wait(Refs{r[0], r[1]});
+    CHECK_NOTHROW((void)shmray::wait(Refs{r[1], r[2]}));
+    for (int k = 0; k < 65'533; ++k) (void)shmray::wait(Refs{r[2], r[3]});
+    // Call number 1 again, where r[0] and r[1] were last seen.
+    CHECK_NOTHROW((void)shmray::wait(Refs{r[0], r[4]}));
+    CHECK_THROWS_AS((void)shmray::wait(Refs{r[3], r[2], r[3]}), std::invalid_argument);
+    CHECK_NOTHROW((void)shmray::wait(Refs{r[1], r[0], r[3]}, {.num_returns = 3}));
+  })
+      .join();
+}

@@ -3,6 +3,7 @@
 /// init/shutdown/Session and put, get, wait, cancel, cancelled, get_view.
 #include <chrono>
 #include <cstddef>
+#include <iterator>
 #include <stdexcept>
 #include <vector>
 #include "shmray/detail/config.hpp"
@@ -87,7 +88,8 @@ void wait_list(const std::vector<ObjectRef<T>>& refs, Deadline until) {
   if (refs.empty()) return;
   std::vector<ObjectId> ids;
   ids.reserve(refs.size());
-  for (const auto& r : refs) ids.push_back(r.checked_id("shmray::get"));
+  const std::uint64_t live = live_generation();
+  for (const auto& r : refs) ids.push_back(r.checked_id("shmray::get", live));
   RuntimeCall rt;
   const std::size_t failed = rt->wait_all_or_failure(ids, until);
   if (failed < refs.size()) (void)rt->fetch(ids[failed], until);  // throws its error
@@ -150,10 +152,28 @@ template <class T>
 std::size_t wait_marks(const std::vector<ObjectRef<T>>& refs, const WaitOptions& options, WaitScratch& scratch) {
   std::vector<ObjectId>& ids = (*scratch).ids;
   ids.reserve(refs.size());
-  for (const auto& r : refs) ids.push_back(r.checked_id("shmray::wait"));
+  const std::uint64_t live = live_generation();
+  for (const auto& r : refs) ids.push_back(r.checked_id("shmray::wait", live));
   const auto until = options.timeout ? Deadline::after(*options.timeout) : Deadline::never();
   RuntimeCall rt;
   return rt->wait(ids, options.num_returns, until, (*scratch).ready);
+}
+/// Puts the `n` refs marked in `ready` into out.ready and the others into out.rest, each in
+/// input order: the runs between marks go over as ranges, so that a wait for one of many
+/// costs about a plain copy of the list.
+template <class T, class It>
+void split_marked(It first, It last, const std::vector<char>& ready, std::size_t n, WaitResult<T>& out) {
+  const std::size_t size = static_cast<std::size_t>(last - first);
+  out.ready.reserve(n);
+  out.rest.reserve(size - n);
+  It run = first;
+  for (std::size_t i = 0; i < size && out.ready.size() < n; ++i)
+    if (ready[i]) {
+      out.rest.insert(out.rest.end(), run, first + i);
+      out.ready.push_back(*(first + i));
+      run = first + i + 1;
+    }
+  out.rest.insert(out.rest.end(), run, last);
 }
 }  // namespace detail
 
@@ -173,9 +193,7 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, const WaitOptions& opt
   detail::WaitScratch scratch;
   const std::size_t n = detail::wait_marks(refs, options, scratch);
   const std::vector<char>& ready = (*scratch).ready;
-  out.ready.reserve(n);
-  out.rest.reserve(refs.size() - n);
-  for (std::size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.rest).push_back(refs[i]);
+  detail::split_marked(refs.begin(), refs.end(), ready, n, out);
   return out;
 }
 /// As wait(refs, options), but moves the refs into the result instead of copying them (no
@@ -188,9 +206,7 @@ WaitResult<T> wait(std::vector<ObjectRef<T>>&& refs, const WaitOptions& options 
   detail::WaitScratch scratch;
   const std::size_t n = detail::wait_marks(refs, options, scratch);
   const std::vector<char>& ready = (*scratch).ready;
-  out.ready.reserve(n);
-  out.rest.reserve(refs.size() - n);
-  for (std::size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.rest).push_back(std::move(refs[i]));
+  detail::split_marked(std::make_move_iterator(refs.begin()), std::make_move_iterator(refs.end()), ready, n, out);
   refs.clear();
   return out;
 }

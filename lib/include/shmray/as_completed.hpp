@@ -67,7 +67,8 @@ class AsCompleted {
   /// from before the last init(), or one given twice).
   AsCompleted(std::vector<ObjectRef<T>> refs, detail::Deadline until) : pending_(std::move(refs)), until_(until) {
     ids_.reserve(pending_.size());
-    for (const auto& r : pending_) ids_.push_back(r.checked_id("shmray::as_completed"));
+    const std::uint64_t live = detail::live_generation();
+    for (const auto& r : pending_) ids_.push_back(r.checked_id("shmray::as_completed", live));
     detail::check_distinct(ids_, "shmray::as_completed");
     ready_.reserve(pending_.size());
     found_.reserve(pending_.size());

@@ -58,6 +58,8 @@ class ObjectRef {
   detail::ObjectId id() const noexcept { return h_ ? h_->id : detail::ObjectId{}; }
   /// Internal: the id, after checking the ref is set and belongs to the running runtime.
   detail::ObjectId checked_id(const char* what) const { return detail::checked_id(h_, what); }
+  /// Internal: as checked_id(what), with `live` from detail::live_generation() (for lists).
+  detail::ObjectId checked_id(const char* what, std::uint64_t live) const { return detail::checked_id(h_, live, what); }
   /// False for a default-constructed (or moved-from) ref.
   explicit operator bool() const noexcept { return h_ != nullptr; }
 

@@ -26,6 +26,14 @@ SHMRAY_API void release_ref(RefHandle* h) noexcept;
 /// The id of a ref of the running runtime; std::invalid_argument for an empty ref or one
 /// from before the last shutdown()/init() (it would name someone else's object).
 SHMRAY_API ObjectId checked_id(const RefHandle* h, const char* what);
+/// For checking many refs in a row without a call each: the generation a ref must carry to
+/// pass checked_id (the running runtime's), or 0, which no ref carries, when none may pass
+/// (no runtime yet in a process forked from a pool: checked_id says why).
+SHMRAY_API std::uint64_t live_generation() noexcept;
+/// checked_id(h, what) with `live` from live_generation(): the call only for a ref it refuses.
+inline ObjectId checked_id(const RefHandle* h, std::uint64_t live, const char* what) {
+  return h && h->runtime == live ? h->id : checked_id(h, what);
+}
 
 inline void retain(RefHandle* h) noexcept {
   if (h) h->count.fetch_add(1, std::memory_order_relaxed);

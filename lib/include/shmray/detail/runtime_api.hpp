@@ -132,8 +132,8 @@ class SHMRAY_API RuntimeApi {
   virtual void kill_actor(ObjectId actor, bool no_restart) = 0;
 };
 
-/// std::invalid_argument naming `what` when an id appears twice in `ids`. O(ids.size()): a
-/// per-thread bitmap over slot indices, cleared again after.
+/// std::invalid_argument naming `what` when an id appears twice in `ids`, or one is empty.
+/// O(ids.size()), one pass: a per-thread table of which call last saw each slot index.
 SHMRAY_API void check_distinct(std::span<const ObjectId> ids, const char* what);
 
 /// The id and mark buffers of one wait() call, kept by the thread for its next call (a wait
