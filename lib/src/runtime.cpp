@@ -16,7 +16,6 @@
 #include "driver/driver.hpp"
 #include "init_options.hpp"
 #include "notifier.hpp"
-#include "ref_pool.hpp"
 #include "runtime_slot.hpp"
 #include "shmray/api.hpp"
 #include "shmray/detail/invoke.hpp"
@@ -245,19 +244,19 @@ RuntimeCall::~RuntimeCall() {
   if (rt_) g_calls.fetch_sub(1, std::memory_order_seq_cst);
 }
 
-RefHandle* adopt_ref(ObjectId id) { return ref_pool::make(id, g_generation.load(std::memory_order_acquire)); }
+RefHandle* adopt_ref(ObjectId id) { return new RefHandle{{1}, id, g_generation.load(std::memory_order_acquire)}; }
 
 RefHandle* acquire_ref(ObjectId id) {
   RuntimeCall rt;
   rt->add_ref(id);
-  return ref_pool::make(id, g_generation.load(std::memory_order_acquire));
+  return new RefHandle{{1}, id, g_generation.load(std::memory_order_acquire)};
 }
 
 void release_ref(RefHandle* h) noexcept {
   // No runtime (after shutdown(), or in a forked child): nothing to tell anyone.
   RuntimeCall rt(std::nothrow);
   if (rt.ok() && h->runtime == g_generation.load(std::memory_order_acquire)) rt->release(h->id);
-  ref_pool::give_back(h);
+  delete h;
 }
 
 std::uint64_t runtime_generation() noexcept { return g_generation.load(std::memory_order_acquire); }
