@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "api/gate.hpp"
+#include "support/capture_fd.hpp"
 #include "support/leak_check.hpp"
 
 namespace {
@@ -41,47 +42,7 @@ SHMRAY_REMOTE(gated);
 
 const shmray::Options kSmall{.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true};
 
-/// Redirects a file descriptor (1 or 2) to a temporary file until text() is called.
-class CaptureFd {
- public:
-  explicit CaptureFd(int fd) : fd_(fd) {
-    char name[] = "/tmp/shmray-api-capture-XXXXXX";
-    file_ = ::mkstemp(name);
-    REQUIRE(file_ >= 0);
-    path_ = name;
-    std::cout.flush();
-    std::cerr.flush();
-    std::fflush(nullptr);
-    saved_ = ::dup(fd_);
-    REQUIRE(saved_ >= 0);
-    REQUIRE(::dup2(file_, fd_) == fd_);
-  }
-  ~CaptureFd() {
-    restore();
-    ::close(file_);
-    ::unlink(path_.c_str());
-  }
-  void restore() {
-    if (saved_ < 0) return;
-    std::cout.flush();
-    std::cerr.flush();
-    std::fflush(nullptr);
-    ::dup2(saved_, fd_);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  /// What was written to the file so far (also after restore()).
-  std::string text() const {
-    std::ifstream in(path_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
- private:
-  int fd_, file_ = -1, saved_ = -1;
-  std::string path_;
-};
+using shmray::test::CaptureFd;
 
 std::size_t physical_memory_bytes() {
   return static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));

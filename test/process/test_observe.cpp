@@ -24,52 +24,14 @@
 #include <vector>
 
 #include "api/gate.hpp"
+#include "support/capture_fd.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-/// Points fd 1 or 2 at a file until restore() (a file: not a terminal).
-class CaptureFd {
- public:
-  explicit CaptureFd(int fd) : fd_(fd) {
-    char name[] = "/tmp/shmray-observe-capture-XXXXXX";
-    file_ = ::mkstemp(name);
-    REQUIRE(file_ >= 0);
-    path_ = name;
-    std::cout.flush();
-    std::fflush(nullptr);
-    saved_ = ::dup(fd_);
-    REQUIRE(saved_ >= 0);
-    REQUIRE(::dup2(file_, fd_) == fd_);
-  }
-  ~CaptureFd() {
-    restore();
-    ::close(file_);
-    ::unlink(path_.c_str());
-  }
-  CaptureFd(const CaptureFd&) = delete;
-  CaptureFd& operator=(const CaptureFd&) = delete;
-  void restore() {
-    if (saved_ < 0) return;
-    std::cout.flush();
-    std::fflush(nullptr);
-    ::dup2(saved_, fd_);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::string text() const {
-    std::ifstream in(path_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
- private:
-  int fd_, file_ = -1, saved_ = -1;
-  std::string path_;
-};
+using shmray::test::CaptureFd;
 
 /// The whole line of `text` that contains `needle` (empty when none does).
 std::string line_with(const std::string& text, const std::string& needle) {

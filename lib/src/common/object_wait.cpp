@@ -79,7 +79,8 @@ bool mark_waiters(const Views& v, std::span<const ObjectId> ids, const std::vect
 // check_distinct's memory: the number of the call that last saw each object slot index, so
 // that a repeat costs O(n) with one pass and nothing to clear after (a bitmap needed a second
 // pass to clear it: a fifth of a wait for one of 20,000 refs). 16-bit numbers: at the wrap,
-// once in 65,535 calls, the table is zeroed. Indices at or above kMaxMarked (no table is that
+// once in 65,535 calls, the table is zeroed. It grows to the highest slot index a thread's
+// waits name: 2 MiB per such thread at the default 2^20 object slots. Indices at or above kMaxMarked (no table is that
 // large) name no live object and are left to the wait's own check.
 constexpr std::uint32_t kMaxMarked = 1u << 24;
 struct Stamps {
@@ -201,7 +202,8 @@ void check_distinct(std::span<const ObjectId> ids, const char* what) {
     const std::uint32_t x = ids[i].index();
     if (!ids[i].valid()) throw std::invalid_argument(std::string(what) + ": the list holds an empty ObjectRef");
     if (x >= kMaxMarked) continue;
-    if (x >= st.seen.size()) st.seen.resize(std::max<std::size_t>(x + 1, st.seen.size() * 2));
+    if (x >= st.seen.size())
+      st.seen.resize(std::min<std::size_t>(kMaxMarked, std::max<std::size_t>(x + 1, st.seen.size() * 2)));
     if (st.seen[x] != call) {
       st.seen[x] = call;
       continue;
