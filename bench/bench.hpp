@@ -50,10 +50,10 @@ struct Params {
   int syscalls_n = 20000, syscalls_reps = 3;  // syscalls_per_task: async tasks per counted run
   int actor_async_n = 10000;                  // actor_calls_async_per_s: calls per repetition
   int actor_create_reps = 20;                 // actor_create_s: actors created (one per repetition)
-  int drain_n = 20000, drain_reps = 3;        // drain_20k_one_by_one_s, as_completed_20k_s
-  int release_reps = 7;                       // release_latency_ms: repetitions
-  int fail_fast_reps = 5;                     // get_list_fail_fast_s: repetitions (a worker replaced each)
-  double workload_limit_s = 600.0;            // watchdog per workload (peers: per child)
+  int drain_n = 20000, drain_reps = 3;  // drain_20k_one_by_one_s, as_completed_20k_s, as_completed_one_by_one_20k_s
+  int release_reps = 7;                 // release_latency_ms: repetitions
+  int fail_fast_reps = 5;               // get_list_fail_fast_s: repetitions (a worker replaced each)
+  double workload_limit_s = 600.0;      // watchdog per workload (peers: per child)
 
   static Params full();
   static Params quick();

@@ -43,6 +43,7 @@ const std::vector<Workload>& registry() {
       {"actor_create_s", "s", Pool::kShared, actor_create_s},
       {"drain_20k_one_by_one_s", "s", Pool::kShared, drain_20k_one_by_one_s},
       {"as_completed_20k_s", "s", Pool::kShared, as_completed_20k_s},
+      {"as_completed_one_by_one_20k_s", "s", Pool::kShared, as_completed_one_by_one_20k_s},
       {"release_latency_ms", "ms", Pool::kShared, release_latency_ms},
       {"submit_100mb_by_value_s", "s", Pool::kShared, submit_100mb_by_value_s},
       {"map_merge_wordcount_s", "s", Pool::kShared, map_merge_wordcount_s},

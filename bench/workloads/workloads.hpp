@@ -49,6 +49,7 @@ Result actor_create_s(const Context& c);
 // drain.cpp
 Result drain_20k_one_by_one_s(const Context& c);
 Result as_completed_20k_s(const Context& c);
+Result as_completed_one_by_one_20k_s(const Context& c);
 // release.cpp
 Result release_latency_ms(const Context& c);
 Result map_merge_wordcount_s(const Context& c);

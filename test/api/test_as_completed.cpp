@@ -212,3 +212,71 @@ TEST_CASE("AsCompleted.WaitLoopOver20kRefsFinishes" * doctest::timeout(120)) {
   }
   CHECK(n == all.size());
 }
+
+// Completions racing with the looks: a chain finishing link by link while the loop runs, with
+// failing tasks, puts and tasks cancelled from inside the loop mixed in. Each ref exactly once,
+// and final when yielded (get with a zero timeout does not wait).
+TEST_CASE("AsCompleted.MixedCompletionsRacingWithTheLoop" * doctest::timeout(120)) {
+  shmray::test::NoLeaks guard;
+  shmray::init(kPool);
+  shmray_test::Gate gate;
+  Refs refs;
+  const int links = shmray::test::scaled(3000);
+  shmray::ObjectRef<int> link = shmray::task(noop).remote(0);
+  refs.push_back(link);
+  for (int i = 1; i < links; ++i) {
+    link = shmray::task(noop).remote(link);  // runs when the link before is ready
+    refs.push_back(link);
+    if (i % 50 == 0) refs.push_back(shmray::task(boom).remote(i));
+    if (i % 70 == 0) refs.push_back(shmray::put(i));
+  }
+  // Gated until cancelled from inside the loop (they hold both workers, so the chain waits
+  // for the cancels; the puts, final at the first look, are yielded before them).
+  Refs held;
+  for (int i = 0; i < 4; ++i) held.push_back(shmray::task(gated).remote(gate.path(), i));
+  refs.insert(refs.begin(), held.begin(), held.end());
+  std::set<std::uint64_t> ids, seen;
+  for (const auto& r : refs) ids.insert(r.id().value);
+  REQUIRE(ids.size() == refs.size());
+  std::size_t yielded = 0, failed = 0;
+  for (shmray::ObjectRef<int>& done : shmray::as_completed(refs)) {
+    if (++yielded == 3)
+      for (const auto& h : held) shmray::cancel(h, {.force = true});
+    REQUIRE(ids.count(done.id().value) == 1);
+    REQUIRE(seen.insert(done.id().value).second);
+    try {
+      (void)shmray::get(done, 0ms);
+    } catch (const shmray::GetTimeoutError&) {
+      FAIL("a ref yielded before its object was final");
+    } catch (const std::exception&) {  // a failed task or a cancelled one
+      ++failed;
+    }
+  }
+  gate.open();
+  CHECK(yielded == refs.size());
+  CHECK(failed == std::size_t((links - 1) / 50) + held.size());
+}
+
+// Objects freed while the loop runs and their slots taken again by new puts (same index, new
+// generation): none of those is yielded, and every ref given is, once.
+TEST_CASE("AsCompleted.ReusedObjectSlotsAreNotYielded" * doctest::timeout(120)) {
+  shmray::test::NoLeaks guard;
+  shmray::init(kPool);
+  Refs refs;
+  for (int i = 0; i < 2000; ++i) refs.push_back(shmray::task(nap).remote(i % 7 == 0 ? 300 : 0, i));
+  std::set<std::uint64_t> ids;
+  for (const auto& r : refs) ids.insert(r.id().value);
+  std::vector<int> seen(refs.size(), 0);
+  Refs churn;
+  {
+    auto range = shmray::as_completed(std::move(refs));
+    for (shmray::ObjectRef<int>& done : range) {
+      REQUIRE(ids.count(done.id().value) == 1);
+      ++seen[std::size_t(shmray::get(done, 0ms))];
+      done = {};  // drop the yielded ref: its slot may be freed and reused
+      churn.push_back(shmray::put(-1));
+      if (churn.size() > 64) churn.erase(churn.begin(), churn.begin() + 32);
+    }
+  }
+  CHECK(std::all_of(seen.begin(), seen.end(), [](int k) { return k == 1; }));
+}

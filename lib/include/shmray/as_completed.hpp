@@ -25,7 +25,8 @@ namespace shmray {
 /// queue that the next steps take from, with swap-removal. A look costs O(pending), with no
 /// allocation and no copy of a ref, and takes everything final by then. So draining n refs
 /// that are already final costs O(n); when they finish one by one, slower than a look, the
-/// cost is O(pending) per ref (a look over 20,000 refs is some microseconds). Inside a task,
+/// cost is O(pending) per ref (a look over 20,000 refs is some microseconds; bench row
+/// as_completed_one_by_one_20k_s measures it). Inside a task,
 /// a ref whose task is still queued is run inline (without a timeout), as get() and wait()
 /// do there.
 template <class T>
