@@ -279,6 +279,7 @@ class Driver final : public detail::RuntimeApi {
   ActorTable actors_;
   Counters counters_;  // written under mu_, read by anyone (counters.hpp)
   Timeline timeline_;
+  std::uint32_t timeline_passes_ = 0;  // pump_locked's passes (mu_): every kTimelinePumpEvery-th drains the rings
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closing_{false};  // shutdown() runs: API calls leave

@@ -20,11 +20,19 @@ constexpr auto kHousekeeping = std::chrono::milliseconds(200);
 constexpr auto kStallCheck = std::chrono::milliseconds(1);  // while queued work waits with a worker asleep
 }  // namespace
 
+// A finished task's records are drained by its TaskDone (complete_task_locked), a dead worker's
+// at its reap, everything before a dump: a pass only needs to keep a ring from filling with
+// the records of tasks still running (retries). The driver passes about a dozen times per task
+// on a busy pool, and each look reads the worker's tail (its cache line, a miss per look), so
+// only every kTimelinePumpEvery-th pass looks.
+constexpr std::uint32_t kTimelinePumpEvery = 16;
+
 void Driver::pump_locked() {
+  const bool timeline = timeline_.on() && ++timeline_passes_ % kTimelinePumpEvery == 0;
   for (std::uint32_t w = 0; w < pool_.size(); ++w) {
     if (!pool_[w].events.valid() || pool_[w].corrupt) continue;  // corrupt: killed, its exit report cleans up
     drain_events_locked(w);  // first: a task a worker submitted is adopted before its records are read
-    if (timeline_.on()) drain_timeline_locked(w);  // (a TaskDone drains them too, before the task leaves the table)
+    if (timeline) drain_timeline_locked(w);
     pool_.flush_control_backlog_locked(w);
     if (pool_.wants_supply_locked(w)) supply_locked(w);
   }
