@@ -124,6 +124,15 @@ Parsed parse(const std::string& path) {
   for (std::string l; std::getline(err, l);) p.error += l + "\n";
   c.wait();
   if (c.exit_code() != 0 || !end) p.error += "python exit " + std::to_string(c.exit_code());
+  // And what the trace viewers' importers need (slices that nest on each thread, flows inside
+  // slices, ...): scripts/check_trace.py, the stand-in for opening the file in Perfetto.
+  bp::ipstream checked;
+  bp::child check("/usr/bin/python3", std::string(SHMRAY_SOURCE_ROOT) + "/scripts/check_trace.py", path,
+                  bp::std_out > checked, bp::std_err > bp::null);
+  std::string report;
+  for (std::string l; std::getline(checked, l);) report += l + "\n";
+  check.wait();
+  if (check.exit_code() != 0) p.error += report;
   return p;
 }
 
