@@ -181,8 +181,8 @@ void split_marked(It first, It last, const std::vector<char>& ready, std::size_t
 /// num_returns of them, `rest` the others, each in the input's order. A failed object counts
 /// as ready. Never throws for a timeout; std::invalid_argument for num_returns of 0 or larger
 /// than the list, a duplicate or empty ref, or a negative timeout. Costs O(refs.size()): one
-/// look at each ref's state until num_returns are found, and one copy of each ref into the
-/// result (pass the list as an rvalue, `wait(std::move(v))`, to move them instead).
+/// pass to check for repeats, a look at the refs' states until num_returns are found, and one
+/// copy of each ref into the result (pass the list as an rvalue, `wait(std::move(v))`, to move them instead).
 /// @code
 /// auto [ready, rest] = shmray::wait(refs, {.num_returns = 5, .timeout = 10s});
 /// @endcode
