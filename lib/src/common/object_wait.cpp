@@ -80,8 +80,9 @@ bool mark_waiters(const Views& v, std::span<const ObjectId> ids, const std::vect
 // that a repeat costs O(n) with one pass and nothing to clear after (a bitmap needed a second
 // pass to clear it: a fifth of a wait for one of 20,000 refs). 16-bit numbers: at the wrap,
 // once in 65,535 calls, the table is zeroed. It grows to the highest slot index a thread's
-// waits name: 2 MiB per such thread at the default 2^20 object slots. Indices at or above kMaxMarked (no table is that
-// large) name no live object and are left to the wait's own check.
+// waits name: 2 MiB per such thread at the default 2^20 object slots (the bitmap: 128 KiB).
+// Indices at or above kMaxMarked (no table is that large) name no live object and are left
+// to the wait's own check.
 constexpr std::uint32_t kMaxMarked = 1u << 24;
 struct Stamps {
   std::vector<std::uint16_t> seen;
