@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -76,6 +77,7 @@ struct Parsed {
   std::vector<Slice> tasks;
   std::vector<std::string> blocks;
   int flows = 0;
+  long dropped = -1;  // otherData.dropped_records
   std::string error;  // the parser's complaint, if any
 };
 
@@ -99,6 +101,7 @@ for e in t['traceEvents']:
         print('B', e['name'])
     elif ph == 's':
         print('F')
+print('D', t['otherData']['dropped_records'])
 print('END')
 )";
 
@@ -113,6 +116,7 @@ Parsed parse(const std::string& path) {
     if (line == "END") end = true;
     if (line.rfind("B ", 0) == 0) p.blocks.push_back(line.substr(2));
     if (line == "F") ++p.flows;
+    if (line.rfind("D ", 0) == 0) p.dropped = std::stol(line.substr(2));
     if (line.rfind("T\t", 0) != 0) continue;
     // name, function, outcome, error_type, pid, depth, ts, dur: tab-separated (no name here has a tab)
     std::vector<std::string> f;
@@ -198,6 +202,67 @@ TEST_CASE("Timeline.OneSlicePerTaskWithNamesOutcomesAndArrows" * doctest::timeou
   CHECK(p.tasks.size() == 26);
   CHECK(p.flows >= 1);
   CHECK(!p.blocks.empty());  // the driver's gets
+}
+
+// Names are kept once each, and at most 65,536 of them (the empty one included): a run that
+// names every task differently keeps the first names filed, then shows the function's,
+// and a name kept still shows when it is used again.
+TEST_CASE("Timeline.DistinctNamesAreBounded" * doctest::timeout(300)) {
+  NoEnv no_env;
+  TempDir dir;
+  const std::string path = dir.file("t.json");
+  constexpr int kNames = 65535, kMore = 100;
+  {
+    shmray::test::NoLeaks leaks;
+    shmray::init({.num_workers = 2, .object_store_bytes = 64 << 20, .quiet = true, .timeline = path});
+    std::vector<shmray::ObjectRef<int>> refs;
+    refs.reserve(4096);
+    for (int i = 0; i < kNames + kMore; ++i) {
+      refs.push_back(shmray::task(square).options({.name = "n" + std::to_string(i)}).remote(1));
+      if (refs.size() == 4096) {
+        shmray::get(refs);
+        refs.clear();
+      }
+    }
+    shmray::get(refs);
+    CHECK(shmray::get(shmray::task(square).options({.name = "n7"}).remote(2)) == 4);
+    shmray::shutdown();
+  }
+  const Parsed p = parse(path);
+  REQUIRE_MESSAGE(p.error.empty(), p.error);
+  CHECK(p.tasks.size() == kNames + kMore + 1);
+  std::set<std::string> shown;  // the names filed in time (tasks end in any order: which ones is not set)
+  for (const Slice& t : p.tasks)
+    if (t.name != "square") shown.insert(t.name);
+  CHECK(shown.size() == kNames);
+  CHECK(named(p, "n0").size() == 1);
+  CHECK(named(p, "square").size() == kMore);
+  CHECK(named(p, "n7").size() == 2);
+}
+
+// A worker never waits for the driver, so its ring must be drained while the driver sleeps:
+// 20,000 tasks queued behind a gate run while the driver sleeps in get() of the last one (the
+// worker wakes it when its ring is half full). Every one shows; nothing is dropped.
+TEST_CASE("Timeline.BurstWhileTheDriverSleepsLosesNothing" * doctest::timeout(300)) {
+  NoEnv no_env;
+  TempDir dir;
+  const std::string path = dir.file("t.json");
+  constexpr int kTasks = 20000;
+  {
+    shmray::test::NoLeaks leaks;
+    shmray::init({.num_workers = 1, .object_store_bytes = 64 << 20, .quiet = true, .max_workers = 1, .timeline = path});
+    auto gate = shmray::task(wait_for).remote(dir.file("pid"), dir.file("open"));
+    std::vector<shmray::ObjectRef<int>> refs;
+    for (int i = 0; i < kTasks; ++i) refs.push_back(shmray::task(square).remote(i));
+    shmray::test::append_line(dir.file("open"), "1");
+    CHECK(shmray::get(refs.back()) == (kTasks - 1) * (kTasks - 1));
+    CHECK(shmray::get(gate) == 1);
+    shmray::shutdown();
+  }
+  const Parsed p = parse(path);
+  REQUIRE_MESSAGE(p.error.empty(), p.error);
+  CHECK(named(p, "square").size() == kTasks);
+  CHECK(p.dropped == 0);
 }
 
 TEST_CASE("Timeline.CrashedWorkersLastTaskShows" * doctest::timeout(120)) {

@@ -39,6 +39,7 @@ Timeline::Timeline(const shm::Segment& seg, const common::Views& v, bool on)
   // events of a long run around on the driver's hot path.
   events_.reserve(kMaxEvents);
   blocks_.reserve(kMaxEvents);
+  deps_.reserve(kMaxDeps);
 }
 
 void Timeline::drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTable& tasks) {
@@ -83,12 +84,27 @@ void Timeline::drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTabl
   seen = dropped;
 }
 
+std::uint32_t Timeline::label(std::string_view s) {
+  if (s.empty()) return 0;
+  if (auto it = label_index_.find(s); it != label_index_.end()) return it->second;
+  if (labels_.size() >= kMaxLabels) return 0;
+  const auto i = static_cast<std::uint32_t>(labels_.size());
+  labels_.emplace_back(s);
+  try {
+    label_index_.emplace(labels_.back(), i);
+  } catch (...) {
+    labels_.pop_back();
+    throw;
+  }
+  return i;
+}
+
 TimelineEvent Timeline::describe(std::uint32_t slot, const Open& o, std::uint64_t end_ns, RunOutcome out,
-                                 const TaskTable& tasks) const {
+                                 const TaskTable& tasks) {
   TimelineEvent e;
   e.pid = o.pid;
   e.slot = slot;
-  e.depth = o.depth;
+  e.depth = static_cast<std::uint16_t>(std::min<std::uint32_t>(o.depth, 0xffff));
   e.start_ns = o.start_ns;
   e.end_ns = std::max(end_ns, o.start_ns);
   e.outcome = out;
@@ -105,9 +121,16 @@ TimelineEvent Timeline::describe(std::uint32_t slot, const Open& o, std::uint64_
   e.attempt = ts.attempt;
   e.result = ts.result;
   if (const auto d = wire::parse_descriptor(v_.descriptor(ts))) {
-    e.name = std::string(d->name.substr(0, 256));
+    e.name = label(d->name.substr(0, 256));
     e.args_bytes = d->args.size();
-    for (std::uint32_t i = 0; i < d->resolve && i < 256; ++i) e.deps.push_back(d->resolve_id(i).value);
+    e.deps_at = deps_written_;
+    e.deps = static_cast<std::uint16_t>(std::min<std::uint32_t>(d->resolve, 256));
+    for (std::uint32_t i = 0; i < e.deps; ++i, ++deps_written_) {
+      if (deps_.size() < kMaxDeps)
+        deps_.push_back(d->resolve_id(i).value);  // reserved: no allocation
+      else
+        deps_[deps_written_ % kMaxDeps] = d->resolve_id(i).value;  // full: over the oldest
+    }
   }
   const TaskInfo& info = tasks[idx];
   if (info.live && info.gen == shm::task_ref_gen(o.task_ref)) e.submit_ns = info.submit_ns;  // not yet adopted: none
@@ -122,9 +145,10 @@ TimelineEvent Timeline::describe(std::uint32_t slot, const Open& o, std::uint64_
   } else if (out == RunOutcome::kFailed) {
     try {
       const wire::ErrorRecord r = wire::decode_error(bytes);
-      e.error_type = r.kind == wire::ErrorKind::kTaskError && !r.type_name.empty() ? r.type_name : kind_name(r.kind);
+      e.error = label(r.kind == wire::ErrorKind::kTaskError && !r.type_name.empty() ? std::string_view(r.type_name)
+                                                                                    : kind_name(r.kind));
     } catch (...) {
-      e.error_type = "unreadable error record";
+      e.error = label("unreadable error record");
     }
   }
   return e;
@@ -135,11 +159,12 @@ std::vector<TimelineEvent> Timeline::end_open_locked(std::uint32_t slot, std::ui
   std::vector<TimelineEvent> out;
   if (!on_ || slot >= open_.size()) return out;
   std::vector<Open>& open = open_[slot];
+  std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < open.size(); ++i) {
     const bool top = i + 1 == open.size();
     const RunOutcome o = killed ? RunOutcome::kKilled : top ? RunOutcome::kCrashed : RunOutcome::kRequeued;
     out.push_back(describe(slot, open[i], now_ns, o, tasks));
-    out.back().error_type = top && !killed ? "WorkerCrashedError" : "";
+    out.back().error = top && !killed ? label("WorkerCrashedError") : 0;
   }
   open.clear();
   return out;
@@ -152,11 +177,12 @@ void Timeline::crashed_locked(std::vector<TimelineEvent> events, const TaskTable
     e.retried = info.live && info.gen == shm::task_ref_gen(e.task_ref);
   }
   std::lock_guard lock(mu_);
-  for (TimelineEvent& e : events) add(std::move(e));
+  for (const TimelineEvent& e : events) add(e);
 }
 
-std::vector<TimelineEvent> Timeline::open_now_locked(std::uint64_t now_ns, const TaskTable& tasks) const {
+std::vector<TimelineEvent> Timeline::open_now_locked(std::uint64_t now_ns, const TaskTable& tasks) {
   std::vector<TimelineEvent> out;
+  std::lock_guard lock(mu_);
   for (std::uint32_t s = 0; s < open_.size(); ++s)
     for (const Open& o : open_[s]) out.push_back(describe(s, o, now_ns, RunOutcome::kUnfinished, tasks));
   return out;
@@ -174,12 +200,12 @@ void Timeline::driver_block(const DriverBlock& b) {
   ++dropped_events_;
 }
 
-void Timeline::add(TimelineEvent&& e) {
+void Timeline::add(const TimelineEvent& e) {
   if (events_.size() < kMaxEvents) {
-    events_.push_back(std::move(e));
+    events_.push_back(e);
     return;
   }
-  events_[first_event_] = std::move(e);  // full: the oldest goes
+  events_[first_event_] = e;  // full: the oldest goes
   first_event_ = (first_event_ + 1) % kMaxEvents;
   ++dropped_events_;
 }

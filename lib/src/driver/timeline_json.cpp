@@ -85,10 +85,11 @@ std::string function_name(const TimelineEvent& e) {
 
 std::string hex(std::uint64_t v) { return detail::ObjectId{v}.hex(); }
 
-void put_event(std::string& out, const TimelineEvent& e, std::uint64_t t0) {
+void put_event(std::string& out, const TimelineEvent& e, std::string_view name, std::string_view error_type,
+               std::uint64_t t0) {
   const std::string fn = function_name(e);
   out += "{\"ph\":\"X\",\"cat\":\"task\",\"name\":";
-  put_string(out, e.name.empty() ? fn : e.name);
+  put_string(out, name.empty() ? std::string_view(fn) : name);
   out += ",\"pid\":" + std::to_string(e.pid) + ",\"tid\":" + std::to_string(e.pid) + ",\"ts\":";
   put_us(out, e.start_ns, t0);
   out += ",\"dur\":";
@@ -97,9 +98,9 @@ void put_event(std::string& out, const TimelineEvent& e, std::uint64_t t0) {
   put_string(out, fn);
   out += ",\"object_id\":\"" + hex(e.result) + "\",\"outcome\":";
   put_string(out, outcome_name(e));
-  if (!e.error_type.empty()) {
+  if (!error_type.empty()) {
     out += ",\"error_type\":";
-    put_string(out, e.error_type);
+    put_string(out, error_type);
   }
   if (e.submit_ns) {
     out += ",\"submit_us\":";
@@ -152,7 +153,7 @@ std::string Timeline::json(std::int32_t driver_pid, std::uint32_t pool_slots,
   each([&](const TimelineEvent& e) {
     workers.emplace(e.pid, e.slot);
     if (e.outcome == RunOutcome::kOk && e.result) producer[e.result] = &e;
-    put_event(out, e, t0_ns_);
+    put_event(out, e, label_at(e.name), label_at(e.error), t0_ns_);
   });
   for (const auto& [pid, slot] : workers)
     put_meta(
@@ -171,8 +172,9 @@ std::string Timeline::json(std::int32_t driver_pid, std::uint32_t pool_slots,
   }
   std::uint64_t flow = 1;
   each([&](const TimelineEvent& e) {
-    for (std::uint64_t d : e.deps) {
-      auto it = producer.find(d);
+    if (!e.deps || !deps_kept(e)) return;  // none, or the oldest, overwritten in the pool
+    for (std::uint64_t k = 0; k < e.deps; ++k) {
+      auto it = producer.find(dep_at(e.deps_at + k));
       if (it != producer.end() && it->second->end_ns <= e.start_ns + 1000)
         put_flow(out, flow++, *it->second, e, t0_ns_);
     }

@@ -1,8 +1,9 @@
 #pragma once
 // The task timeline's per-worker ring (layout.hpp: TimelineRing, TimelineRecord). The worker
 // appends with plain stores and one release store of its tail: no syscall (the clock is the
-// vDSO's), no allocation, never a wait (a full ring drops the record and counts it). The
-// driver reads behind it and moves its head on. Nothing here throws.
+// vDSO's), no allocation. A full ring drops the record and counts it; before that the worker
+// gives the driver a bounded moment to drain (WorkerRuntime::timeline_room). The driver reads
+// behind it and moves its head on. Nothing here throws.
 #include <cstdint>
 
 #include "shm/atomics.hpp"
@@ -38,6 +39,20 @@ class TimelineWriter {
     r.kind = static_cast<std::uint32_t>(kind);
     r.aux = aux;
     store_release(ring_->tail, ++tail_);
+  }
+  /// No room for a record (head re-read first): append() would drop it.
+  bool full() noexcept {
+    if (tail_ - head_ <= mask_) return false;
+    head_ = load_acquire(ring_->head);
+    return tail_ - head_ > mask_;
+  }
+  /// More than half the ring not yet read by the driver: the worker wakes the driver (at its
+  /// TaskDone, as for a filling event ring), which drains it. Without this a burst that runs
+  /// while the driver sleeps in a get would overflow the ring and lose the records.
+  bool filling() noexcept {
+    if (!ring_ || tail_ - head_ <= (mask_ + 1) / 2) return false;
+    head_ = load_acquire(ring_->head);  // stale by design (append reads it only when full)
+    return tail_ - head_ > (mask_ + 1) / 2;
   }
 
  private:

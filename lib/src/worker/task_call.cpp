@@ -209,8 +209,8 @@ bool WorkerRuntime::run_function(const Running& r, std::string& error) {
         if (retry && (max_retries < 0 || attempt < max_retries) && !task_cancelled(r)) {
           if (timeline_.on()) [[unlikely]] {  // this attempt ends; the next one is a slice of its own
             const std::uint64_t now = shm::now_ns();
-            timeline_.append(r.task_ref, now, shm::TimelineKind::kEnd, std::uint32_t(shm::TimelineOutcome::kRetried));
-            timeline_.append(r.task_ref, now, shm::TimelineKind::kStart, static_cast<std::uint32_t>(stack_.size()));
+            record(r.task_ref, now, shm::TimelineKind::kEnd, std::uint32_t(shm::TimelineOutcome::kRetried));
+            record(r.task_ref, now, shm::TimelineKind::kStart, static_cast<std::uint32_t>(stack_.size()));
           }
           continue;
         }
@@ -322,7 +322,8 @@ void WorkerRuntime::finish(const Running& r, bool failed) {
     std::lock_guard lock(mu_);
     if (publishing_depth_ == stack_.size()) publishing_depth_ = 0;
     wake_driver = flush_releases_locked();  // only now: the driver has registered what the result contains
-    wake_driver |= done_may_free_ || (result_flags_ & shm::kObjDriverWatch) || events_.used() > events_.capacity() / 2;
+    wake_driver |= done_may_free_ || (result_flags_ & shm::kObjDriverWatch) ||
+                   events_.used() > events_.capacity() / 2 || timeline_.filling();
     if (stack_.size() == 1) done_may_free_ = false;  // the bottom task's pins are the last to go
   }
   // This TaskDone frees memory (an argument nobody else holds), or someone waits for store

@@ -2,6 +2,7 @@
 // running one claimed task with the bookkeeping around it (the stack of inline runs, the
 // force-cancel handshake, the holds of a task with num_cpus > 1).
 #include <malloc.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "common/object_wait.hpp"
@@ -135,12 +136,42 @@ void WorkerRuntime::run_task(std::uint64_t task_ref) {
 // Its records go before TaskDone (finish), so the driver reads them while it still knows the task.
 void WorkerRuntime::run_task_recorded(std::uint64_t task_ref) {
   const Running r = enter_task(task_ref);
+  if (timeline_.full()) [[unlikely]]
+    timeline_room();  // before the clock: the wait is not the task's
   timeline_.append(task_ref, shm::now_ns(), shm::TimelineKind::kStart, static_cast<std::uint32_t>(stack_.size()));
   const bool failed = run_claimed(r);
-  timeline_.append(task_ref, shm::now_ns(), shm::TimelineKind::kEnd,
-                   static_cast<std::uint32_t>(failed ? shm::TimelineOutcome::kFailed : shm::TimelineOutcome::kOk));
+  record(task_ref, shm::now_ns(), shm::TimelineKind::kEnd,
+         static_cast<std::uint32_t>(failed ? shm::TimelineOutcome::kFailed : shm::TimelineOutcome::kOk));
   finish(r, failed);
   leave_task();
+}
+
+void WorkerRuntime::record(std::uint64_t task_ref, std::uint64_t ns, shm::TimelineKind kind,
+                           std::uint32_t aux) noexcept {
+  if (timeline_.full()) [[unlikely]]
+    timeline_room();
+  timeline_.append(task_ref, ns, kind, aux);
+}
+
+// The driver drains the ring at each TaskDone and wakes when it is half full (task_call.cpp),
+// so a full one means the driver got no CPU for thousands of tasks (a loaded machine): wake it
+// and yield for up to 2 ms rather than lose the record. A driver that does not come (stopped,
+// or the host's thread starved for good) costs one such wait: after it, records are dropped
+// (and counted) without waiting until the driver has read half the ring.
+void WorkerRuntime::timeline_room() noexcept {
+  if (timeline_gave_up_) {
+    if (timeline_.filling()) return;
+    timeline_gave_up_ = false;
+  }
+  ring_doorbell();
+  const std::uint64_t until = shm::now_ns() + 2'000'000;
+  while (timeline_.full()) {
+    if (shm::now_ns() > until) {
+      timeline_gave_up_ = true;
+      return;
+    }
+    ::sched_yield();
+  }
 }
 
 bool WorkerRuntime::run_claimed(const Running& r) {

@@ -86,8 +86,11 @@ class WorkerRuntime final : public detail::RuntimeApi {
 
   std::uint64_t next_task();
   void run_task(std::uint64_t task_ref);
-  void run_task_recorded(std::uint64_t task_ref);  // run_task with the timeline on: its records around the run
-  bool run_claimed(const Running& r);              // a hold, or the function and its error; true: failed
+  void run_task_recorded(std::uint64_t task_ref);
+  // Records for the timeline; the ring full, first timeline_room().
+  void record(std::uint64_t task_ref, std::uint64_t ns, shm::TimelineKind kind, std::uint32_t aux) noexcept;
+  void timeline_room() noexcept;       // run_task with the timeline on: its records around the run
+  bool run_claimed(const Running& r);  // a hold, or the function and its error; true: failed
   Running enter_task(std::uint64_t task_ref);
   void leave_task();
   bool run_function(const Running& r, std::string& error);
@@ -157,7 +160,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   shm::Heap heap_;
   shm::MessageWriter events_;
   shm::SpscConsumer<std::uint64_t> control_;
-  shm::TimelineWriter timeline_;  // on() only with Options::timeline: then a start and an end record per task run
+  shm::TimelineWriter timeline_;   // on() only with Options::timeline: then a start and an end record per task run
+  bool timeline_gave_up_ = false;  // timeline_room() timed out: drop records until the ring is half empty
   std::vector<std::uint64_t> releases_;  // held back only while a result's refs are unregistered
   // The stack depth of the task whose result holds refs the driver has not registered yet
   // (from publish_result to its TaskDone); 0: none. Releases wait in releases_ meanwhile.
