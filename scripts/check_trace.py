@@ -13,7 +13,10 @@ What it checks (the Chrome trace event format, and where Perfetto's importer is 
   on its track, so the task would not show);
 - flows ('s' then 'f', one of each per id): the start lies inside a slice on its thread, the
   finish ('bp': 'e') inside a slice on its own, and it is not before the start;
-- metadata ('M'): a known name with its args; instant events ('i'): a known scope.
+- metadata ('M'): a known name with its args; instant events ('i'): a known scope;
+- and shmray's own: a task slice (cat "task") carries submit_us, and it is not after the
+  slice's start (a task cannot start before it was submitted; one run inline by its
+  submitter is stamped by that worker, not when the driver learnt of it).
 Times are compared in whole nanoseconds, as Perfetto stores them (ts is in microseconds).
 """
 import json
@@ -77,6 +80,13 @@ def check_event(i, e, faults):
     if ph == "X" and not is_time(e.get("dur")):
         faults.append("%s: slice %r has dur %r" % (where, e.get("name"), e.get("dur")))
         return False
+    if ph == "X" and e.get("cat") == "task":
+        a = e.get("args") if isinstance(e.get("args"), dict) else {}
+        sub, start = a.get("submit_us"), a.get("start_us")
+        if not is_time(sub):
+            faults.append("%s: task %r has no submit_us" % (where, e.get("name")))
+        elif is_time(start) and ns(sub) > ns(start):
+            faults.append("%s: task %r submitted at %s us, after its start at %s us" % (where, e.get("name"), sub, start))
     if ph in "iI" and e.get("s", "t") not in ("g", "p", "t"):
         faults.append("%s: instant with scope %r" % (where, e.get("s")))
     if ph in "stf" and "id" not in e:

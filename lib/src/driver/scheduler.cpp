@@ -271,7 +271,10 @@ bool Driver::adopt_worker_task_locked(std::uint32_t w, const wire::SubmitHeader&
   info.retry_exceptions = h.retry_exceptions != 0;
   info.cpus = std::max(1u, h.cpus);
   info.name = std::move(name);
-  info.submit_ns = shm::now_ns();  // when the driver learnt of it (close after the worker's submit)
+  // The worker's stamp (a task it runs inline can start before the driver learns of it); the
+  // worker wrote it, so one from the future is the driver's now.
+  const std::uint64_t now = shm::now_ns();
+  info.submit_ns = h.submit_ns && h.submit_ns <= now ? h.submit_ns : now;
   info.parent = wire::TaskRef{h.parent};
   if (tasks_.current(info.parent)) tasks_[info.parent.index()].has_children = true;
   if (h.deadline_ns && !actor.value) add_deadline_locked(h.deadline_ns, result);

@@ -59,6 +59,16 @@ void Timeline::drain_locked(std::uint32_t slot, std::int32_t pid, const TaskTabl
       open.push_back({r.task_ref, r.ns, pid, std::max<std::uint32_t>(r.aux, 1)});
       return;
     }
+    if (r.kind == std::uint32_t(shm::TimelineKind::kSubmit)) {
+      // Kept until its task's slice is filed; bounded (tasks never run leave theirs behind).
+      if (submits_.size() >= kMaxSubmits) submits_.clear();
+      try {
+        submits_.emplace(r.task_ref, r.ns);
+      } catch (...) {
+        ++unmatched;
+      }
+      return;
+    }
     if (r.kind != std::uint32_t(shm::TimelineKind::kEnd)) return ++unmatched, void();
     // The innermost attempt of this task; records lost on a full ring leave others above it.
     auto it = std::find_if(open.rbegin(), open.rend(), [&](const Open& o) { return o.task_ref == r.task_ref; });
@@ -133,7 +143,11 @@ TimelineEvent Timeline::describe(std::uint32_t slot, const Open& o, std::uint64_
     }
   }
   const TaskInfo& info = tasks[idx];
-  if (info.live && info.gen == shm::task_ref_gen(o.task_ref)) e.submit_ns = info.submit_ns;  // not yet adopted: none
+  if (info.live && info.gen == shm::task_ref_gen(o.task_ref)) e.submit_ns = info.submit_ns;
+  if (auto it = submits_.find(o.task_ref); it != submits_.end()) {  // its submitter's own stamp
+    if (!e.submit_ns || it->second < e.submit_ns) e.submit_ns = it->second;
+    if (out != RunOutcome::kUnfinished && out != RunOutcome::kRetried) submits_.erase(it);  // its last slice
+  }
   if (e.hold) return e;
   const shm::ObjectSlot* res = v_.slot(ObjectId{e.result});
   if (!res) return e;

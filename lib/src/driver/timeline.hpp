@@ -70,6 +70,7 @@ class Timeline {
   static constexpr std::uint32_t kRingEntries = 16384;
   static constexpr std::size_t kMaxLabels = std::size_t{1} << 16;
   static constexpr std::size_t kMaxDeps = std::size_t{1} << 18;
+  static constexpr std::size_t kMaxSubmits = std::size_t{1} << 16;
 
   /// `on`: Options::timeline was given (the segment has the rings).
   Timeline(const shm::Segment& seg, const common::Views& v, bool on);
@@ -136,7 +137,8 @@ class Timeline {
   std::deque<std::string> labels_{std::string()};                    // [0]: none. A deque: growing moves no string,
   std::unordered_map<std::string_view, std::uint32_t> label_index_;  // so these keys stay valid
   std::vector<std::uint64_t> deps_;                                  // a ring once full (kMaxDeps)
-  std::uint64_t deps_written_ = 0;  // every dependency ever filed: the next one's position
+  std::uint64_t deps_written_ = 0;                            // every dependency ever filed: the next one's position
+  std::unordered_map<std::uint64_t, std::uint64_t> submits_;  // task_ref -> a worker's kSubmit stamp
 };
 
 }  // namespace shmray::driver

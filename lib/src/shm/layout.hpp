@@ -236,8 +236,10 @@ static_assert(sizeof(TimelineRing) == 2 * kCacheLine && offsetof(TimelineRing, t
               offsetof(TimelineRing, dropped) == 72);
 
 enum class TimelineKind : std::uint32_t {
-  kStart = 1,  // a task attempt starts its run (aux: the worker's stack depth, 1 = outermost)
-  kEnd = 2,    // it ended (aux: TimelineOutcome)
+  kStart = 1,   // a task attempt starts its run (aux: the worker's stack depth, 1 = outermost)
+  kEnd = 2,     // it ended (aux: TimelineOutcome)
+  kSubmit = 3,  // this worker's task thread submitted the task (aux 0): it may run inline before
+                // the driver adopts it, so its submit time cannot come from the driver then
 };
 enum class TimelineOutcome : std::uint32_t {
   kOk = 0,

@@ -60,8 +60,9 @@ struct SubmitHeader {
   std::uint32_t retry_exceptions;
   std::uint32_t name_size;
   std::uint64_t deadline_ns;  // TaskOptions::timeout as a time on shm::now_ns()'s clock; 0: none
+  std::uint64_t submit_ns;    // shm::now_ns() at the submit (the timeline's, the latency's start)
 };
-static_assert(sizeof(SubmitHeader) == 56);
+static_assert(sizeof(SubmitHeader) == 64);
 
 /// A method call submitted inside a task: a SubmitHeader's task, for actor `actor` (the id
 /// of its creation result, which the worker holds). Followed as kSubmit is.
@@ -69,7 +70,7 @@ struct ActorCallHeader {
   SubmitHeader task;
   std::uint64_t actor;
 };
-static_assert(sizeof(ActorCallHeader) == 64);
+static_assert(sizeof(ActorCallHeader) == 72);
 
 /// An actor created inside a task: its creation task (the factory's call; `task.result` is
 /// the actor's id) and options. Followed as kSubmit is, then `actor_name_size` name bytes.
@@ -82,7 +83,7 @@ struct ActorCreateHeader {
   std::uint32_t actor_name_size;
   std::uint32_t reserved;
 };
-static_assert(sizeof(ActorCreateHeader) == 80);
+static_assert(sizeof(ActorCreateHeader) == 88);
 
 /// get_actor inside a task: `reply` is a supplied object slot the driver makes final, ready
 /// with the actor's id (and holding a reference to it) or failed with ActorNotFoundError.

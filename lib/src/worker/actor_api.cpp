@@ -20,10 +20,10 @@ ObjectId WorkerRuntime::submit_method(ObjectId actor, const detail::SubmitReques
   shm::store_release(v_.task(w.ref).state,
                      shm::TaskWord{shm::task_ref_gen(w.ref), shm::TaskState::kWaiting, 0, 0}.pack());
   const std::string& name = req.options->name;
-  const wire::ActorCallHeader h{
-      {w.ref, w.result.value, w.parent, static_cast<std::uint32_t>(req.resolve.size()),
-       static_cast<std::uint32_t>(req.contained.size()), 0, 0, 0, static_cast<std::uint32_t>(name.size()), 0},
-      actor.value};
+  const wire::ActorCallHeader h{{w.ref, w.result.value, w.parent, static_cast<std::uint32_t>(req.resolve.size()),
+                                 static_cast<std::uint32_t>(req.contained.size()), 0, 0, 0,
+                                 static_cast<std::uint32_t>(name.size()), 0, shm::now_ns()},
+                                actor.value};
   const std::string_view texts[] = {name};
   post_task(wire::MsgType::kActorCall, std::as_bytes(std::span(&h, 1)), req, texts);
   ring_doorbell();  // only the driver can send it on
@@ -39,15 +39,15 @@ ObjectId WorkerRuntime::create_actor(const detail::SubmitRequest& req, const Act
   shm::store_release(v_.task(w.ref).state,
                      shm::TaskWord{shm::task_ref_gen(w.ref), shm::TaskState::kWaiting, 0, 0}.pack());
   const std::string& name = req.options->name;
-  const wire::ActorCreateHeader h{
-      {w.ref, w.result.value, w.parent, static_cast<std::uint32_t>(req.resolve.size()),
-       static_cast<std::uint32_t>(req.contained.size()), 0, 0, 0, static_cast<std::uint32_t>(name.size()), 0},
-      options.max_restarts,
-      options.max_task_retries,
-      cpus,
-      options.detached ? 1u : 0u,
-      static_cast<std::uint32_t>(options.name.size()),
-      0};
+  const wire::ActorCreateHeader h{{w.ref, w.result.value, w.parent, static_cast<std::uint32_t>(req.resolve.size()),
+                                   static_cast<std::uint32_t>(req.contained.size()), 0, 0, 0,
+                                   static_cast<std::uint32_t>(name.size()), 0, shm::now_ns()},
+                                  options.max_restarts,
+                                  options.max_task_retries,
+                                  cpus,
+                                  options.detached ? 1u : 0u,
+                                  static_cast<std::uint32_t>(options.name.size()),
+                                  0};
   const std::string_view texts[] = {name, options.name};
   post_task(wire::MsgType::kActorCreate, std::as_bytes(std::span(&h, 1)), req, texts);
   ring_doorbell();

@@ -82,6 +82,10 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
   shm::store_release(
       slot.state,
       shm::TaskWord{shm::task_ref_gen(w.ref), ready ? shm::TaskState::kQueued : shm::TaskState::kWaiting, 0, 0}.pack());
+  const std::uint64_t now = shm::now_ns();
+  // Only the task thread writes the ring (it has one writer); only it runs a child inline.
+  if (timeline_.on() && t_task_thread) [[unlikely]]
+    record(w.ref, now, shm::TimelineKind::kSubmit, 0);
   const wire::SubmitHeader h{w.ref,
                              w.result.value,
                              w.parent,
@@ -91,7 +95,8 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
                              cpus,
                              opt.retry_exceptions ? 1u : 0u,
                              static_cast<std::uint32_t>(opt.name.size()),
-                             common::task_deadline_ns(opt)};
+                             common::task_deadline_ns(opt),
+                             now};
   const std::string_view texts[] = {opt.name};
   post_task(wire::MsgType::kSubmit, std::as_bytes(std::span(&h, 1)), req, texts);
   if (ready && t_task_thread && !opt.timeout) own_children_.push_back(w.ref);  // kTaskKillable: never inline
