@@ -1,0 +1,179 @@
+#include "common/completion_watch.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "shm/completion_ring.hpp"
+#include "shm/futex.hpp"
+
+namespace shmray::detail {
+
+WatchState::WatchState(std::span<const ObjectId> input) : ids(input.begin(), input.end()) {
+  const auto n = static_cast<std::uint32_t>(ids.size());
+  open.resize(n);
+  where.resize(n);
+  for (std::uint32_t i = 0; i < n; ++i) open[i] = where[i] = i;
+  open_ids = ids;
+  std::uint32_t cap = 16;
+  while (cap < 2ull * n) cap <<= 1;
+  keys.assign(cap, 0);
+  vals.assign(cap, 0);
+  mask = cap - 1;
+  // The ids are distinct (check_distinct), so are their slot indexes: no key twice.
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::uint32_t h = (ids[i].index() * 0x9e3779b1u) & mask;
+    while (vals[h] != 0) h = (h + 1) & mask;
+    keys[h] = ids[i].index();
+    vals[h] = i + 1;
+  }
+}
+
+std::uint32_t WatchState::lookup(std::uint32_t index) const noexcept {
+  for (std::uint32_t h = (index * 0x9e3779b1u) & mask;; h = (h + 1) & mask) {
+    if (vals[h] == 0) return kNone;
+    if (keys[h] == index) return vals[h] - 1;
+  }
+}
+
+void WatchState::remove(std::uint32_t i) noexcept {
+  const std::uint32_t k = where[i];
+  if (k == kNone) return;
+  const std::uint32_t last = open.back();
+  open[k] = last;
+  open_ids[k] = open_ids.back();
+  where[last] = k;
+  open.pop_back();
+  open_ids.pop_back();
+  where[i] = kNone;
+}
+
+}  // namespace shmray::detail
+
+namespace shmray::common {
+namespace {
+
+constexpr std::uint64_t kLookNs = 100'000'000;  // a full look at least this often without news
+
+std::int64_t remaining_ns(detail::Deadline until) {
+  if (until.is_never()) return -1;
+  const auto left = until.at - detail::Clock::now();
+  return std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
+}
+
+[[noreturn]] void throw_no_live_object() {
+  throw std::invalid_argument("shmray: an ObjectRef names no live object (from an earlier init()?)");
+}
+
+// Looks at every open id; the cursor moves first to the count, so whatever becomes final after
+// that is in the ring (its writer made it final before taking its position). Removes the
+// final ones only after every id passed its check (a throw leaves the state as it was).
+void full_look(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t>& found) {
+  ws.cursor = shm::completion_count(*ws.ring);
+  ws.last_look_ns = shm::now_ns();
+  const std::size_t before = found.size();
+  for (std::uint32_t i : ws.open) {
+    const ObjectId id = ws.ids[i];
+    const shm::ObjectSlot* s = v.slot(id);
+    if (!s) throw_no_live_object();
+    const shm::ObjectWord w = v.word(*s);
+    if (w.gen != id.gen() || w.is(shm::ObjectState::kFree)) throw_no_live_object();
+    if (w.final()) found.push_back(i);
+  }
+  for (std::size_t k = before; k < found.size(); ++k) ws.remove(found[k]);
+}
+
+// The entries since the cursor; a full look when the ring cannot say.
+void drain(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t>& found) {
+  const bool ok =
+      shm::read_completions(*ws.ring, v.completion_entries, ws.cursor, [&](std::uint32_t gen, std::uint32_t index) {
+        const std::uint32_t i = ws.lookup(index);
+        if (i == detail::WatchState::kNone || ws.where[i] == detail::WatchState::kNone || ws.ids[i].gen() != gen)
+          return;
+        const shm::ObjectSlot* s = v.slot(ws.ids[i]);  // the word, not the entry, says final: a slot is reused
+        if (!s) return;
+        const shm::ObjectWord w = v.word(*s);
+        if (w.gen != gen || !w.final()) return;
+        ws.remove(i);
+        found.push_back(i);
+      });
+  if (!ok) full_look(v, ws, found);
+}
+
+void start_watch(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t>& found) {
+  ws.ring = v.completions;
+  ws.generation = detail::runtime_generation();
+  ws.marked = false;
+  shm::watch_completions(*ws.ring);
+  full_look(v, ws, found);
+}
+
+// The first sleep: mark every open id kObjWaiters (once: a mark stays until the object is
+// final), so that its writer bumps the epoch. Those final meanwhile are found.
+void mark_open(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t>& found) {
+  ws.marked = true;
+  const std::size_t before = found.size();
+  for (std::uint32_t i : ws.open) {
+    const ObjectId id = ws.ids[i];
+    shm::ObjectSlot* s = v.slot(id);
+    if (s && !shm::set_object_flag(*s, id.gen(), shm::kObjWaiters) && v.word(*s).final()) found.push_back(i);
+  }
+  for (std::size_t k = before; k < found.size(); ++k) ws.remove(found[k]);
+}
+
+std::size_t done(detail::WatchState& ws, std::vector<std::uint32_t>& found, std::size_t before) {
+  std::sort(found.begin() + static_cast<std::ptrdiff_t>(before), found.end());
+  ws.last_look_ns = shm::now_ns();
+  if (ws.open.empty()) end_watch(ws);
+  return found.size() - before;
+}
+
+}  // namespace
+
+void end_watch(detail::WatchState& ws) noexcept {
+  if (!ws.ring) return;
+  shm::unwatch_completions(*ws.ring);
+  ws.ring = nullptr;
+}
+
+std::size_t collect_completed(const Views& v, detail::WatchState& ws, detail::Deadline until, WaitHelper& helper,
+                              std::vector<std::uint32_t>& found) {
+  const std::size_t before = found.size();
+  if (ws.open.empty()) return 0;
+  if (!ws.ring) {
+    start_watch(v, ws, found);
+    if (found.size() > before) return done(ws, found, before);
+  }
+  const std::uint64_t spin_until = shm::now_ns() + kSpinNs;
+  for (;;) {
+    if (shm::completion_count(*ws.ring) != ws.cursor) drain(v, ws, found);
+    if (found.size() > before) return done(ws, found, before);
+    if (helper.help()) continue;
+    const std::int64_t left = remaining_ns(until);
+    if (left == 0) {
+      end_watch(ws);
+      return 0;
+    }
+    const std::uint64_t now = shm::now_ns();
+    if (now - ws.last_look_ns >= kLookNs) {  // safety net: an object made final some other way
+      full_look(v, ws, found);
+      continue;
+    }
+    if (now < spin_until) {
+      for (int k = 0; k < 64 && shm::completion_count(*ws.ring) == ws.cursor; ++k) shm::cpu_relax();
+      continue;
+    }
+    std::uint32_t& epoch = v.hot->object_epoch.value;
+    const std::uint32_t seen = shm::atom(epoch).load(std::memory_order_seq_cst);
+    if (!ws.marked) {
+      mark_open(v, ws, found);
+      if (found.size() > before) return done(ws, found, before);
+    }
+    if (shm::completion_count(*ws.ring) != ws.cursor) continue;
+    std::int64_t limit = helper.before_sleep();
+    limit = limit < 0 ? std::int64_t(kLookNs) : std::min<std::int64_t>(limit, kLookNs);
+    if (left >= 0) limit = std::min(limit, left);
+    shm::futex_wait(&epoch, seen, std::chrono::nanoseconds(limit));
+  }
+}
+
+}  // namespace shmray::common
