@@ -9,7 +9,7 @@
 
 namespace shmray::detail {
 
-CompletionWatch::CompletionWatch(std::span<const ObjectId> ids) : s_(new WatchState(ids)) {}
+CompletionWatch::CompletionWatch(std::vector<ObjectId> ids) : s_(new WatchState(std::move(ids))) {}
 
 CompletionWatch& CompletionWatch::operator=(CompletionWatch&& o) noexcept {
   if (this != &o) {

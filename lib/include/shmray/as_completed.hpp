@@ -76,7 +76,9 @@ class AsCompleted {
     const std::uint64_t live = detail::live_generation();
     for (const auto& r : refs_) ids.push_back(r.checked_id("shmray::as_completed", live));
     detail::check_distinct(ids, "shmray::as_completed");
-    if (!ids.empty()) watch_ = detail::CompletionWatch(ids);
+    if (!ids.empty()) watch_ = detail::CompletionWatch(std::move(ids));
+    ready_.reserve(refs_.size());
+    found_.reserve(refs_.size());
   }
   AsCompleted(const AsCompleted&) = delete;
   AsCompleted& operator=(const AsCompleted&) = delete;

@@ -2,25 +2,39 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "shm/completion_ring.hpp"
 #include "shm/futex.hpp"
 
 namespace shmray::detail {
 
-WatchState::WatchState(std::span<const ObjectId> input) : ids(input.begin(), input.end()) {
+WatchState::WatchState(std::vector<ObjectId> input) : ids(std::move(input)) {
   const auto n = static_cast<std::uint32_t>(ids.size());
   open.resize(n);
   where.resize(n);
   for (std::uint32_t i = 0; i < n; ++i) open[i] = where[i] = i;
-  open_ids = ids;
+}
+
+std::span<const ObjectId> WatchState::keep_open_ids() {
+  if (!keep_ids) {
+    keep_ids = true;
+    open_ids.clear();
+    for (std::uint32_t i : open) open_ids.push_back(ids[i]);
+  }
+  return open_ids;
+}
+
+// Built at the first entry to map, not up front: a list final at the first look (the common
+// "drain what is done" loop) never needs it, and building it is most of a watch's setup.
+void WatchState::build_table() {
   std::uint32_t cap = 16;
-  while (cap < 2ull * n) cap <<= 1;
+  while (cap < 2ull * ids.size()) cap <<= 1;
   keys.assign(cap, 0);
   vals.assign(cap, 0);
   mask = cap - 1;
   // The ids are distinct (check_distinct), so are their slot indexes: no key twice.
-  for (std::uint32_t i = 0; i < n; ++i) {
+  for (std::uint32_t i = 0; i < ids.size(); ++i) {
     std::uint32_t h = (ids[i].index() * 0x9e3779b1u) & mask;
     while (vals[h] != 0) h = (h + 1) & mask;
     keys[h] = ids[i].index();
@@ -29,6 +43,7 @@ WatchState::WatchState(std::span<const ObjectId> input) : ids(input.begin(), inp
 }
 
 std::uint32_t WatchState::lookup(std::uint32_t index) const noexcept {
+  if (vals.empty()) return kNone;
   for (std::uint32_t h = (index * 0x9e3779b1u) & mask;; h = (h + 1) & mask) {
     if (vals[h] == 0) return kNone;
     if (keys[h] == index) return vals[h] - 1;
@@ -40,10 +55,12 @@ void WatchState::remove(std::uint32_t i) noexcept {
   if (k == kNone) return;
   const std::uint32_t last = open.back();
   open[k] = last;
-  open_ids[k] = open_ids.back();
   where[last] = k;
   open.pop_back();
-  open_ids.pop_back();
+  if (keep_ids) {
+    open_ids[k] = open_ids.back();
+    open_ids.pop_back();
+  }
   where[i] = kNone;
 }
 
@@ -79,11 +96,18 @@ void full_look(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t
     if (w.gen != id.gen() || w.is(shm::ObjectState::kFree)) throw_no_live_object();
     if (w.final()) found.push_back(i);
   }
+  if (found.size() - before == ws.open.size()) {  // all of them (a list final already): no swaps
+    for (std::uint32_t i : ws.open) ws.where[i] = detail::WatchState::kNone;
+    ws.open.clear();
+    ws.open_ids.clear();
+    return;
+  }
   for (std::size_t k = before; k < found.size(); ++k) ws.remove(found[k]);
 }
 
 // The entries since the cursor; a full look when the ring cannot say.
 void drain(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t>& found) {
+  if (ws.vals.empty()) ws.build_table();
   const bool ok =
       shm::read_completions(*ws.ring, v.completion_entries, ws.cursor, [&](std::uint32_t gen, std::uint32_t index) {
         const std::uint32_t i = ws.lookup(index);
@@ -121,7 +145,8 @@ void mark_open(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t
 }
 
 std::size_t done(detail::WatchState& ws, std::vector<std::uint32_t>& found, std::size_t before) {
-  std::sort(found.begin() + static_cast<std::ptrdiff_t>(before), found.end());
+  const auto from = found.begin() + static_cast<std::ptrdiff_t>(before);
+  if (!std::is_sorted(from, found.end())) std::sort(from, found.end());  // a first look's are in order
   ws.last_look_ns = shm::now_ns();
   if (ws.open.empty()) end_watch(ws);
   return found.size() - before;

@@ -16,12 +16,12 @@ namespace shmray::detail {
 
 /// One as_completed() watch (detail::CompletionWatch owns it).
 struct WatchState {
-  explicit WatchState(std::span<const ObjectId> input);
+  explicit WatchState(std::vector<ObjectId> input);
 
   static constexpr std::uint32_t kNone = ~std::uint32_t{0};
   std::vector<ObjectId> ids;         // in input order
   std::vector<std::uint32_t> open;   // input indexes not returned yet (swap-removal)
-  std::vector<ObjectId> open_ids;    // open[k]'s id: what a task's wait helper walks
+  std::vector<ObjectId> open_ids;    // with keep_ids: open[k]'s id (what a task's wait helper walks)
   std::vector<std::uint32_t> where;  // where[i]: i's place in `open`, kNone once returned
   std::vector<std::uint32_t> keys;   // open addressing: slot index ...
   std::vector<std::uint32_t> vals;   // ... -> input index + 1 (0: empty)
@@ -29,12 +29,17 @@ struct WatchState {
   std::uint64_t cursor = 0;             // ring position read up to
   std::uint64_t last_look_ns = 0;       // the last full look, or the last result
   bool marked = false;                  // the open ids carry kObjWaiters (set at the first sleep)
+  bool keep_ids = false;                // open_ids is kept (in a worker only: the driver needs none)
   shm::CompletionRing* ring = nullptr;  // set while the watch is registered
   std::uint64_t generation = 0;         // runtime_generation() of the registration
 
+  /// Fills keys/vals (done at the first ring entry to map).
+  void build_table();
   /// The input index of the object in slot `index`, or kNone.
   std::uint32_t lookup(std::uint32_t index) const noexcept;
   void remove(std::uint32_t i) noexcept;
+  /// The ids of `open`, kept from now on.
+  std::span<const ObjectId> keep_open_ids();
 };
 
 }  // namespace shmray::detail

@@ -207,7 +207,7 @@ std::size_t Driver::collect_completed(detail::WatchState& watch, detail::Deadlin
                                       std::vector<std::uint32_t>& found) {
   throw_if_closing();
   Helper helper(*this);
-  BlockNote note(*this, "wait", watch.open_ids, timeline_.on() ? shm::now_ns() : 0);
+  BlockNote note(*this, "wait", watch.ids, timeline_.on() ? shm::now_ns() : 0);
   return common::collect_completed(v_, watch, until, helper, found);
 }
 

@@ -260,7 +260,8 @@ std::size_t WorkerRuntime::collect_final(std::span<const ObjectId> ids, detail::
 std::size_t WorkerRuntime::collect_completed(detail::WatchState& watch, detail::Deadline until,
                                              std::vector<std::uint32_t>& found) {
   // The helper walks the ids open at the call: a call ends at the first it finds.
-  InlineHelper helper(*this, watch.open_ids, until, watch.open_ids.empty() ? 0 : 1);
+  const std::span<const ObjectId> open = watch.keep_open_ids();
+  InlineHelper helper(*this, open, until, open.empty() ? 0 : 1);
   return common::collect_completed(v_, watch, until, helper, found);
 }
 

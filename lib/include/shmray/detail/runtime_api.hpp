@@ -194,8 +194,8 @@ class SHMRAY_API RuntimeCall {
 class SHMRAY_API CompletionWatch {
  public:
   CompletionWatch() noexcept = default;
-  /// Copies `ids` (checked by the caller: distinct, not empty); registers nothing yet.
-  explicit CompletionWatch(std::span<const ObjectId> ids);
+  /// Takes `ids` (checked by the caller: distinct, not empty); registers nothing yet.
+  explicit CompletionWatch(std::vector<ObjectId> ids);
   CompletionWatch(CompletionWatch&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
   CompletionWatch& operator=(CompletionWatch&& o) noexcept;
   CompletionWatch(const CompletionWatch&) = delete;
