@@ -9,7 +9,11 @@
 
 namespace shmray::detail {
 
-WatchState::WatchState(std::vector<ObjectId> input) : ids(std::move(input)) {
+WatchState::WatchState(std::vector<ObjectId> input) : ids(std::move(input)) {}
+
+void WatchState::index_all() {
+  if (indexed) return;
+  indexed = true;
   const auto n = static_cast<std::uint32_t>(ids.size());
   open.resize(n);
   where.resize(n);
@@ -17,6 +21,7 @@ WatchState::WatchState(std::vector<ObjectId> input) : ids(std::move(input)) {
 }
 
 std::span<const ObjectId> WatchState::keep_open_ids() {
+  index_all();
   if (!keep_ids) {
     keep_ids = true;
     open_ids.clear();
@@ -84,9 +89,37 @@ std::int64_t remaining_ns(detail::Deadline until) {
 // Looks at every open id; the cursor moves first to the count, so whatever becomes final after
 // that is in the ring (its writer made it final before taking its position). Removes the
 // final ones only after every id passed its check (a throw leaves the state as it was).
+// The first look of a watch not indexed yet: over the ids in input order, then open/where are
+// built for what it left open only (none for a list final already: the "drain what is done" loop).
+void first_look(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t>& found) {
+  const std::size_t before = found.size();
+  const auto n = static_cast<std::uint32_t>(ws.ids.size());
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const ObjectId id = ws.ids[i];
+    const shm::ObjectSlot* s = v.slot(id);
+    if (!s) throw_no_live_object();
+    const shm::ObjectWord w = v.word(*s);
+    if (w.gen != id.gen() || w.is(shm::ObjectState::kFree)) throw_no_live_object();
+    if (w.final()) found.push_back(i);
+  }
+  ws.indexed = true;
+  if (found.size() - before == n) return;
+  ws.where.assign(n, detail::WatchState::kNone);
+  ws.open.reserve(n - (found.size() - before));
+  for (std::uint32_t i = 0, k = static_cast<std::uint32_t>(before); i < n; ++i) {
+    if (k < found.size() && found[k] == i) {
+      ++k;
+      continue;
+    }
+    ws.where[i] = static_cast<std::uint32_t>(ws.open.size());
+    ws.open.push_back(i);
+  }
+}
+
 void full_look(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t>& found) {
   ws.cursor = shm::completion_count(*ws.ring);
   ws.last_look_ns = shm::now_ns();
+  if (!ws.indexed) return first_look(v, ws, found);
   const std::size_t before = found.size();
   for (std::uint32_t i : ws.open) {
     const ObjectId id = ws.ids[i];
@@ -163,10 +196,10 @@ void end_watch(detail::WatchState& ws) noexcept {
 std::size_t collect_completed(const Views& v, detail::WatchState& ws, detail::Deadline until, WaitHelper& helper,
                               std::vector<std::uint32_t>& found) {
   const std::size_t before = found.size();
-  if (ws.open.empty()) return 0;
+  if (ws.indexed && ws.open.empty()) return 0;
   if (!ws.ring) {
     start_watch(v, ws, found);
-    if (found.size() > before) return done(ws, found, before);
+    if (found.size() > before || ws.open.empty()) return done(ws, found, before);
   }
   const std::uint64_t spin_until = shm::now_ns() + kSpinNs;
   for (;;) {

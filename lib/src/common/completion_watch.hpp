@@ -30,6 +30,7 @@ struct WatchState {
   std::uint64_t last_look_ns = 0;       // the last full look, or the last result
   bool marked = false;                  // the open ids carry kObjWaiters (set at the first sleep)
   bool keep_ids = false;                // open_ids is kept (in a worker only: the driver needs none)
+  bool indexed = false;                 // open/where are built (at the first look, for what it left open)
   shm::CompletionRing* ring = nullptr;  // set while the watch is registered
   std::uint64_t generation = 0;         // runtime_generation() of the registration
 
@@ -38,7 +39,9 @@ struct WatchState {
   /// The input index of the object in slot `index`, or kNone.
   std::uint32_t lookup(std::uint32_t index) const noexcept;
   void remove(std::uint32_t i) noexcept;
-  /// The ids of `open`, kept from now on.
+  /// Builds open/where with every id open (before the first look only).
+  void index_all();
+  /// The ids of `open`, kept from now on (indexes all first if need be).
   std::span<const ObjectId> keep_open_ids();
 };
 
