@@ -23,15 +23,17 @@ namespace shmray {
 /// How: the runtime keeps a watch over the refs (detail::CompletionWatch): it looks at all of
 /// them once, at the first step; after that, whoever makes an object final while a watch is
 /// registered appends it to a shared completion ring, and each step reads only what came
-/// since its last read, mapping each entry to its ref through a hash table. So a step costs
-/// O(1) per ref it yields, plus O(refs) once at the start (the look, the table), whether the
-/// refs are final already or finish one by one (bench rows as_completed_20k_s and
+/// since its last read, mapping each entry to its ref through a hash table (built at the
+/// first entry). So in the driver a step costs O(1) per ref it yields (and per other object
+/// finished meanwhile, which it skips), plus O(refs) once at the start, whether the refs are
+/// final already or finish one by one (bench rows as_completed_20k_s and
 /// as_completed_one_by_one_20k_s). The ring holds 4096 entries: when more than that finished
 /// between two reads (other objects count too), or every 100 ms without news, a step looks
 /// at all refs not yielded yet instead (O(pending), rare). While waiting it spins briefly,
 /// then sleeps on the store's completion futex, as wait() does. remaining() costs O(refs).
 /// Inside a task, a ref whose task is still queued is run inline (without a timeout), as
-/// get() and wait() do there.
+/// get() and wait() do there; that walk still goes over the refs not yielded yet while it
+/// waits, so there a step with nothing final costs O(pending).
 template <class T>
 class AsCompleted {
  public:
