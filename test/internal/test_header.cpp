@@ -140,3 +140,16 @@ TEST_CASE("Header.TimelineRegionChecked" * doctest::timeout(10)) {
   p.timeline_entries = 3;
   CHECK_FALSE(Segment::create(p));
 }
+
+TEST_CASE("Header.CompletionRegionChecked" * doctest::timeout(10)) {
+  Made m;
+  const SegmentHeader& g = m.seg.geometry();
+  CHECK(g.completions_off % kPage == 0);
+  CHECK(g.completions_off >= g.idle_off);
+  CHECK(g.completions_off + Segment::completions_bytes() <= g.dispatch_off);
+  CHECK(reinterpret_cast<std::byte*>(&m.seg.completion_ring()) == m.seg.base() + g.completions_off);
+  m.seg.header().completions_off += kPage;  // a region moved elsewhere
+  CHECK(m.check() == AttachError::kBadGeometry);
+  m.seg.header().completions_off -= kPage;
+  CHECK(m.check() == AttachError::kNone);
+}

@@ -6,10 +6,12 @@
 #include <new>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/payload_write.hpp"
 #include "common/views.hpp"
 #include "driver/object_table.hpp"
+#include "shm/completion_ring.hpp"
 #include "shm/layout.hpp"
 #include "shm/segment.hpp"
 #include "wire/error_record.hpp"
@@ -58,4 +60,33 @@ TEST_CASE("PayloadWrite.AThrowingAllocatorStillPublishes" * doctest::timeout(10)
                                         std::as_bytes(std::span(rec.data(), rec.size())), throws));
     CHECK(t.v.word(t.v.objects[id.index()]).is(shm::ObjectState::kFailed));
   }
+}
+
+// The writer's hook of as_completed: a published object is noted in the completion ring (its
+// generation and slot index) while someone watches, and costs nothing there otherwise.
+TEST_CASE("PayloadWrite.NotesCompletionsOnlyWhileWatched" * doctest::timeout(10)) {
+  Table t;
+  const std::string small(8, 'x');
+  const auto bytes = std::as_bytes(std::span(small.data(), small.size()));
+  const auto none = [](std::size_t, bool) -> std::uint64_t { return 0; };
+  shm::CompletionRing& ring = *t.v.completions;
+  const ObjectId quiet = t.objects.allocate_object_locked();
+  REQUIRE(common::write_payload(t.v, quiet, shm::ObjectState::kReady, bytes, none));
+  CHECK(shm::completion_count(ring) == 0);  // nobody watches: no entry
+
+  shm::watch_completions(ring);
+  std::uint64_t cursor = shm::completion_count(ring);
+  const ObjectId a = t.objects.allocate_object_locked(), b = t.objects.allocate_object_locked();
+  REQUIRE(common::write_payload(t.v, b, shm::ObjectState::kFailed, bytes, none));
+  REQUIRE(common::write_payload(t.v, a, shm::ObjectState::kReady, bytes, none));
+  CHECK_FALSE(common::write_payload(t.v, a, shm::ObjectState::kReady, bytes, none));  // final: no second entry
+  std::vector<ObjectId> seen;
+  REQUIRE(shm::read_completions(ring, t.v.completion_entries, cursor, [&](std::uint32_t gen, std::uint32_t index) {
+    seen.push_back(ObjectId::make(t.v.session, gen, index));
+  }));
+  CHECK(seen == std::vector<ObjectId>{b, a});
+  shm::unwatch_completions(ring);
+  const ObjectId c = t.objects.allocate_object_locked();
+  REQUIRE(common::write_payload(t.v, c, shm::ObjectState::kReady, bytes, none));
+  CHECK(shm::completion_count(ring) == 2);
 }

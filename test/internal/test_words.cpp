@@ -91,7 +91,7 @@ TEST_CASE("Words.ObjectWriteProtocol" * doctest::timeout(10)) {
   CHECK(ObjectWord::unpack(o.state).state == kObjWriting);
   CHECK_FALSE(begin_object_write(o, gen));          // one writer
   CHECK(set_object_flag(o, gen, kObjDriverWatch));  // still open while being written
-  CHECK(finish_object_write(o, ObjectState::kReady) == (kObjWaiters | kObjDriverWatch));
+  CHECK(finish_object_write(o, ObjectState::kReady).flags == (kObjWaiters | kObjDriverWatch));
   const ObjectWord done = ObjectWord::unpack(o.state);
   CHECK(done.is(ObjectState::kReady));
   CHECK(done.flags == 0);

@@ -20,15 +20,20 @@ namespace shmray {
 /// come in no set order. Single pass; iterate it where it was made (an iterator points into
 /// the range: moving the range after begin() leaves it dangling).
 ///
-/// How: the refs not yet yielded sit in a vector; one look at all of them (spinning briefly,
-/// then sleeping on the store's completion futex, as wait() does) moves every final one to a
-/// queue that the next steps take from, with swap-removal. A look costs O(pending), with no
-/// allocation and no copy of a ref, and takes everything final by then. So draining n refs
-/// that are already final costs O(n); when they finish one by one, slower than a look, the
-/// cost is O(pending) per ref (a look over 20,000 refs is some microseconds; bench row
-/// as_completed_one_by_one_20k_s measures it). Inside a task,
-/// a ref whose task is still queued is run inline (without a timeout), as get() and wait()
-/// do there.
+/// How: the runtime keeps a watch over the refs (detail::CompletionWatch): it looks at all of
+/// them once, at the first step; after that, whoever makes an object final while a watch is
+/// registered appends it to a shared completion ring, and each step reads only what came
+/// since its last read, mapping each entry to its ref through a hash table (built at the
+/// first entry). So in the driver a step costs O(1) per ref it yields (and per other object
+/// finished meanwhile, which it skips), plus O(refs) once at the start, whether the refs are
+/// final already or finish one by one (bench rows as_completed_20k_s and
+/// as_completed_one_by_one_20k_s). The ring holds 4096 entries: when more than that finished
+/// between two reads (other objects count too), or every 100 ms without news, a step looks
+/// at all refs not yielded yet instead (O(pending), rare). While waiting it spins briefly,
+/// then sleeps on the store's completion futex, as wait() does. remaining() costs O(refs).
+/// Inside a task, a ref whose task is still queued is run inline (without a timeout), as
+/// get() and wait() do there; that walk still goes over the refs not yielded yet while it
+/// waits, so there a step with nothing final costs O(pending).
 template <class T>
 class AsCompleted {
  public:
@@ -66,13 +71,16 @@ class AsCompleted {
 
   /// Internal: use as_completed(). Checks the refs (std::invalid_argument for an empty ref, one
   /// from before the last init(), or one given twice).
-  AsCompleted(std::vector<ObjectRef<T>> refs, detail::Deadline until) : pending_(std::move(refs)), until_(until) {
-    ids_.reserve(pending_.size());
+  AsCompleted(std::vector<ObjectRef<T>> refs, detail::Deadline until)
+      : refs_(std::move(refs)), taken_(refs_.size(), 0), left_(refs_.size()), until_(until) {
+    std::vector<detail::ObjectId> ids;
+    ids.reserve(refs_.size());
     const std::uint64_t live = detail::live_generation();
-    for (const auto& r : pending_) ids_.push_back(r.checked_id("shmray::as_completed", live));
-    detail::check_distinct(ids_, "shmray::as_completed");
-    ready_.reserve(pending_.size());
-    found_.reserve(pending_.size());
+    for (const auto& r : refs_) ids.push_back(r.checked_id("shmray::as_completed", live));
+    detail::check_distinct(ids, "shmray::as_completed");
+    if (!ids.empty()) watch_ = detail::CompletionWatch(std::move(ids));
+    ready_.reserve(refs_.size());
+    found_.reserve(refs_.size());
   }
   AsCompleted(const AsCompleted&) = delete;
   AsCompleted& operator=(const AsCompleted&) = delete;
@@ -97,7 +105,8 @@ class AsCompleted {
   /// not reached when the loop was left early).
   std::vector<ObjectRef<T>> remaining() const {
     std::vector<ObjectRef<T>> out(ready_.rbegin(), ready_.rend());
-    out.insert(out.end(), pending_.begin(), pending_.end());
+    for (std::size_t i = 0; i < refs_.size(); ++i)
+      if (!taken_[i]) out.push_back(refs_[i]);
     return out;
   }
 
@@ -112,29 +121,24 @@ class AsCompleted {
     current_ = std::move(ready_.back());
     ready_.pop_back();
   }
-  // One look (waiting for the first final ref): every final pending ref moves to ready_,
-  // the lowest input index last, so that it is taken first.
+  // Waits for the next refs to become final: each moves to ready_, the lowest input index
+  // last, so that it is taken first.
   void refill() {
-    if (ids_.empty()) return;
+    if (left_ == 0) return;
     found_.clear();
-    {
-      detail::RuntimeCall rt;  // not held while the caller's loop body runs: shutdown() may come there
-      rt->collect_final(ids_, until_, found_);
-    }
+    watch_.collect(until_, found_);  // holds the runtime for this call only: shutdown() may come in the loop body
     for (std::size_t k = found_.size(); k-- > 0;) {
       const std::size_t i = found_[k];
-      ready_.push_back(std::move(pending_[i]));
-      if (i + 1 != pending_.size()) {
-        pending_[i] = std::move(pending_.back());
-        ids_[i] = ids_.back();
-      }
-      pending_.pop_back();
-      ids_.pop_back();
+      taken_[i] = 1;
+      ready_.push_back(std::move(refs_[i]));
+      --left_;
     }
   }
 
-  std::vector<ObjectRef<T>> pending_;  // not final at the last look; ids_[i] is pending_[i]'s id
-  std::vector<detail::ObjectId> ids_;
+  std::vector<ObjectRef<T>> refs_;  // in input order; moved out to ready_ when found
+  std::vector<char> taken_;         // taken_[i]: refs_[i] was found final (moved out)
+  std::size_t left_;                // refs not found yet
+  detail::CompletionWatch watch_;
   std::vector<ObjectRef<T>> ready_;  // final, not yielded: taken from the back
   std::vector<std::uint32_t> found_;
   ObjectRef<T> current_;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "shm/completion_ring.hpp"
 #include "shm/futex.hpp"
 #include "shm/words.hpp"
 #include "wire/error_record.hpp"
@@ -28,9 +29,13 @@ void place_block(shm::ObjectSlot& s, std::uint64_t offset, std::size_t size) noe
 }
 
 std::uint32_t finish_payload(const Views& v, shm::ObjectSlot& s, shm::ObjectState state) noexcept {
-  const std::uint32_t flags = shm::finish_object_write(s, state);
-  if (flags & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v.hot->object_epoch.value);
-  return flags;
+  const shm::ObjectWord old = shm::finish_object_write(s, state);
+  // Every object made final after its id was handed out passes here: tell the watchers
+  // (as_completed) before the wake, so a watcher woken by the epoch finds its entry.
+  if (shm::completion_watched(*v.completions))
+    shm::note_completion(*v.completions, v.completion_entries, old.gen, static_cast<std::uint32_t>(&s - v.objects));
+  if (old.flags & shm::kObjWaiters) shm::futex_bump_and_wake_all(&v.hot->object_epoch.value);
+  return old.flags;
 }
 
 bool write_payload(const Views& v, ObjectId id, shm::ObjectState state, std::span<const std::byte> bytes,

@@ -15,6 +15,8 @@ Views::Views(const shm::Segment& seg)
       dispatch(&seg.dispatch_index(), seg.dispatch_entries(), geo.dispatch_capacity, seg.tasks(), geo.task_capacity),
       spinning(seg.idle_spinning(), geo.idle_words, geo.max_workers),
       sleeping(seg.idle_sleeping(), geo.idle_words, geo.max_workers),
+      completions(&seg.completion_ring()),
+      completion_entries(seg.completion_entries()),
       session(geo.session),
       object_capacity(geo.object_capacity),
       task_capacity(geo.task_capacity),

@@ -30,7 +30,9 @@ struct Views {
   shm::ObjectSlot* objects;
   shm::SpanTable spans;
   shm::DispatchQueue dispatch;
-  shm::IdleSet spinning, sleeping;  // idle workers, by slot
+  shm::IdleSet spinning, sleeping;   // idle workers, by slot
+  shm::CompletionRing* completions;  // completion_ring.hpp: what became final while someone watches
+  std::uint64_t* completion_entries;
   std::uint32_t session;
   std::uint32_t object_capacity;
   std::uint32_t task_capacity;

@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "common/completion_watch.hpp"
 #include "shm/futex.hpp"
 #include "shmray/detail/registry.hpp"
 #include "shmray/errors.hpp"
@@ -200,6 +201,14 @@ std::size_t Driver::collect_final(std::span<const ObjectId> ids, detail::Deadlin
   Helper helper(*this);
   BlockNote note(*this, "wait", ids, timeline_.on() ? shm::now_ns() : 0);
   return common::wait_any(v_, ids, until, helper, final);
+}
+
+std::size_t Driver::collect_completed(detail::WatchState& watch, detail::Deadline until,
+                                      std::vector<std::uint32_t>& found) {
+  throw_if_closing();
+  Helper helper(*this);
+  BlockNote note(*this, "wait", watch.ids, timeline_.on() ? shm::now_ns() : 0);
+  return common::collect_completed(v_, watch, until, helper, found);
 }
 
 }  // namespace shmray::driver

@@ -129,6 +129,21 @@ void Driver::recover_tasks_locked(const shm::ExitReport& r) {
     recover_task_locked(idx, r, cancel_kill, top_known ? top : 0);
 }
 
+namespace {
+// kObjWriting -> kPending by CAS: a waiter may set kObjWaiters on the word at any time (it
+// sees kObjWriting as open), and a plain store of the word read before would drop that flag,
+// so the next writer would not wake the waiter (it slept until its 100 ms safety net).
+void reopen_object(shm::ObjectSlot& res) noexcept {
+  std::uint32_t w = shm::load_acquire(res.state);
+  for (;;) {
+    shm::ObjectWord ow = shm::ObjectWord::unpack(w);
+    if (ow.state != shm::kObjWriting) return;
+    ow.state = std::uint8_t(shm::ObjectState::kPending);
+    if (shm::cas(res.state, w, ow.pack())) return;
+  }
+}
+}  // namespace
+
 void Driver::recover_task_locked(std::uint32_t idx, const shm::ExitReport& r, bool cancel_kill, std::uint64_t top) {
   // `top`: the task the dead worker ran (0 when unknown); the others it owned waited under it.
   const std::uint16_t owner = static_cast<std::uint16_t>(r.slot + 1);
@@ -141,10 +156,7 @@ void Driver::recover_task_locked(std::uint32_t idx, const shm::ExitReport& r, bo
   shm::ObjectSlot& res = v_.objects[info.result.index()];
   shm::ObjectWord ow = v_.word(res);
   if (ow.final()) return finish_task_locked(idx);
-  if (ow.state == shm::kObjWriting) {  // the dead process was the writer: reopen it
-    ow.state = std::uint8_t(shm::ObjectState::kPending);
-    shm::store_release(res.state, ow.pack());
-  }
+  if (ow.state == shm::kObjWriting) reopen_object(res);  // the dead process was the writer
   if (info.actor.value) return recover_actor_task_locked(idx, tw, r);
   const bool below = top != 0 && shm::task_ref(idx, tw.gen) != top;
   if (cancel_kill || (below && !(slot.task_flags & shm::kTaskNoInline))) {

@@ -15,8 +15,9 @@ inline constexpr std::uint64_t kMagic = 0x31'59'41'52'4d'48'53'00;  // "\0SHMRAY
 // 2: hot words on their own page; 3: MessageHeader::flags kMessageMore, WorkerControl::kill_pending,
 // TaskSlot::holds; 4: SegmentHeader::pool_slots (actor slots), kTaskActor, WorkerControl::more_control;
 // 5: kTaskKillable; 6: WorkerControl::log_seq, log_label (the task's name in worker log lines),
-// SegmentHeader::timeline_off/timeline_entries, TimelineRing (the task timeline).
-inline constexpr std::uint32_t kLayoutVersion = 6;
+// SegmentHeader::timeline_off/timeline_entries, TimelineRing (the task timeline);
+// 7: SegmentHeader::completions_off (from the reserved words), CompletionRing after the idle sets.
+inline constexpr std::uint32_t kLayoutVersion = 7;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPage = 4096;
 inline constexpr std::size_t kSpanBytes = 64 * 1024;  ///< arena unit owned by one process
@@ -64,7 +65,8 @@ struct SegmentHeader {
   std::uint64_t timeline_off;           // 176: TimelineRing per worker slot (own pages); 0 when off
   std::uint32_t timeline_entries;       // 184: records per ring, power of two; 0: the timeline is off
   std::uint32_t reserved2;              // 188: zero
-  std::uint32_t reserved[32];           // 192..319: zero, room to grow
+  std::uint64_t completions_off;        // 192: CompletionRing + u64[kCompletionEntries] (own pages)
+  std::uint32_t reserved[30];           // 200..319: zero, room to grow
   HotWord driver_flags;                 // 320: kFlag* below; written by the driver only
 };
 inline constexpr std::uint32_t kFlagBacklog = 1;  ///< driver holds tasks the table had no room for
@@ -75,6 +77,7 @@ static_assert(offsetof(SegmentHeader, exits_entries) == 136 && offsetof(SegmentH
 static_assert(offsetof(SegmentHeader, store_full_timeout_ns) == 144 && offsetof(SegmentHeader, idle_off) == 152);
 static_assert(offsetof(SegmentHeader, hot_off) == 168 && offsetof(SegmentHeader, driver_flags) == 320);
 static_assert(offsetof(SegmentHeader, timeline_off) == 176 && offsetof(SegmentHeader, timeline_entries) == 184);
+static_assert(offsetof(SegmentHeader, completions_off) == 192 && offsetof(SegmentHeader, reserved) == 200);
 static_assert(sizeof(SegmentHeader) == 384 && sizeof(SegmentHeader) <= kPage);
 
 /// The futex words every process writes, on their own page after the header: the header
@@ -234,6 +237,21 @@ struct TimelineRing {
 };
 static_assert(sizeof(TimelineRing) == 2 * kCacheLine && offsetof(TimelineRing, tail) == kCacheLine &&
               offsetof(TimelineRing, dropped) == 72);
+
+/// Completion ring (completion_ring.hpp): while some process watches completions (as_completed),
+/// every writer that makes an object final appends (generation, slot index) to it, so a
+/// watcher reads what finished since its last look instead of rescanning all its objects.
+/// Multi-producer: `count` is the next position (fetch_add); the entry of position p is written
+/// at p % kCompletionEntries, after it. `watchers` counts the processes' watches; a process
+/// killed while it watched leaves it one too high (writers then note for nobody: a cost, no hang).
+struct CompletionRing {
+  alignas(kCacheLine) std::uint64_t count;     // 0: positions taken by writers
+  alignas(kCacheLine) std::uint64_t watchers;  // 64: watches registered (no writer notes at 0)
+  std::uint64_t reserved[7];                   // 72..127: zero
+};
+static_assert(std::is_standard_layout_v<CompletionRing> && std::is_trivially_copyable_v<CompletionRing>);
+static_assert(sizeof(CompletionRing) == 2 * kCacheLine && offsetof(CompletionRing, watchers) == kCacheLine);
+inline constexpr std::uint64_t kCompletionEntries = 4096;  ///< u64 entries after the CompletionRing
 
 enum class TimelineKind : std::uint32_t {
   kStart = 1,   // a task attempt starts its run (aux: the worker's stack depth, 1 = outermost)

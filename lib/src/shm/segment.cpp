@@ -48,6 +48,8 @@ void lay_out(const SegmentParams& p, SegmentHeader& h) {
   h.idle_words = (h.max_workers + 63) / 64;
   h.idle_off = off = align_up(off, kPage);  // the exit ring's pages before it are read-only in workers
   off += 2 * align_up(8ull * h.idle_words, kCacheLine);
+  h.completions_off = off = align_up(off, kPage);
+  off += Segment::completions_bytes();
   h.dispatch_off = off = align_up(off, kPage);
   off += sizeof(RingIndex) + 8ull * h.dispatch_capacity;
   h.tasks_off = off = align_up(off, kPage);
@@ -116,13 +118,14 @@ AttachError validate_header(std::span<const std::byte> mapping) noexcept {
   if (h.pool_slots == 0 || !in_range(p)) return AttachError::kBadGeometry;
   SegmentHeader expect{};
   lay_out(p, expect);
-  const bool same =
-      expect.workers_off == h.workers_off && expect.exits_off == h.exits_off && expect.dispatch_off == h.dispatch_off &&
-      expect.tasks_off == h.tasks_off && expect.objects_off == h.objects_off && expect.spans_off == h.spans_off &&
-      expect.arena_off == h.arena_off && expect.arena_bytes == h.arena_bytes && expect.total_bytes == h.total_bytes &&
-      expect.worker_block_bytes == h.worker_block_bytes && expect.dispatch_capacity == h.dispatch_capacity &&
-      expect.exits_entries == h.exits_entries && expect.idle_off == h.idle_off && expect.idle_words == h.idle_words &&
-      expect.hot_off == h.hot_off && expect.timeline_off == h.timeline_off;
+  const bool same = expect.workers_off == h.workers_off && expect.exits_off == h.exits_off &&
+                    expect.dispatch_off == h.dispatch_off && expect.tasks_off == h.tasks_off &&
+                    expect.objects_off == h.objects_off && expect.spans_off == h.spans_off &&
+                    expect.arena_off == h.arena_off && expect.arena_bytes == h.arena_bytes &&
+                    expect.total_bytes == h.total_bytes && expect.worker_block_bytes == h.worker_block_bytes &&
+                    expect.dispatch_capacity == h.dispatch_capacity && expect.exits_entries == h.exits_entries &&
+                    expect.idle_off == h.idle_off && expect.idle_words == h.idle_words && expect.hot_off == h.hot_off &&
+                    expect.timeline_off == h.timeline_off && expect.completions_off == h.completions_off;
   if (!same || h.total_bytes > mapping.size()) return AttachError::kBadGeometry;
   return AttachError::kNone;
 }

@@ -84,6 +84,14 @@ class Segment {
   std::uint64_t* idle_sleeping() const noexcept {
     return at<std::uint64_t>(geo_.idle_off + (8ull * geo_.idle_words + kCacheLine - 1) / kCacheLine * kCacheLine);
   }
+  /// The completion ring (completion_ring.hpp); its kCompletionEntries u64 entries follow it.
+  CompletionRing& completion_ring() const noexcept { return *at<CompletionRing>(geo_.completions_off); }
+  std::uint64_t* completion_entries() const noexcept {
+    return at<std::uint64_t>(geo_.completions_off + sizeof(CompletionRing));
+  }
+  static constexpr std::uint64_t completions_bytes() noexcept {
+    return sizeof(CompletionRing) + 8 * kCompletionEntries;
+  }
   RingIndex& dispatch_index() const noexcept { return *at<RingIndex>(geo_.dispatch_off); }
   std::uint64_t* dispatch_entries() const noexcept { return at<std::uint64_t>(geo_.dispatch_off + sizeof(RingIndex)); }
   TaskSlot* tasks() const noexcept { return at<TaskSlot>(geo_.tasks_off); }

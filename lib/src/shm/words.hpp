@@ -78,16 +78,18 @@ inline bool begin_object_write(ObjectSlot& o, std::uint32_t gen) noexcept {
   }
 }
 
-/// Publishes the payload written after begin_object_write; returns the flags that were set
-/// (kObjWaiters: wake object_epoch; kObjDriverWatch: ring the driver).
-inline std::uint32_t finish_object_write(ObjectSlot& o, ObjectState final_state) noexcept {
+/// Publishes the payload written after begin_object_write; returns the word it replaced: its
+/// generation names the object, its flags say who to tell (kObjWaiters: wake object_epoch;
+/// kObjDriverWatch: ring the driver).
+inline ObjectWord finish_object_write(ObjectSlot& o, ObjectState final_state) noexcept {
   std::uint32_t w = load_relaxed(o.state);
   for (;;) {
     ObjectWord ow = ObjectWord::unpack(w);
     ObjectWord next{ow.gen, std::uint8_t(final_state), 0};
-    // release: the payload fields are visible to whoever sees the final state
-    if (atom(o.state).compare_exchange_weak(w, next.pack(), std::memory_order_acq_rel, std::memory_order_relaxed))
-      return ow.flags;
+    // release: the payload fields are visible to whoever sees the final state. seq_cst: the
+    // writer's load of the completion ring's watchers comes after it (completion_ring.hpp).
+    if (atom(o.state).compare_exchange_weak(w, next.pack(), std::memory_order_seq_cst, std::memory_order_relaxed))
+      return ow;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/checks.hpp"
+#include "common/completion_watch.hpp"
 #include "common/object_wait.hpp"
 #include "common/payload_write.hpp"
 #include "common/task_slot.hpp"
@@ -259,6 +260,14 @@ std::size_t WorkerRuntime::collect_final(std::span<const ObjectId> ids, detail::
                                          std::vector<std::uint32_t>& final) {
   InlineHelper helper(*this, ids, until, ids.empty() ? 0 : 1);
   return common::wait_any(v_, ids, until, helper, final);
+}
+
+std::size_t WorkerRuntime::collect_completed(detail::WatchState& watch, detail::Deadline until,
+                                             std::vector<std::uint32_t>& found) {
+  // The helper walks the ids open at the call: a call ends at the first it finds.
+  const std::span<const ObjectId> open = watch.keep_open_ids();
+  InlineHelper helper(*this, open, until, open.empty() ? 0 : 1);
+  return common::collect_completed(v_, watch, until, helper, found);
 }
 
 void WorkerRuntime::add_ref(ObjectId id) {

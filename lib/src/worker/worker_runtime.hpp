@@ -45,6 +45,8 @@ class WorkerRuntime final : public detail::RuntimeApi {
   std::size_t wait_all_or_failure(std::span<const ObjectId> ids, detail::Deadline until) override;
   std::size_t collect_final(std::span<const ObjectId> ids, detail::Deadline until,
                             std::vector<std::uint32_t>& final) override;
+  std::size_t collect_completed(detail::WatchState& watch, detail::Deadline until,
+                                std::vector<std::uint32_t>& found) override;
   void add_ref(ObjectId id) override;
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, const CancelOptions& options) override;

@@ -82,6 +82,9 @@ struct SubmitRequest {
   const ValueSource* args_source = nullptr;
 };
 
+/// The state of one as_completed() watch (lib/src/common/completion_watch.hpp).
+struct WatchState;
+
 /// Implemented by the driver runtime and by the worker runtime.
 class SHMRAY_API RuntimeApi {
  public:
@@ -106,6 +109,12 @@ class SHMRAY_API RuntimeApi {
   /// it appended (0 only at `until`). Throws std::invalid_argument for an id of no live object.
   virtual std::size_t collect_final(std::span<const ObjectId> ids, Deadline until,
                                     std::vector<std::uint32_t>& final) = 0;
+  /// For as_completed(), through CompletionWatch: waits until at least one id of the watch
+  /// not returned before is final (or `until`), then appends to `found` the input index of
+  /// each found so (ascending); returns how many (0 at `until` or when none is left). O(1) per
+  /// result: the writers of objects tell a registered watch what they made final (the
+  /// completion ring). Throws std::invalid_argument for an id of no live object.
+  virtual std::size_t collect_completed(WatchState& watch, Deadline until, std::vector<std::uint32_t>& found) = 0;
   virtual void add_ref(ObjectId id) = 0;
   virtual void release(ObjectId id) noexcept = 0;
   virtual void cancel(ObjectId id, const CancelOptions& options) = 0;
@@ -179,6 +188,26 @@ class SHMRAY_API RuntimeCall {
  private:
   RuntimeApi* rt_ = nullptr;
 };
+/// as_completed()'s watch over a list of distinct ids: collect() returns, each once, the
+/// input index of those that became final. Move-only; the destructor ends the watch (only in
+/// the runtime it was started in: after shutdown() or a new init() it just frees its state).
+class SHMRAY_API CompletionWatch {
+ public:
+  CompletionWatch() noexcept = default;
+  /// Takes `ids` (checked by the caller: distinct, not empty); registers nothing yet.
+  explicit CompletionWatch(std::vector<ObjectId> ids);
+  CompletionWatch(CompletionWatch&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  CompletionWatch& operator=(CompletionWatch&& o) noexcept;
+  CompletionWatch(const CompletionWatch&) = delete;
+  CompletionWatch& operator=(const CompletionWatch&) = delete;
+  ~CompletionWatch();
+  /// As RuntimeApi::collect_completed, holding the runtime for the call (RuntimeCall).
+  std::size_t collect(Deadline until, std::vector<std::uint32_t>& found);
+
+ private:
+  WatchState* s_ = nullptr;
+};
+
 /// Which init() of this process runs now (a 64-bit counter; 0 before the first).
 SHMRAY_API std::uint64_t runtime_generation() noexcept;
 /// free_block on the current runtime when it is still the one of `generation` (a Buffer
