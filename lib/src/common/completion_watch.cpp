@@ -86,6 +86,15 @@ std::int64_t remaining_ns(detail::Deadline until) {
   throw std::invalid_argument("shmray: an ObjectRef names no live object (from an earlier init()?)");
 }
 
+// Whether the object is final; std::invalid_argument when `id` names no live object.
+bool final_or_throw(const Views& v, ObjectId id) {
+  const shm::ObjectSlot* s = v.slot(id);
+  if (!s) throw_no_live_object();
+  const shm::ObjectWord w = v.word(*s);
+  if (w.gen != id.gen() || w.is(shm::ObjectState::kFree)) throw_no_live_object();
+  return w.final();
+}
+
 // Looks at every open id; the cursor moves first to the count, so whatever becomes final after
 // that is in the ring (its writer made it final before taking its position). Removes the
 // final ones only after every id passed its check (a throw leaves the state as it was).
@@ -94,14 +103,8 @@ std::int64_t remaining_ns(detail::Deadline until) {
 void first_look(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t>& found) {
   const std::size_t before = found.size();
   const auto n = static_cast<std::uint32_t>(ws.ids.size());
-  for (std::uint32_t i = 0; i < n; ++i) {
-    const ObjectId id = ws.ids[i];
-    const shm::ObjectSlot* s = v.slot(id);
-    if (!s) throw_no_live_object();
-    const shm::ObjectWord w = v.word(*s);
-    if (w.gen != id.gen() || w.is(shm::ObjectState::kFree)) throw_no_live_object();
-    if (w.final()) found.push_back(i);
-  }
+  for (std::uint32_t i = 0; i < n; ++i)
+    if (final_or_throw(v, ws.ids[i])) found.push_back(i);
   ws.indexed = true;
   if (found.size() - before == n) return;
   ws.where.assign(n, detail::WatchState::kNone);
@@ -121,14 +124,8 @@ void full_look(const Views& v, detail::WatchState& ws, std::vector<std::uint32_t
   ws.last_look_ns = shm::now_ns();
   if (!ws.indexed) return first_look(v, ws, found);
   const std::size_t before = found.size();
-  for (std::uint32_t i : ws.open) {
-    const ObjectId id = ws.ids[i];
-    const shm::ObjectSlot* s = v.slot(id);
-    if (!s) throw_no_live_object();
-    const shm::ObjectWord w = v.word(*s);
-    if (w.gen != id.gen() || w.is(shm::ObjectState::kFree)) throw_no_live_object();
-    if (w.final()) found.push_back(i);
-  }
+  for (std::uint32_t i : ws.open)
+    if (final_or_throw(v, ws.ids[i])) found.push_back(i);
   if (found.size() - before == ws.open.size()) {  // all of them (a list final already): no swaps
     for (std::uint32_t i : ws.open) ws.where[i] = detail::WatchState::kNone;
     ws.open.clear();
