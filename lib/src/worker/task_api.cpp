@@ -84,8 +84,9 @@ ObjectId WorkerRuntime::submit(const detail::SubmitRequest& req) {
       slot.state,
       shm::TaskWord{shm::task_ref_gen(w.ref), ready ? shm::TaskState::kQueued : shm::TaskState::kWaiting, 0, 0}.pack());
   const std::uint64_t now = shm::now_ns();
-  // Only the task thread writes the ring (it has one writer); only it runs a child inline.
-  if (timeline_.on() && t_task_thread) [[unlikely]]
+  // Only the task thread writes the ring (it has one writer; a process a task forked is a
+  // second one, and post_task refuses it below); only it runs a child inline.
+  if (timeline_.on() && t_task_thread && !g_forked_child) [[unlikely]]
     record(w.ref, now, shm::TimelineKind::kSubmit, 0);
   const wire::SubmitHeader h{w.ref,
                              w.result.value,
