@@ -144,7 +144,9 @@ TimelineEvent Timeline::describe(std::uint32_t slot, const Open& o, std::uint64_
   }
   const TaskInfo& info = tasks[idx];
   if (info.live && info.gen == shm::task_ref_gen(o.task_ref)) e.submit_ns = info.submit_ns;
-  if (auto it = submits_.find(o.task_ref); it != submits_.end()) {  // its submitter's own stamp
+  // Its submitter's own stamp (only a task submitted inside a task has one: no hash lookup
+  // per task for a driver-only program).
+  if (auto it = submits_.empty() ? submits_.end() : submits_.find(o.task_ref); it != submits_.end()) {
     if (!e.submit_ns || it->second < e.submit_ns) e.submit_ns = it->second;
     if (out != RunOutcome::kUnfinished && out != RunOutcome::kRetried) submits_.erase(it);  // its last slice
   }

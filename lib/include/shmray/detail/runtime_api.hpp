@@ -104,7 +104,8 @@ class SHMRAY_API RuntimeApi {
   /// `until`. Returns the index of a failed id (the first in list order among those seen
   /// failed by the scan that found it), else ids.size(). Ids may repeat.
   virtual std::size_t wait_all_or_failure(std::span<const ObjectId> ids, Deadline until) = 0;
-  /// For as_completed(): waits until at least one of `ids` is final (or `until`), then
+  /// For the on_ready notifier (as_completed() uses collect_completed): waits until at least
+  /// one of `ids` is final (or `until`), then
   /// appends to `final` the index of every id final at that look, ascending; returns how many
   /// it appended (0 only at `until`). Throws std::invalid_argument for an id of no live object.
   virtual std::size_t collect_final(std::span<const ObjectId> ids, Deadline until,
